@@ -1,0 +1,2 @@
+//! The `mmpk` command-line tool.
+fn main() {}

@@ -1,0 +1,664 @@
+//! The data-only decoder: runs the unpickling machine over parsed ops into a
+//! [`Pickle`] arena without importing or calling anything.
+//!
+//! Semantics follow CPython's C unpickler (`_pickle.c`): the same stack and
+//! mark rules, memo rules, and checks, so a stream `pickle.loads` rejects is
+//! rejected here too (with a typed error and the op's byte offset), except
+//! where running code would be needed: globals, REDUCE, NEWOBJ(_EX),
+//! INST/OBJ, BUILD, PERSID, EXT and out-of-band buffers become inert nodes.
+//!
+//! Resource bounds hold on any input: the machine is iterative (no
+//! recursion, so 1,000,000 nested lists decode), every op creates at most one
+//! node, memo references are ids (a "memo bomb" costs memory linear in its
+//! size), and no length from the input is allocated before the bytes are
+//! known to be there.
+
+use crate::int::PyInt;
+use crate::keys;
+use crate::op::Op;
+use crate::opcode::Opcode;
+use crate::parse::{Ops, ParseError, ParseErrorKind};
+use crate::text::{self, IntText};
+use crate::value::{Global, NodeId, Object, ObjectKind, Pickle, PyStr, Value};
+
+/// How Python 2 strings (STRING, BINSTRING, SHORT_BINSTRING) decode, as
+/// `pickle.loads(..., encoding=...)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StrEncoding {
+    /// ASCII (the default of `pickle.loads`): other bytes are an error.
+    #[default]
+    Ascii,
+    /// Latin-1: every byte is one code point.
+    Latin1,
+    /// Keep them as `bytes`.
+    Bytes,
+}
+
+impl std::str::FromStr for StrEncoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "ascii" => Ok(StrEncoding::Ascii),
+            "latin1" | "latin-1" | "iso-8859-1" => Ok(StrEncoding::Latin1),
+            "bytes" => Ok(StrEncoding::Bytes),
+            _ => Err(format!("unknown encoding {s:?} (expected ASCII, latin1 or bytes)")),
+        }
+    }
+}
+
+/// Decoder options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How Python 2 strings decode.
+    pub encoding: StrEncoding,
+    /// At most this many nodes (0 means no limit beyond the input's size,
+    /// which already bounds them: one node per op at most).
+    pub max_nodes: usize,
+    /// Work budget for comparing dict keys and set members (units: element
+    /// comparisons); bounds time on crafted inputs.
+    pub max_compare_work: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { encoding: StrEncoding::Ascii, max_nodes: 0, max_compare_work: 50_000_000 }
+    }
+}
+
+/// What went wrong while decoding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// The op could not be parsed.
+    Parse(ParseErrorKind),
+    /// An op needed more stack items than there are (above the current mark).
+    StackUnderflow,
+    /// An op needed a MARK and there is none.
+    NoMark,
+    /// GET of a memo index never stored.
+    MemoMissing(u64),
+    /// PUT with a negative index.
+    NegativePut,
+    /// A BINUNICODE-family or GLOBAL argument is not valid UTF-8.
+    BadUtf8,
+    /// A Python 2 string is not ASCII (with the default encoding), or a
+    /// protocol 0 persistent id is not ASCII.
+    NotAscii,
+    /// An op was applied to a value that does not support it, e.g. APPEND to a tuple.
+    WrongTarget {
+        /// The op.
+        op: Opcode,
+        /// What it was applied to.
+        found: &'static str,
+    },
+    /// SETITEMS or DICT with an odd number of items.
+    OddItems(Opcode),
+    /// STACK_GLOBAL with something other than two str.
+    StackGlobalNotStr,
+    /// NEWOBJ/NEWOBJ_EX arguments are not a tuple (or kwargs not a dict).
+    BadNewObjArgs(Opcode),
+    /// EXT with a code <= 0.
+    BadExtCode(i64),
+    /// PROTO above 5.
+    UnsupportedProtocol(u8),
+    /// A FRAME longer than the rest of the input.
+    FrameTooLong(u64),
+    /// An unhashable value used as a dict key or set member.
+    Unhashable(&'static str),
+    /// Comparing keys exceeded the work budget.
+    TooComplex,
+    /// More nodes than [`Options::max_nodes`] (or 2^32).
+    TooManyNodes,
+    /// The value ops of a fragment left other than exactly one value.
+    FragmentNotOneValue(usize),
+}
+
+/// A decoding error at a byte offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Offset of the op where it happened.
+    pub offset: usize,
+    /// What went wrong.
+    pub kind: DecodeErrorKind,
+}
+
+impl From<ParseError> for DecodeError {
+    fn from(e: ParseError) -> Self {
+        DecodeError { offset: e.offset, kind: DecodeErrorKind::Parse(e.kind) }
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use DecodeErrorKind as K;
+        if let K::Parse(kind) = self.kind {
+            return ParseError { offset: self.offset, kind }.fmt(f);
+        }
+        write!(f, "at byte {}: ", self.offset)?;
+        match &self.kind {
+            K::Parse(_) => Ok(()),
+            K::StackUnderflow => f.write_str("unpickling stack underflow"),
+            K::NoMark => f.write_str("could not find MARK"),
+            K::MemoMissing(i) => write!(f, "Memo value not found at index {i}"),
+            K::NegativePut => f.write_str("negative PUT argument"),
+            K::BadUtf8 => f.write_str("invalid UTF-8 in a string argument"),
+            K::NotAscii => f.write_str("non-ASCII bytes in a Python 2 string (use encoding latin1 or bytes)"),
+            K::WrongTarget { op, found } => write!(f, "{op} cannot be applied to a {found}"),
+            K::OddItems(op) => write!(f, "odd number of items for {op}"),
+            K::StackGlobalNotStr => f.write_str("STACK_GLOBAL requires str"),
+            K::BadNewObjArgs(op) => write!(f, "{op} expected an argument tuple (and a kwargs dict)"),
+            K::BadExtCode(c) => write!(f, "EXT specifies code <= 0 ({c})"),
+            K::UnsupportedProtocol(p) => write!(f, "unsupported pickle protocol: {p}"),
+            K::FrameTooLong(n) => write!(f, "FRAME of {n} bytes runs past the end of the input"),
+            K::Unhashable(t) => write!(f, "unhashable type: '{t}' used as a dict key or set member"),
+            K::TooComplex => f.write_str("comparing dict keys exceeded the work budget"),
+            K::TooManyNodes => f.write_str("too many values"),
+            K::FragmentNotOneValue(n) => write!(f, "value ops left {n} values instead of one"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes one pickle (through its STOP). Bytes after STOP are ignored, as
+/// `pickle.loads` does.
+pub fn decode(data: &[u8], opts: &Options) -> Result<Pickle, DecodeError> {
+    let mut m = Machine::new(opts, data.len() / 4 + 16);
+    let mut root = None;
+    for r in crate::parse::ops(data) {
+        let (off, op) = r?;
+        if let Some(v) = m.step(off, op, data.len())? {
+            root = Some(v);
+        }
+    }
+    // `ops` yields an error before ending without STOP, so root is set here.
+    let root = root.ok_or(DecodeError { offset: data.len(), kind: DecodeErrorKind::Parse(ParseErrorKind::NoStop) })?;
+    m.finish(root, data.len())
+}
+
+/// Decodes a fragment of value ops (no PROTO/STOP needed) that must push
+/// exactly one value, such as one entry's value in an mmpk file. `base` is
+/// the fragment's offset in the file (for error offsets).
+pub fn decode_fragment(data: &[u8], base: usize, opts: &Options) -> Result<Pickle, DecodeError> {
+    let mut m = Machine::new(opts, data.len() / 4 + 16);
+    let end = base + data.len();
+    for r in Ops::fragment(data, base) {
+        let (off, op) = r?;
+        if m.step(off, op, end)?.is_some() {
+            return Err(DecodeError { offset: off, kind: DecodeErrorKind::Parse(ParseErrorKind::UnknownOpcode(b'.')) });
+        }
+    }
+    if m.stack.len() != 1 || !m.marks.is_empty() {
+        return Err(DecodeError { offset: end, kind: DecodeErrorKind::FragmentNotOneValue(m.stack.len()) });
+    }
+    let root = m.stack[0];
+    m.finish(root, end)
+}
+
+/// The memo: dense while indices are compact, sparse otherwise, so that a
+/// LONG_BINPUT of 2^32-1 costs one entry, not 16 GiB.
+#[derive(Default)]
+struct Memo {
+    dense: Vec<u32>,
+    sparse: std::collections::HashMap<u64, NodeId>,
+    count: u64,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Memo {
+    fn get(&self, i: u64) -> Option<NodeId> {
+        match self.dense.get(i as usize) {
+            Some(&EMPTY) => None,
+            Some(&v) => Some(NodeId(v)),
+            None => self.sparse.get(&i).copied(),
+        }
+    }
+
+    fn put(&mut self, i: u64, v: NodeId) {
+        let len = self.dense.len() as u64;
+        if i < len {
+            if self.dense[i as usize] == EMPTY {
+                self.count += 1;
+            }
+            self.dense[i as usize] = v.0;
+            return;
+        }
+        if i <= 2 * (self.count + 16) && i < u32::MAX as u64 && !self.sparse.contains_key(&i) {
+            self.dense.resize(i as usize + 1, EMPTY);
+            self.dense[i as usize] = v.0;
+            self.count += 1;
+            return;
+        }
+        if self.sparse.insert(i, v).is_none() {
+            self.count += 1;
+        }
+    }
+}
+
+/// The unpickling machine.
+pub(crate) struct Machine<'o> {
+    pickle: Pickle,
+    stack: Vec<NodeId>,
+    marks: Vec<usize>,
+    memo: Memo,
+    proto: u8,
+    buffers: u64,
+    opts: &'o Options,
+}
+
+type Step = Result<Option<NodeId>, DecodeError>;
+
+impl<'o> Machine<'o> {
+    fn new(opts: &'o Options, cap: usize) -> Self {
+        Machine {
+            pickle: Pickle::with_capacity(cap.min(1 << 20)),
+            stack: Vec::with_capacity(64),
+            marks: Vec::new(),
+            memo: Memo::default(),
+            proto: 0,
+            buffers: 0,
+            opts,
+        }
+    }
+
+    fn finish(mut self, root: NodeId, end: usize) -> Result<Pickle, DecodeError> {
+        keys::dedupe_all(&mut self.pickle, self.opts.max_compare_work).map_err(|kind| DecodeError { offset: end, kind })?;
+        self.pickle.set_root(root);
+        Ok(self.pickle)
+    }
+
+    #[inline]
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn new_node(&mut self, v: Value) -> Result<NodeId, DecodeErrorKind> {
+        if self.opts.max_nodes != 0 && self.pickle.len() >= self.opts.max_nodes {
+            return Err(DecodeErrorKind::TooManyNodes);
+        }
+        self.pickle.try_push(v).ok_or(DecodeErrorKind::TooManyNodes)
+    }
+
+    #[inline]
+    fn push(&mut self, v: Value) -> Result<(), DecodeErrorKind> {
+        let id = self.new_node(v)?;
+        self.stack.push(id);
+        Ok(())
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Result<NodeId, DecodeErrorKind> {
+        if self.stack.len() <= self.fence() {
+            return Err(if self.marks.is_empty() { DecodeErrorKind::StackUnderflow } else { DecodeErrorKind::StackUnderflow });
+        }
+        Ok(self.stack.pop().expect("checked above"))
+    }
+
+    #[inline]
+    fn top(&self) -> Result<NodeId, DecodeErrorKind> {
+        if self.stack.len() <= self.fence() {
+            return Err(DecodeErrorKind::StackUnderflow);
+        }
+        Ok(*self.stack.last().expect("checked above"))
+    }
+
+    /// Pops the topmost mark; returns the stack position it marked.
+    fn pop_mark(&mut self) -> Result<usize, DecodeErrorKind> {
+        self.marks.pop().ok_or(DecodeErrorKind::NoMark)
+    }
+
+    /// Pops the topmost mark and everything above it.
+    fn pop_marked(&mut self) -> Result<Vec<NodeId>, DecodeErrorKind> {
+        let m = self.pop_mark()?;
+        Ok(self.stack.split_off(m.min(self.stack.len())))
+    }
+
+    fn py2_string(&self, raw: &[u8]) -> Result<Value, DecodeErrorKind> {
+        match self.opts.encoding {
+            StrEncoding::Bytes => Ok(Value::Bytes(raw.into())),
+            StrEncoding::Latin1 => Ok(Value::Str(PyStr::from_latin1(raw))),
+            StrEncoding::Ascii if raw.is_ascii() => Ok(Value::Str(PyStr::from_checked(raw.into()))),
+            StrEncoding::Ascii => Err(DecodeErrorKind::NotAscii),
+        }
+    }
+
+    fn unicode(raw: &[u8]) -> Result<Value, DecodeErrorKind> {
+        PyStr::from_surrogatepass(raw).map(Value::Str).ok_or(DecodeErrorKind::BadUtf8)
+    }
+
+    fn global(&mut self, module: &[u8], name: &[u8]) -> Result<NodeId, DecodeErrorKind> {
+        let module = std::str::from_utf8(module).map_err(|_| DecodeErrorKind::BadUtf8)?;
+        let name = std::str::from_utf8(name).map_err(|_| DecodeErrorKind::BadUtf8)?;
+        self.new_node(Value::Global(Box::new(Global { module: module.into(), name: name.into(), proto: self.proto, name_nodes: None })))
+    }
+
+    fn object(&mut self, kind: ObjectKind) -> Result<(), DecodeErrorKind> {
+        self.push(Value::Object(Box::new(Object::new(kind))))
+    }
+
+    fn is_tuple(&self, id: NodeId) -> bool {
+        matches!(self.pickle.value(id), Value::Tuple(_))
+    }
+
+    /// Appends items to the list or object at `target`.
+    fn extend_list(&mut self, op: Opcode, target: NodeId, items: Vec<NodeId>) -> Result<(), DecodeErrorKind> {
+        match self.pickle.value_mut(target) {
+            Value::List(l) => {
+                l.extend(items);
+                Ok(())
+            }
+            Value::Object(o) => {
+                o.listitems.extend(items);
+                Ok(())
+            }
+            other => Err(DecodeErrorKind::WrongTarget { op, found: other.kind_name() }),
+        }
+    }
+
+    fn set_items(&mut self, op: Opcode, target: NodeId, items: Vec<NodeId>) -> Result<(), DecodeErrorKind> {
+        if items.len() % 2 != 0 {
+            return Err(DecodeErrorKind::OddItems(op));
+        }
+        let pairs = items.chunks_exact(2).map(|c| (c[0], c[1]));
+        match self.pickle.value_mut(target) {
+            Value::Dict(d) => {
+                d.extend(pairs);
+                Ok(())
+            }
+            Value::Object(o) => {
+                o.dictitems.extend(pairs);
+                Ok(())
+            }
+            other => Err(DecodeErrorKind::WrongTarget { op, found: other.kind_name() }),
+        }
+    }
+
+    fn memo_index(&self, i: u64) -> Result<NodeId, DecodeErrorKind> {
+        self.memo.get(i).ok_or(DecodeErrorKind::MemoMissing(i))
+    }
+
+    fn memo_put(&mut self, i: u64) -> Result<(), DecodeErrorKind> {
+        let top = self.top()?;
+        self.memo.put(i, top);
+        Ok(())
+    }
+
+    /// Runs one op. Returns the result at STOP. `end` is the offset where
+    /// the input ends (to check FRAME lengths).
+    pub(crate) fn step(&mut self, off: usize, op: Op<'_>, end: usize) -> Step {
+        self.step_inner(off, op, end).map_err(|kind| DecodeError { offset: off, kind })
+    }
+
+    #[inline]
+    fn step_inner(&mut self, off: usize, op: Op<'_>, end: usize) -> Result<Option<NodeId>, DecodeErrorKind> {
+        use DecodeErrorKind as K;
+        match op {
+            Op::Proto(p) => {
+                if p > 5 {
+                    return Err(K::UnsupportedProtocol(p));
+                }
+                self.proto = p;
+            }
+            Op::Frame(n) => {
+                let rest = end.saturating_sub(off + 9) as u64;
+                if n > rest {
+                    return Err(K::FrameTooLong(n));
+                }
+            }
+            Op::Stop => return Ok(Some(self.pop()?)),
+            Op::Mark => self.marks.push(self.stack.len()),
+            Op::Pop => {
+                if self.marks.last() == Some(&self.stack.len()) {
+                    self.marks.pop();
+                } else {
+                    self.pop()?;
+                }
+            }
+            Op::PopMark => {
+                self.pop_marked()?;
+            }
+            Op::Dup => {
+                let t = self.top()?;
+                self.stack.push(t);
+            }
+            Op::None => self.push(Value::None)?,
+            Op::Newtrue => self.push(Value::Bool(true))?,
+            Op::Newfalse => self.push(Value::Bool(false))?,
+            Op::Int(t) => match text::int_text(t) {
+                Some(IntText::Bool(b)) => self.push(Value::Bool(b))?,
+                Some(IntText::Int(i)) => self.push(Value::Int(i))?,
+                None => return Err(K::Parse(ParseErrorKind::BadText(Opcode::Int, "not an int"))),
+            },
+            Op::Binint(v) => self.push(Value::Int(PyInt::Small(v as i64)))?,
+            Op::Binint1(v) => self.push(Value::Int(PyInt::Small(v as i64)))?,
+            Op::Binint2(v) => self.push(Value::Int(PyInt::Small(v as i64)))?,
+            Op::Long(t) => {
+                let i = text::long_text(t).ok_or(K::Parse(ParseErrorKind::BadText(Opcode::Long, "not an int")))?;
+                self.push(Value::Int(i))?
+            }
+            Op::Long1(b) | Op::Long4(b) => self.push(Value::Int(PyInt::from_le_bytes(b)))?,
+            Op::Float(t) => {
+                let v = text::float_text(t).ok_or(K::Parse(ParseErrorKind::BadText(Opcode::Float, "not a float")))?;
+                self.push(Value::Float(v))?
+            }
+            Op::Binfloat(v) => self.push(Value::Float(v))?,
+            Op::String(t) => {
+                let raw = text::string_text(t).map_err(|w| K::Parse(ParseErrorKind::BadText(Opcode::String, w)))?;
+                let v = self.py2_string(&raw)?;
+                self.push(v)?
+            }
+            Op::Binstring(s) | Op::ShortBinstring(s) => {
+                let v = self.py2_string(s)?;
+                self.push(v)?
+            }
+            Op::Binbytes(s) | Op::ShortBinbytes(s) | Op::Binbytes8(s) => self.push(Value::Bytes(s.into()))?,
+            Op::Bytearray8(s) => self.push(Value::ByteArray(s.to_vec()))?,
+            Op::Unicode(t) => {
+                let s = text::raw_unicode_escape_decode(t).map_err(|w| K::Parse(ParseErrorKind::BadText(Opcode::Unicode, w)))?;
+                self.push(Value::Str(PyStr::from_checked(s.into())))?
+            }
+            Op::Binunicode(s) | Op::ShortBinunicode(s) | Op::Binunicode8(s) => self.push(Self::unicode(s)?)?,
+            Op::EmptyList => self.push(Value::List(Vec::new()))?,
+            Op::EmptyTuple => self.push(Value::Tuple(Box::new([])))?,
+            Op::EmptyDict => self.push(Value::Dict(Vec::new()))?,
+            Op::EmptySet => self.push(Value::Set(Vec::new()))?,
+            Op::List => {
+                let items = self.pop_marked()?;
+                self.push(Value::List(items))?
+            }
+            Op::Tuple => {
+                let items = self.pop_marked()?;
+                self.push(Value::Tuple(items.into()))?
+            }
+            Op::Tuple1 | Op::Tuple2 | Op::Tuple3 => {
+                let n = match op {
+                    Op::Tuple1 => 1,
+                    Op::Tuple2 => 2,
+                    _ => 3,
+                };
+                if self.stack.len() < self.fence() + n {
+                    return Err(K::StackUnderflow);
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.push(Value::Tuple(items.into()))?
+            }
+            Op::Frozenset => {
+                let items = self.pop_marked()?;
+                self.push(Value::FrozenSet(items.into()))?
+            }
+            Op::Dict => {
+                let items = self.pop_marked()?;
+                if items.len() % 2 != 0 {
+                    return Err(K::OddItems(Opcode::Dict));
+                }
+                let pairs = items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+                self.push(Value::Dict(pairs))?
+            }
+            Op::Append => {
+                if self.stack.len() < self.fence() + 2 {
+                    return Err(K::StackUnderflow);
+                }
+                let v = self.stack.pop().expect("checked");
+                let target = *self.stack.last().expect("checked");
+                self.extend_list(Opcode::Append, target, vec![v])?;
+            }
+            Op::Appends => {
+                let items = self.pop_marked()?;
+                let target = *self.stack.last().ok_or(K::StackUnderflow)?;
+                if !items.is_empty() {
+                    self.extend_list(Opcode::Appends, target, items)?;
+                } else if !matches!(self.pickle.value(target), Value::List(_) | Value::Object(_)) {
+                    return Err(K::WrongTarget { op: Opcode::Appends, found: self.pickle.value(target).kind_name() });
+                }
+            }
+            Op::Setitem => {
+                if self.stack.len() < self.fence() + 3 {
+                    return Err(K::StackUnderflow);
+                }
+                let v = self.stack.pop().expect("checked");
+                let k = self.stack.pop().expect("checked");
+                let target = *self.stack.last().expect("checked");
+                self.set_items(Opcode::Setitem, target, vec![k, v])?;
+            }
+            Op::Setitems => {
+                let items = self.pop_marked()?;
+                let target = *self.stack.last().ok_or(K::StackUnderflow)?;
+                self.set_items(Opcode::Setitems, target, items)?;
+            }
+            Op::Additems => {
+                let items = self.pop_marked()?;
+                let target = *self.stack.last().ok_or(K::StackUnderflow)?;
+                match self.pickle.value_mut(target) {
+                    Value::Set(s) => s.extend(items),
+                    Value::Object(o) => o.additems.extend(items),
+                    other => return Err(K::WrongTarget { op: Opcode::Additems, found: other.kind_name() }),
+                }
+            }
+            Op::Get(t) => {
+                let i = text::index_text(t).ok_or(K::Parse(ParseErrorKind::BadText(Opcode::Get, "not a memo index")))?;
+                let v = self.memo_index(i.max(0) as u64).map_err(|_| K::MemoMissing(i as u64))?;
+                self.stack.push(v);
+            }
+            Op::Binget(i) => {
+                let v = self.memo_index(i as u64)?;
+                self.stack.push(v);
+            }
+            Op::LongBinget(i) => {
+                let v = self.memo_index(i as u64)?;
+                self.stack.push(v);
+            }
+            Op::Put(t) => {
+                let i = text::index_text(t).ok_or(K::Parse(ParseErrorKind::BadText(Opcode::Put, "not a memo index")))?;
+                if i < 0 {
+                    return Err(K::NegativePut);
+                }
+                self.memo_put(i as u64)?;
+            }
+            Op::Binput(i) => self.memo_put(i as u64)?,
+            Op::LongBinput(i) => self.memo_put(i as u64)?,
+            Op::Memoize => {
+                let i = self.memo.count;
+                self.memo_put(i)?;
+            }
+            Op::Global(m, n) => {
+                let g = self.global(m, n)?;
+                self.stack.push(g);
+            }
+            Op::StackGlobal => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let (Value::Str(m), Value::Str(n)) = (self.pickle.value(module), self.pickle.value(name)) else {
+                    return Err(K::StackGlobalNotStr);
+                };
+                let g = Global { module: m.clone(), name: n.clone(), proto: self.proto, name_nodes: Some((module, name)) };
+                self.push(Value::Global(Box::new(g)))?;
+            }
+            Op::Reduce => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                self.object(ObjectKind::Reduce { callable, args })?;
+            }
+            Op::Newobj => {
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                if !self.is_tuple(args) {
+                    return Err(K::BadNewObjArgs(Opcode::Newobj));
+                }
+                self.object(ObjectKind::NewObj { cls, args })?;
+            }
+            Op::NewobjEx => {
+                let kwargs = self.pop()?;
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                if !self.is_tuple(args) || !matches!(self.pickle.value(kwargs), Value::Dict(_)) {
+                    return Err(K::BadNewObjArgs(Opcode::NewobjEx));
+                }
+                self.object(ObjectKind::NewObjEx { cls, args, kwargs })?;
+            }
+            Op::Inst(m, n) => {
+                let items = self.pop_marked()?;
+                let cls = self.global(m, n)?;
+                let args = self.new_node(Value::Tuple(items.into()))?;
+                self.object(ObjectKind::Inst { cls, args })?;
+            }
+            Op::Obj => {
+                let mut items = self.pop_marked()?;
+                if items.is_empty() {
+                    return Err(K::StackUnderflow);
+                }
+                let cls = items.remove(0);
+                let args = self.new_node(Value::Tuple(items.into()))?;
+                self.object(ObjectKind::Inst { cls, args })?;
+            }
+            Op::Build => {
+                let state = self.pop()?;
+                let target = self.top()?;
+                match self.pickle.value_mut(target) {
+                    Value::Object(o) => o.state = Some(state),
+                    other => return Err(K::WrongTarget { op: Opcode::Build, found: other.kind_name() }),
+                }
+            }
+            Op::Persid(t) => {
+                if !t.is_ascii() {
+                    return Err(K::NotAscii);
+                }
+                let s = self.new_node(Value::Str(PyStr::from_checked(t.into())))?;
+                self.push(Value::PersId(s))?;
+            }
+            Op::Binpersid => {
+                let p = self.pop()?;
+                self.push(Value::PersId(p))?;
+            }
+            Op::Ext1(c) => self.ext(c as i64)?,
+            Op::Ext2(c) => self.ext(c as i64)?,
+            Op::Ext4(c) => self.ext(c as i64)?,
+            Op::NextBuffer => {
+                let index = self.buffers;
+                self.buffers += 1;
+                self.push(Value::OobBuffer { index, readonly: false })?;
+            }
+            Op::ReadonlyBuffer => {
+                let t = self.top()?;
+                match self.pickle.value_mut(t) {
+                    Value::OobBuffer { readonly, .. } => *readonly = true,
+                    Value::Bytes(_) => {}
+                    Value::ByteArray(b) => {
+                        let b = std::mem::take(b).into_boxed_slice();
+                        self.pickle.replace(t, Value::Bytes(b));
+                    }
+                    other => return Err(K::WrongTarget { op: Opcode::ReadonlyBuffer, found: other.kind_name() }),
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn ext(&mut self, code: i64) -> Result<(), DecodeErrorKind> {
+        if code <= 0 {
+            return Err(DecodeErrorKind::BadExtCode(code));
+        }
+        self.push(Value::Ext(code as i32))
+    }
+}

@@ -1,0 +1,986 @@
+//! The encoder: writes a [`Pickle`] as the bytes CPython 3.11's C pickler
+//! (`pickle.dumps(value, protocol)`) writes for the same object graph.
+//!
+//! What it reproduces: opcode choices by size and protocol, memoization
+//! (MEMOIZE at protocol 4+, BINPUT/LONG_BINPUT at 1-3, PUT at 0) including
+//! the objects CPython shares implicitly (the empty and one-character str,
+//! the empty and one-byte bytes, global names, the `'latin1'` constant of
+//! protocol 0-2 bytes), batching by 1000 (with CPython's differences between
+//! exact containers and object items), framing (64 KiB target; payloads of
+//! 64 KiB and more written outside frames), recursive tuples, and protocol
+//! fallbacks (bytes, bytearray, set and frozenset as REDUCE below the
+//! protocol that has their opcode; Python 2 names at protocols 0-2).
+//!
+//! Identity is the arena's: a node reached twice is written once and then
+//! fetched from the memo, exactly as CPython does for one object reached
+//! twice. Graphs built from canonical JSON get fresh nodes for every value,
+//! as Python objects built from it would be.
+//!
+//! Limits: nesting deeper than [`MAX_DEPTH`] is an error (CPython's own
+//! limit is about 1000); NEWOBJ_EX below protocol 4, EXT below 2, and numpy
+//! nodes (encoded by the layers above) are errors.
+
+use std::collections::HashMap;
+
+use crate::int::PyInt;
+use crate::op::Op;
+use crate::opcode::Opcode;
+use crate::table::{REVERSE_IMPORT_MAPPING, REVERSE_NAME_MAPPING};
+use crate::text;
+use crate::value::{Global, NodeId, Object, ObjectKind, Pickle, PyStr, Value};
+use crate::write::write_op;
+
+/// Deepest nesting the encoder follows.
+pub const MAX_DEPTH: usize = 3000;
+
+const FRAME_SIZE_TARGET: usize = 64 * 1024;
+const FRAME_SIZE_MIN: usize = 4;
+const BATCHSIZE: usize = 1000;
+
+/// Why a value cannot be encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeErrorKind {
+    /// The protocol is not 0-5.
+    BadProtocol(u8),
+    /// The value needs a newer protocol than requested.
+    NeedsProtocol {
+        /// What it was.
+        what: &'static str,
+        /// The lowest protocol that can write it.
+        protocol: u8,
+    },
+    /// A global's names are not ASCII (protocols 0-2 need ASCII).
+    NonAsciiGlobal,
+    /// A protocol 0 persistent id must be an ASCII str.
+    BadPersId,
+    /// Nesting deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// A node kind this layer does not encode.
+    NotEncodable(&'static str),
+    /// The pickle has no root.
+    NoRoot,
+}
+
+/// An encoding error, naming the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodeError {
+    /// The node that could not be written, if any.
+    pub node: Option<NodeId>,
+    /// Why.
+    pub kind: EncodeErrorKind,
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use EncodeErrorKind as K;
+        match &self.kind {
+            K::BadProtocol(p) => write!(f, "pickle protocol must be 0-5, not {p}"),
+            K::NeedsProtocol { what, protocol } => write!(f, "{what} needs pickle protocol {protocol} or newer"),
+            K::NonAsciiGlobal => f.write_str("a global with non-ASCII names needs pickle protocol 3 or newer"),
+            K::BadPersId => f.write_str("protocol 0 persistent ids must be ASCII str"),
+            K::TooDeep => write!(f, "value nested deeper than {MAX_DEPTH} levels"),
+            K::NotEncodable(what) => write!(f, "{what} values cannot be encoded by pickle-ops"),
+            K::NoRoot => f.write_str("pickle has no root value"),
+        }?;
+        if let Some(n) = self.node {
+            write!(f, " (node {})", n.index())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+type R = Result<(), EncodeError>;
+
+/// Encodes the root of `p` as `pickle.dumps(root, protocol)` would.
+pub fn encode(p: &Pickle, protocol: u8) -> Result<Vec<u8>, EncodeError> {
+    let root = p.try_root().ok_or(EncodeError { node: None, kind: EncodeErrorKind::NoRoot })?;
+    encode_node(p, root, protocol)
+}
+
+/// Encodes one node of `p` as a whole pickle.
+pub fn encode_node(p: &Pickle, root: NodeId, protocol: u8) -> Result<Vec<u8>, EncodeError> {
+    if protocol > 5 {
+        return Err(EncodeError { node: None, kind: EncodeErrorKind::BadProtocol(protocol) });
+    }
+    let mut e = Encoder::new(p, protocol);
+    if protocol >= 2 {
+        e.out.extend_from_slice(&[0x80, protocol]);
+    }
+    if protocol >= 4 {
+        e.open_frame();
+    }
+    e.save(root)?;
+    e.raw(&[b'.']);
+    e.end_framing();
+    Ok(e.out)
+}
+
+/// Memo keys: node identity, or the implicit sharing CPython has.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Node(NodeId),
+    /// The empty str (`u32::MAX`) or a one-character str below U+0100.
+    StrSingleton(u32),
+    /// The empty bytes (256) or a one-byte bytes.
+    BytesSingleton(u16),
+    /// A global, by its names.
+    Global(PyStr, PyStr),
+    /// A module name string of a global (shared by all its globals).
+    GlobalModule(PyStr),
+    /// A qualified name string of a global.
+    GlobalName(PyStr, PyStr),
+    /// The interned `'latin1'` of protocol 0-2 bytes.
+    Latin1,
+    /// A temporary object CPython creates while pickling (never shared).
+    Fresh(u64),
+}
+
+/// Synthesised values for CPython's protocol fallbacks.
+enum Syn<'a> {
+    Node(NodeId),
+    Global(&'static str, &'static str),
+    Str(&'a [u8], Key),
+    Bytes(&'a [u8], Key),
+    Tuple(Vec<Syn<'a>>),
+    List(&'a [NodeId]),
+}
+
+struct Encoder<'p> {
+    p: &'p Pickle,
+    proto: u8,
+    out: Vec<u8>,
+    frame_start: Option<usize>,
+    framing: bool,
+    memo: HashMap<Key, u32>,
+    fresh: u64,
+    depth: usize,
+}
+
+fn err(node: NodeId, kind: EncodeErrorKind) -> EncodeError {
+    EncodeError { node: Some(node), kind }
+}
+
+fn str_key(id: NodeId, s: &[u8]) -> Key {
+    match s.len() {
+        0 => Key::StrSingleton(u32::MAX),
+        1..=2 => match text::code_points(s).collect::<Vec<_>>()[..] {
+            [c] if c < 256 => Key::StrSingleton(c),
+            _ => Key::Node(id),
+        },
+        _ => Key::Node(id),
+    }
+}
+
+fn bytes_key(id: NodeId, b: &[u8]) -> Key {
+    match b {
+        [] => Key::BytesSingleton(256),
+        [x] => Key::BytesSingleton(*x as u16),
+        _ => Key::Node(id),
+    }
+}
+
+impl<'p> Encoder<'p> {
+    fn new(p: &'p Pickle, proto: u8) -> Self {
+        Encoder {
+            p,
+            proto,
+            out: Vec::with_capacity(256),
+            frame_start: None,
+            framing: proto >= 4,
+            memo: HashMap::new(),
+            fresh: 0,
+            depth: 0,
+        }
+    }
+
+    // ---- output and framing -------------------------------------------
+
+    fn open_frame(&mut self) {
+        self.out.extend_from_slice(&[0; 9]);
+        self.frame_start = Some(self.out.len());
+    }
+
+    fn close_frame(&mut self) {
+        if let Some(fs) = self.frame_start.take() {
+            let n = self.out.len() - fs;
+            if n >= FRAME_SIZE_MIN {
+                self.out[fs - 9] = Opcode::Frame.byte();
+                self.out[fs - 8..fs].copy_from_slice(&(n as u64).to_le_bytes());
+            } else {
+                self.out.drain(fs - 9..fs);
+            }
+        }
+    }
+
+    /// At the start of every save: a frame that reached the target is committed.
+    #[inline]
+    fn boundary(&mut self) {
+        if let Some(fs) = self.frame_start {
+            if self.out.len() - fs >= FRAME_SIZE_TARGET {
+                self.close_frame();
+                self.open_frame();
+            }
+        }
+    }
+
+    fn end_framing(&mut self) {
+        self.close_frame();
+    }
+
+    #[inline]
+    fn raw(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
+
+    #[inline]
+    fn op(&mut self, op: Op<'_>) {
+        write_op(&op, &mut self.out);
+    }
+
+    /// A header and a payload; payloads of 64 KiB and more go outside frames.
+    fn op_with_payload(&mut self, op: Op<'_>, payload_len: usize) {
+        if self.framing && payload_len >= FRAME_SIZE_TARGET {
+            self.close_frame();
+            self.op(op);
+            self.open_frame();
+        } else {
+            self.op(op);
+        }
+    }
+
+    fn fresh_key(&mut self) -> Key {
+        self.fresh += 1;
+        Key::Fresh(self.fresh)
+    }
+
+    // ---- memo ---------------------------------------------------------
+
+    fn memoize(&mut self, key: Key) {
+        let idx = self.memo.len() as u32;
+        self.memo.insert(key, idx);
+        if self.proto >= 4 {
+            self.op(Op::Memoize);
+        } else if self.proto >= 1 {
+            if idx < 256 {
+                self.op(Op::Binput(idx as u8));
+            } else {
+                self.op(Op::LongBinput(idx));
+            }
+        } else {
+            let t = idx.to_string();
+            self.op(Op::Put(t.as_bytes()));
+        }
+    }
+
+    fn get(&mut self, idx: u32) {
+        if self.proto >= 1 {
+            if idx < 256 {
+                self.op(Op::Binget(idx as u8));
+            } else {
+                self.op(Op::LongBinget(idx));
+            }
+        } else {
+            let t = idx.to_string();
+            self.op(Op::Get(t.as_bytes()));
+        }
+    }
+
+    /// Writes a GET if `key` is memoized; returns whether it did.
+    fn try_get(&mut self, key: &Key) -> bool {
+        match self.memo.get(key) {
+            Some(&i) => {
+                self.get(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ---- atoms --------------------------------------------------------
+
+    fn save_int(&mut self, v: &PyInt) {
+        if let Some(i) = v.as_i64().filter(|i| *i >= i32::MIN as i64 && *i <= i32::MAX as i64) {
+            if self.proto >= 1 {
+                if (0..=0xff).contains(&i) {
+                    self.op(Op::Binint1(i as u8));
+                } else if (0..=0xffff).contains(&i) {
+                    self.op(Op::Binint2(i as u16));
+                } else {
+                    self.op(Op::Binint(i as i32));
+                }
+            } else {
+                let t = i.to_string();
+                self.op(Op::Int(t.as_bytes()));
+            }
+            return;
+        }
+        if self.proto >= 2 {
+            let b = v.to_le_bytes();
+            if b.len() < 256 {
+                self.op(Op::Long1(&b));
+            } else {
+                self.op(Op::Long4(&b));
+            }
+        } else {
+            let mut t = v.to_decimal(usize::MAX).unwrap_or_default();
+            t.push('L');
+            self.op(Op::Long(t.as_bytes()));
+        }
+    }
+
+    fn save_float(&mut self, f: f64) {
+        if self.proto >= 1 {
+            self.op(Op::Binfloat(f));
+        } else {
+            let t = crate::repr::float_repr(f);
+            self.op(Op::Float(t.as_bytes()));
+        }
+    }
+
+    fn save_str_bytes(&mut self, s: &[u8], key: Key) {
+        if self.proto >= 1 {
+            let n = s.len();
+            if n <= 0xff && self.proto >= 4 {
+                self.op(Op::ShortBinunicode(s));
+            } else if n > 0xffff_ffff && self.proto >= 4 {
+                self.op_with_payload(Op::Binunicode8(s), n);
+            } else {
+                self.op_with_payload(Op::Binunicode(s), n);
+            }
+        } else {
+            let t = text::raw_unicode_escape_encode(s);
+            self.op(Op::Unicode(&t));
+        }
+        self.memoize(key);
+    }
+
+    fn save_bytes_data(&mut self, b: &[u8], key: Key) -> R {
+        if self.proto < 3 {
+            if b.is_empty() {
+                self.save_reduce_syn(Syn::Global("builtins", "bytes"), Syn::Tuple(vec![]), Some(key))?;
+            } else {
+                let latin = PyStr::from_latin1(b);
+                let skey = if b.len() == 1 { Key::StrSingleton(b[0] as u32) } else { self.fresh_key() };
+                let args = Syn::Tuple(vec![Syn::Str(latin.as_bytes(), skey), Syn::Str(b"latin1", Key::Latin1)]);
+                self.save_reduce_syn(Syn::Global("_codecs", "encode"), args, Some(key))?;
+            }
+            return Ok(());
+        }
+        let n = b.len();
+        if n <= 0xff {
+            self.op(Op::ShortBinbytes(b));
+        } else if n > 0xffff_ffff && self.proto >= 4 {
+            self.op_with_payload(Op::Binbytes8(b), n);
+        } else {
+            self.op_with_payload(Op::Binbytes(b), n);
+        }
+        self.memoize(key);
+        Ok(())
+    }
+
+    // ---- globals ------------------------------------------------------
+
+    fn save_global(&mut self, g: &Global, node: Option<NodeId>) -> R {
+        let key = Key::Global(g.module.clone(), g.name.clone());
+        if self.try_get(&key) {
+            return Ok(());
+        }
+        let name = g.name.as_bytes();
+        let dotted = name.iter().rposition(|&c| c == b'.');
+        if self.proto >= 4 {
+            let (mkey, nkey) = match g.name_nodes {
+                Some((m, n)) => (Key::Node(m), Key::Node(n)),
+                None => (Key::GlobalModule(g.module.clone()), Key::GlobalName(g.module.clone(), g.name.clone())),
+            };
+            self.boundary();
+            if !self.try_get(&mkey) {
+                self.save_str_bytes(g.module.as_bytes(), mkey);
+            }
+            self.boundary();
+            if !self.try_get(&nkey) {
+                self.save_str_bytes(name, nkey);
+            }
+            self.op(Op::StackGlobal);
+        } else if let Some(dot) = dotted {
+            // Nested qualname below protocol 4: getattr(parent, last).
+            let parent_name = std::str::from_utf8(&name[..dot]).map_err(|_| err_opt(node, EncodeErrorKind::NonAsciiGlobal))?;
+            let module = g.module.as_str().ok_or(err_opt(node, EncodeErrorKind::NonAsciiGlobal))?;
+            let parent = Global::new(module, parent_name);
+            let last = &name[dot + 1..];
+            let last_key = if last.len() <= 1 { str_key(NodeId(u32::MAX), last) } else { self.fresh_key() };
+            self.boundary();
+            self.save_global_syn("builtins", "getattr")?;
+            self.boundary();
+            // args = (parent, last): a fresh tuple of two.
+            self.save_global(&parent, None)?;
+            self.boundary();
+            if !self.try_get(&last_key) {
+                self.save_str_bytes(last, last_key);
+            }
+            self.tuple_end(2, None);
+            self.op(Op::Reduce);
+        } else {
+            let (mut module, mut name) = (g.module.as_bytes().to_vec(), name.to_vec());
+            if self.proto < 3 {
+                let (m, n) = (String::from_utf8_lossy(&module).into_owned(), String::from_utf8_lossy(&name).into_owned());
+                if let Some((_, (m2, n2))) = REVERSE_NAME_MAPPING.iter().find(|((a, b), _)| *a == m && *b == n) {
+                    module = m2.as_bytes().to_vec();
+                    name = n2.as_bytes().to_vec();
+                } else if let Some((_, m2)) = REVERSE_IMPORT_MAPPING.iter().find(|(a, _)| *a == m) {
+                    module = m2.as_bytes().to_vec();
+                }
+                if !module.is_ascii() || !name.is_ascii() {
+                    return Err(err_opt(node, EncodeErrorKind::NonAsciiGlobal));
+                }
+            }
+            self.op(Op::Global(&module, &name));
+        }
+        self.memoize(key);
+        Ok(())
+    }
+
+    fn save_global_syn(&mut self, module: &str, name: &str) -> R {
+        self.save_global(&Global::new(module, name), None)
+    }
+
+    // ---- containers ---------------------------------------------------
+
+    /// After a tuple's items: TUPLEn/TUPLE, or the recursive-tuple dance
+    /// when saving the items memoized the tuple itself.
+    fn tuple_end(&mut self, n: usize, key: Option<Key>) {
+        if n <= 3 && self.proto >= 2 {
+            if let Some(&i) = key.as_ref().and_then(|k| self.memo.get(k)) {
+                for _ in 0..n {
+                    self.op(Op::Pop);
+                }
+                self.get(i);
+                return;
+            }
+            self.op(match n {
+                1 => Op::Tuple1,
+                2 => Op::Tuple2,
+                _ => Op::Tuple3,
+            });
+        } else {
+            if let Some(&i) = key.as_ref().and_then(|k| self.memo.get(k)) {
+                if self.proto >= 1 {
+                    self.op(Op::PopMark);
+                } else {
+                    for _ in 0..=n {
+                        self.op(Op::Pop);
+                    }
+                }
+                self.get(i);
+                return;
+            }
+            self.op(Op::Tuple);
+        }
+        let k = key.unwrap_or_else(|| self.fresh_key());
+        self.memoize(k);
+    }
+
+    fn save_tuple(&mut self, items: &[NodeId], key: Key) -> R {
+        if items.is_empty() {
+            if self.proto >= 1 {
+                self.op(Op::EmptyTuple);
+            } else {
+                self.op(Op::Mark);
+                self.op(Op::Tuple);
+            }
+            return Ok(());
+        }
+        if !(items.len() <= 3 && self.proto >= 2) {
+            self.op(Op::Mark);
+        }
+        for &c in items {
+            self.save(c)?;
+        }
+        self.tuple_end(items.len(), Some(key));
+        Ok(())
+    }
+
+    /// Items of an exact list (CPython's `batch_list_exact`).
+    fn list_items_exact(&mut self, items: &[NodeId]) -> R {
+        if items.is_empty() {
+            return Ok(());
+        }
+        if self.proto == 0 {
+            for &c in items {
+                self.save(c)?;
+                self.op(Op::Append);
+            }
+            return Ok(());
+        }
+        if items.len() == 1 {
+            self.save(items[0])?;
+            self.op(Op::Append);
+            return Ok(());
+        }
+        for chunk in items.chunks(BATCHSIZE) {
+            self.op(Op::Mark);
+            for &c in chunk {
+                self.save(c)?;
+            }
+            self.op(Op::Appends);
+        }
+        Ok(())
+    }
+
+    /// Items from an iterator (CPython's generic `batch_list`).
+    fn list_items_generic(&mut self, items: &[NodeId]) -> R {
+        if self.proto == 0 {
+            return self.list_items_exact(items);
+        }
+        for chunk in items.chunks(BATCHSIZE) {
+            if chunk.len() == 1 {
+                self.save(chunk[0])?;
+                self.op(Op::Append);
+            } else {
+                self.op(Op::Mark);
+                for &c in chunk {
+                    self.save(c)?;
+                }
+                self.op(Op::Appends);
+            }
+        }
+        Ok(())
+    }
+
+    /// Items of an exact dict (`batch_dict_exact`: an empty trailing batch
+    /// when the size is a multiple of 1000).
+    fn dict_items_exact(&mut self, items: &[(NodeId, NodeId)]) -> R {
+        if items.is_empty() {
+            return Ok(());
+        }
+        if self.proto == 0 {
+            return self.dict_items_generic(items);
+        }
+        if items.len() == 1 {
+            self.save(items[0].0)?;
+            self.save(items[0].1)?;
+            self.op(Op::Setitem);
+            return Ok(());
+        }
+        let mut rest = items;
+        loop {
+            let n = rest.len().min(BATCHSIZE);
+            self.op(Op::Mark);
+            for &(k, v) in &rest[..n] {
+                self.save(k)?;
+                self.save(v)?;
+            }
+            self.op(Op::Setitems);
+            rest = &rest[n..];
+            if n < BATCHSIZE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Items from an iterator (`batch_dict`).
+    fn dict_items_generic(&mut self, items: &[(NodeId, NodeId)]) -> R {
+        if self.proto == 0 {
+            for &(k, v) in items {
+                self.save(k)?;
+                self.save(v)?;
+                self.op(Op::Setitem);
+            }
+            return Ok(());
+        }
+        for chunk in items.chunks(BATCHSIZE) {
+            if chunk.len() == 1 {
+                self.save(chunk[0].0)?;
+                self.save(chunk[0].1)?;
+                self.op(Op::Setitem);
+            } else {
+                self.op(Op::Mark);
+                for &(k, v) in chunk {
+                    self.save(k)?;
+                    self.save(v)?;
+                }
+                self.op(Op::Setitems);
+            }
+        }
+        Ok(())
+    }
+
+    /// ADDITEMS batches (an empty trailing batch at multiples of 1000).
+    fn set_items(&mut self, id: NodeId, items: &[NodeId]) -> R {
+        if items.is_empty() {
+            return Ok(());
+        }
+        if self.proto < 4 {
+            return Err(err(id, EncodeErrorKind::NeedsProtocol { what: "ADDITEMS on an object", protocol: 4 }));
+        }
+        let mut rest = items;
+        loop {
+            let n = rest.len().min(BATCHSIZE);
+            self.op(Op::Mark);
+            for &c in &rest[..n] {
+                self.save(c)?;
+            }
+            self.op(Op::Additems);
+            rest = &rest[n..];
+            if n < BATCHSIZE {
+                return Ok(());
+            }
+        }
+    }
+
+    // ---- REDUCE -------------------------------------------------------
+
+    fn save_syn(&mut self, s: &Syn<'_>) -> R {
+        match s {
+            Syn::Node(id) => self.save(*id),
+            Syn::Global(m, n) => {
+                self.boundary();
+                self.save_global_syn(m, n)
+            }
+            Syn::Str(b, key) => {
+                self.boundary();
+                if !self.try_get(key) {
+                    self.save_str_bytes(b, key.clone());
+                }
+                Ok(())
+            }
+            Syn::Bytes(b, key) => {
+                self.boundary();
+                if !self.try_get(key) {
+                    self.save_bytes_data(b, key.clone())?;
+                }
+                Ok(())
+            }
+            Syn::Tuple(items) => {
+                self.boundary();
+                if items.is_empty() {
+                    self.op(if self.proto >= 1 { Op::EmptyTuple } else { Op::Mark });
+                    if self.proto == 0 {
+                        self.op(Op::Tuple);
+                    }
+                    return Ok(());
+                }
+                if !(items.len() <= 3 && self.proto >= 2) {
+                    self.op(Op::Mark);
+                }
+                for it in items {
+                    self.save_syn(it)?;
+                }
+                self.tuple_end(items.len(), None);
+                Ok(())
+            }
+            Syn::List(items) => {
+                self.boundary();
+                if self.proto >= 1 {
+                    self.op(Op::EmptyList);
+                } else {
+                    self.op(Op::Mark);
+                    self.op(Op::List);
+                }
+                let k = self.fresh_key();
+                self.memoize(k);
+                self.list_items_exact(items)
+            }
+        }
+    }
+
+    /// `save_reduce(func, args, obj=...)`: returns false when the object
+    /// turned out to be memoized already (recursive), in which case CPython
+    /// writes POP + GET and stops.
+    fn reduce_head(&mut self, func: Syn<'_>, args: Syn<'_>, key: Option<Key>) -> Result<bool, EncodeError> {
+        self.save_syn(&func)?;
+        self.save_syn(&args)?;
+        self.op(Op::Reduce);
+        self.reduce_tail(key)
+    }
+
+    fn reduce_tail(&mut self, key: Option<Key>) -> Result<bool, EncodeError> {
+        if let Some(key) = key {
+            if let Some(&i) = self.memo.get(&key) {
+                self.op(Op::Pop);
+                self.get(i);
+                return Ok(false);
+            }
+            self.memoize(key);
+        }
+        Ok(true)
+    }
+
+    fn save_reduce_syn(&mut self, func: Syn<'_>, args: Syn<'_>, key: Option<Key>) -> R {
+        self.reduce_head(func, args, key).map(|_| ())
+    }
+
+    fn save_object(&mut self, id: NodeId, o: &Object) -> R {
+        let key = Some(Key::Node(id));
+        let go_on = match o.kind {
+            ObjectKind::Reduce { callable, args } => self.reduce_head(Syn::Node(callable), Syn::Node(args), key)?,
+            ObjectKind::NewObj { cls, args } => {
+                if self.proto >= 2 {
+                    self.save(cls)?;
+                    self.save(args)?;
+                    self.op(Op::Newobj);
+                    self.reduce_tail(key)?
+                } else {
+                    // copyreg.__newobj__(cls, *args), as pickle.py writes it.
+                    let Value::Tuple(a) = self.p.value(args) else {
+                        return Err(err(id, EncodeErrorKind::NotEncodable("NEWOBJ with non-tuple arguments")));
+                    };
+                    let mut items = vec![Syn::Node(cls)];
+                    items.extend(a.iter().map(|&x| Syn::Node(x)));
+                    self.reduce_head(Syn::Global("copyreg", "__newobj__"), Syn::Tuple(items), key)?
+                }
+            }
+            ObjectKind::NewObjEx { cls, args, kwargs } => {
+                if self.proto < 4 {
+                    return Err(err(id, EncodeErrorKind::NeedsProtocol { what: "NEWOBJ_EX", protocol: 4 }));
+                }
+                self.save(cls)?;
+                self.save(args)?;
+                self.save(kwargs)?;
+                self.op(Op::NewobjEx);
+                self.reduce_tail(key)?
+            }
+            ObjectKind::Inst { cls, args } => {
+                let Value::Tuple(a) = self.p.value(args) else {
+                    return Err(err(id, EncodeErrorKind::NotEncodable("INST with non-tuple arguments")));
+                };
+                self.op(Op::Mark);
+                let g = match self.p.value(cls) {
+                    Value::Global(g) if self.proto == 0 => Some(g.clone()),
+                    _ => None,
+                };
+                if g.is_none() {
+                    self.save(cls)?;
+                }
+                for &x in a.iter() {
+                    self.save(x)?;
+                }
+                match g {
+                    Some(g) => self.op(Op::Inst(g.module.as_bytes(), g.name.as_bytes())),
+                    None => self.op(Op::Obj),
+                }
+                self.reduce_tail(key)?
+            }
+        };
+        if !go_on {
+            return Ok(());
+        }
+        if !o.listitems.is_empty() {
+            self.list_items_generic(&o.listitems)?;
+        }
+        if !o.dictitems.is_empty() {
+            self.dict_items_generic(&o.dictitems)?;
+        }
+        self.set_items(id, &o.additems)?;
+        if let Some(s) = o.state {
+            self.save(s)?;
+            self.op(Op::Build);
+        }
+        Ok(())
+    }
+
+    // ---- dispatch -----------------------------------------------------
+
+    fn save(&mut self, id: NodeId) -> R {
+        self.boundary();
+        let p = self.p;
+        let v = p.value(id);
+        match v {
+            Value::None => {
+                self.op(Op::None);
+                return Ok(());
+            }
+            Value::Bool(b) => {
+                if self.proto >= 2 {
+                    self.op(if *b { Op::Newtrue } else { Op::Newfalse });
+                } else {
+                    self.op(Op::Int(if *b { b"01" } else { b"00" }));
+                }
+                return Ok(());
+            }
+            Value::Int(i) => {
+                self.save_int(i);
+                return Ok(());
+            }
+            Value::Float(f) => {
+                self.save_float(*f);
+                return Ok(());
+            }
+            Value::PersId(pid) => {
+                if self.proto >= 1 {
+                    self.save(*pid)?;
+                    self.op(Op::Binpersid);
+                } else {
+                    match p.value(*pid) {
+                        Value::Str(s) if s.as_bytes().is_ascii() && !s.as_bytes().contains(&b'\n') => {
+                            self.op(Op::Persid(s.as_bytes()))
+                        }
+                        _ => return Err(err(id, EncodeErrorKind::BadPersId)),
+                    }
+                }
+                return Ok(());
+            }
+            Value::Ext(code) => {
+                if self.proto < 2 {
+                    return Err(err(id, EncodeErrorKind::NeedsProtocol { what: "EXT", protocol: 2 }));
+                }
+                let c = *code;
+                if c <= 0xff {
+                    self.op(Op::Ext1(c as u8));
+                } else if c <= 0xffff {
+                    self.op(Op::Ext2(c as u16));
+                } else {
+                    self.op(Op::Ext4(c));
+                }
+                return Ok(());
+            }
+            Value::OobBuffer { readonly, .. } => {
+                if self.proto < 5 {
+                    return Err(err(id, EncodeErrorKind::NeedsProtocol { what: "an out-of-band buffer", protocol: 5 }));
+                }
+                self.op(Op::NextBuffer);
+                if *readonly {
+                    self.op(Op::ReadonlyBuffer);
+                }
+                return Ok(());
+            }
+            Value::Global(g) => return self.save_global(g, Some(id)),
+            _ => {}
+        }
+        let key = match v {
+            Value::Str(s) => str_key(id, s.as_bytes()),
+            Value::Bytes(b) => bytes_key(id, b),
+            _ => Key::Node(id),
+        };
+        if self.try_get(&key) {
+            return Ok(());
+        }
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(err(id, EncodeErrorKind::TooDeep));
+        }
+        let r = self.save_new(id, v, key);
+        self.depth -= 1;
+        r
+    }
+
+    fn save_new(&mut self, id: NodeId, v: &Value, key: Key) -> R {
+        match v {
+            Value::Str(s) => {
+                self.save_str_bytes(s.as_bytes(), key);
+                Ok(())
+            }
+            Value::Bytes(b) => self.save_bytes_data(b, key),
+            Value::ByteArray(b) => {
+                if self.proto >= 5 {
+                    self.op_with_payload(Op::Bytearray8(b), b.len());
+                    self.memoize(key);
+                    return Ok(());
+                }
+                let args = if b.is_empty() {
+                    Syn::Tuple(vec![])
+                } else {
+                    let bkey = if b.len() == 1 { Key::BytesSingleton(b[0] as u16) } else { self.fresh_key() };
+                    Syn::Tuple(vec![Syn::Bytes(b, bkey)])
+                };
+                self.save_reduce_syn(Syn::Global("builtins", "bytearray"), args, Some(key))
+            }
+            Value::List(items) => {
+                if self.proto >= 1 {
+                    self.op(Op::EmptyList);
+                } else {
+                    self.op(Op::Mark);
+                    self.op(Op::List);
+                }
+                self.memoize(key);
+                self.list_items_exact(items)
+            }
+            Value::Tuple(items) => self.save_tuple(items, key),
+            Value::Dict(items) => {
+                if self.proto >= 1 {
+                    self.op(Op::EmptyDict);
+                } else {
+                    self.op(Op::Mark);
+                    self.op(Op::Dict);
+                }
+                self.memoize(key);
+                self.dict_items_exact(items)
+            }
+            Value::Set(items) => {
+                if self.proto < 4 {
+                    let args = Syn::Tuple(vec![Syn::List(items)]);
+                    return self.save_reduce_syn(Syn::Global("builtins", "set"), args, Some(key));
+                }
+                self.op(Op::EmptySet);
+                self.memoize(key);
+                self.set_items(id, items)
+            }
+            Value::FrozenSet(items) => {
+                if self.proto < 4 {
+                    let args = Syn::Tuple(vec![Syn::List(items)]);
+                    return self.save_reduce_syn(Syn::Global("builtins", "frozenset"), args, Some(key));
+                }
+                self.op(Op::Mark);
+                for &c in items.iter() {
+                    self.save(c)?;
+                }
+                if let Some(&i) = self.memo.get(&key) {
+                    self.op(Op::PopMark);
+                    self.get(i);
+                    return Ok(());
+                }
+                self.op(Op::Frozenset);
+                self.memoize(key);
+                Ok(())
+            }
+            Value::Object(o) => self.save_object(id, o),
+            other => Err(err(id, EncodeErrorKind::NotEncodable(other.kind_name()))),
+        }
+    }
+}
+
+fn err_opt(node: Option<NodeId>, kind: EncodeErrorKind) -> EncodeError {
+    EncodeError { node, kind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: Value, proto: u8) -> Vec<u8> {
+        let mut p = Pickle::new();
+        let r = p.push(v);
+        p.set_root(r);
+        encode(&p, proto).unwrap()
+    }
+
+    #[test]
+    fn atoms_match_cpython() {
+        assert_eq!(enc(Value::None, 4), b"\x80\x04N.");
+        assert_eq!(enc(Value::int(300), 2), b"\x80\x02M,\x01.");
+        assert_eq!(enc(Value::int(-1), 1), b"J\xff\xff\xff\xff.");
+        assert_eq!(enc(Value::int(5), 0), b"I5\n.");
+        assert_eq!(enc(Value::int(1 << 40), 0), b"L1099511627776L\n.");
+        assert_eq!(enc(Value::Bool(true), 0), b"I01\n.");
+        assert_eq!(enc(Value::str("abc"), 4), b"\x80\x04\x95\x07\x00\x00\x00\x00\x00\x00\x00\x8c\x03abc\x94.");
+        assert_eq!(enc(Value::str("abc"), 3), b"\x80\x03X\x03\x00\x00\x00abcq\x00.");
+    }
+
+    #[test]
+    fn bytes_below_protocol_3_share_the_latin1_constant() {
+        // pickle.dumps([b'a', b'a', b'ab', b'', 'latin1'], 2) -- except the
+        // last 'latin1' str, which is a separate object here.
+        let mut p = Pickle::new();
+        let a1 = p.push(Value::Bytes(b"a"[..].into()));
+        let a2 = p.push(Value::Bytes(b"a"[..].into()));
+        let ab = p.push(Value::Bytes(b"ab"[..].into()));
+        let e = p.push(Value::Bytes(Box::new([])));
+        let l = p.push(Value::List(vec![a1, a2, ab, e]));
+        p.set_root(l);
+        let got = encode(&p, 2).unwrap();
+        let want = b"\x80\x02]q\x00(c_codecs\nencode\nq\x01X\x01\x00\x00\x00aq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05h\x05h\x01X\x02\x00\x00\x00abq\x06h\x03\x86q\x07Rq\x08c__builtin__\nbytes\nq\t)Rq\ne.";
+        assert_eq!(got, want.to_vec());
+    }
+}

@@ -1,0 +1,832 @@
+//! Canonical JSON (CANONICAL_JSON.md): printing a [`Pickle`] and building
+//! one back from JSON.
+//!
+//! Printing is iterative (any nesting depth) and bounded: output above
+//! [`JsonOptions::max_nodes`] nodes (tuples are written in full each time,
+//! so a crafted pickle can expand exponentially) or an int above
+//! [`JsonOptions::max_int_digits`] digits is an error, not a hang.
+//!
+//! Object nodes keep what later ops did to them inside their kind object:
+//! `{"reduce": {"callable": .., "args": .., "listitems": [..],
+//! "dictitems": [[k, v], ..], "additems": [..], "state": ..}}`, each of the
+//! last four present only when something was applied.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use serde_json::Value as J;
+
+use crate::int::PyInt;
+use crate::value::{Dtype, Global, NdArray, NodeId, Object, ObjectKind, Pickle, PyStr, Value};
+
+/// Limits for printing.
+#[derive(Clone, Debug)]
+pub struct JsonOptions {
+    /// Most nodes written (default 100 million).
+    pub max_nodes: u64,
+    /// Most decimal digits of one int (default 100,000).
+    pub max_int_digits: usize,
+}
+
+impl Default for JsonOptions {
+    fn default() -> Self {
+        JsonOptions { max_nodes: 100_000_000, max_int_digits: 100_000 }
+    }
+}
+
+/// A canonical JSON error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonError(pub String);
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+fn jerr<T>(s: impl Into<String>) -> Result<T, JsonError> {
+    Err(JsonError(s.into()))
+}
+
+// ---- base64 and float.hex ------------------------------------------------
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64_encode(data: &[u8], out: &mut String) {
+    out.reserve(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        out.push(B64[(n >> 18) as usize & 63] as char);
+        out.push(B64[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+    }
+}
+
+/// Decodes standard base64 (padding required when the length needs it).
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.as_bytes();
+    if s.len() % 4 != 0 {
+        return None;
+    }
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for (i, c) in s.chunks(4).enumerate() {
+        let last = i == s.len() / 4 - 1;
+        let pad = c.iter().rev().take_while(|&&x| x == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &x in &c[..4 - pad] {
+            n = n << 6 | val(x)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
+/// Python's `float.hex()`.
+pub fn float_hex(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if f == 0.0 {
+        return format!("{sign}0x0.0p+0");
+    }
+    let bits = f.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    let mant = bits & ((1 << 52) - 1);
+    let (lead, e) = if exp == 0 { (0, -1022) } else { (1, exp - 1023) };
+    let es = if e >= 0 { format!("+{e}") } else { e.to_string() };
+    format!("{sign}0x{lead}.{mant:013x}p{es}")
+}
+
+/// Parses Python's `float.hex()` form (and `float.fromhex` inputs of the
+/// same shape), `inf`, `-inf`, `nan`.
+pub fn parse_float_hex(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let v = match t.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" => f64::INFINITY,
+        "nan" => f64::NAN,
+        lower => {
+            let body = lower.strip_prefix("0x")?;
+            let (m, e) = match body.split_once('p') {
+                Some((m, e)) => (m, e.parse::<i64>().ok()?),
+                None => (body, 0),
+            };
+            let (ip, fp) = m.split_once('.').unwrap_or((m, ""));
+            if ip.is_empty() && fp.is_empty() {
+                return None;
+            }
+            // Accumulate up to 64 significant bits exactly, then scale.
+            let mut acc: u128 = 0;
+            let mut shift: i64 = 0;
+            let mut sticky = false;
+            for (i, c) in ip.chars().chain(fp.chars()).enumerate() {
+                let d = c.to_digit(16)? as u128;
+                if acc >> 100 == 0 {
+                    acc = acc << 4 | d;
+                    if i >= ip.len() {
+                        shift -= 4;
+                    }
+                } else {
+                    sticky |= d != 0;
+                    if i < ip.len() {
+                        shift += 4;
+                    }
+                }
+            }
+            let _ = sticky;
+            let exp = e.checked_add(shift)?;
+            // acc * 2^exp, rounded by the conversion of a u128 to f64 and powi.
+            let mut v = acc as f64;
+            let mut exp = exp;
+            while exp > 0 {
+                let k = exp.min(1000);
+                v *= 2f64.powi(k as i32);
+                exp -= k;
+            }
+            while exp < 0 {
+                let k = (-exp).min(1000);
+                v /= 2f64.powi(k as i32);
+                exp += k;
+            }
+            v
+        }
+    };
+    Some(if neg { -v } else { v })
+}
+
+// ---- printing ------------------------------------------------------------
+
+enum Task {
+    Node(NodeId),
+    Lit(&'static str),
+}
+
+fn has_identity(v: &Value) -> bool {
+    v.has_identity()
+}
+
+/// Pushes, in reverse (so they pop in order), the tasks for a sequence.
+fn seq(tasks: &mut Vec<Task>, ids: &[NodeId]) {
+    for (i, &c) in ids.iter().enumerate().rev() {
+        tasks.push(Task::Node(c));
+        if i > 0 {
+            tasks.push(Task::Lit(","));
+        }
+    }
+}
+
+fn pairs(tasks: &mut Vec<Task>, items: &[(NodeId, NodeId)]) {
+    for (i, &(k, v)) in items.iter().enumerate().rev() {
+        tasks.push(Task::Lit("]"));
+        tasks.push(Task::Node(v));
+        tasks.push(Task::Lit(","));
+        tasks.push(Task::Node(k));
+        tasks.push(Task::Lit("["));
+        if i > 0 {
+            tasks.push(Task::Lit(","));
+        }
+    }
+}
+
+fn json_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn py_str(s: &PyStr, out: &mut String) {
+    match s.as_str() {
+        Some(t) => json_str(t, out),
+        None => {
+            // Only reached for the names of globals; values use str_node.
+            json_str(&String::from_utf8_lossy(s.as_bytes()), out)
+        }
+    }
+}
+
+fn str_node(s: &PyStr, out: &mut String) {
+    match s.as_str() {
+        Some(t) => {
+            out.push_str("{\"str\":");
+            json_str(t, out);
+            out.push('}');
+        }
+        None => {
+            out.push_str("{\"str_surrogatepass_b64\":\"");
+            base64_encode(s.as_bytes(), out);
+            out.push_str("\"}");
+        }
+    }
+}
+
+/// The traversal both passes share: which tasks a node expands to.
+fn expand(p: &Pickle, id: NodeId, tasks: &mut Vec<Task>, out: &mut String, opts: &JsonOptions) -> Result<(), JsonError> {
+    match p.value(id) {
+        Value::None => out.push_str("{\"none\":null}"),
+        Value::Bool(b) => out.push_str(if *b { "{\"bool\":true}" } else { "{\"bool\":false}" }),
+        Value::Int(i) => {
+            let d = i.to_decimal(opts.max_int_digits).ok_or_else(|| JsonError(format!("int of more than {} digits", opts.max_int_digits)))?;
+            let _ = write!(out, "{{\"int\":\"{d}\"}}");
+        }
+        Value::Float(f) => {
+            let _ = write!(out, "{{\"float\":\"{}\"}}", float_hex(*f));
+        }
+        Value::Str(s) => str_node(s, out),
+        Value::Bytes(b) => {
+            out.push_str("{\"bytes_b64\":\"");
+            base64_encode(b, out);
+            out.push_str("\"}");
+        }
+        Value::ByteArray(b) => {
+            out.push_str("\"bytearray_b64\":\"");
+            base64_encode(b, out);
+            out.push_str("\"}");
+        }
+        Value::List(v) => {
+            out.push_str("\"list\":[");
+            tasks.push(Task::Lit("]}"));
+            seq(tasks, v);
+        }
+        Value::Tuple(v) => {
+            out.push_str("{\"tuple\":[");
+            tasks.push(Task::Lit("]}"));
+            seq(tasks, v);
+        }
+        Value::Set(v) => {
+            out.push_str("\"set\":[");
+            tasks.push(Task::Lit("]}"));
+            seq(tasks, v);
+        }
+        Value::FrozenSet(v) => {
+            out.push_str("{\"frozenset\":[");
+            tasks.push(Task::Lit("]}"));
+            seq(tasks, v);
+        }
+        Value::Dict(items) => {
+            out.push_str("\"dict\":[");
+            tasks.push(Task::Lit("]}"));
+            pairs(tasks, items);
+        }
+        Value::Global(g) => {
+            out.push_str("{\"global\":[");
+            py_str(&g.module, out);
+            out.push(',');
+            py_str(&g.name, out);
+            out.push_str("]}");
+        }
+        Value::PersId(x) => {
+            out.push_str("{\"persid\":");
+            tasks.push(Task::Lit("}"));
+            tasks.push(Task::Node(*x));
+        }
+        Value::Ext(c) => {
+            let _ = write!(out, "{{\"ext\":{c}}}");
+        }
+        Value::OobBuffer { index, readonly } => {
+            let _ = write!(out, "{{\"oob_buffer\":{{\"index\":{index},\"readonly\":{readonly}}}}}");
+        }
+        Value::NdArray(a) => {
+            out.push_str("{\"ndarray\":{\"dtype\":");
+            match &a.dtype {
+                Dtype::Str(s) => json_str(s, out),
+                Dtype::Descr(d) => {
+                    descr_json(p, *d, out)?;
+                }
+            }
+            out.push_str(",\"shape\":[");
+            for (i, d) in a.shape.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{d}");
+            }
+            out.push_str("],\"data_b64\":\"");
+            base64_encode(&a.data, out);
+            out.push_str("\"}}");
+        }
+        Value::MaskedArray { data, mask } => {
+            out.push_str("{\"masked_array\":{\"data\":");
+            tasks.push(Task::Lit("}}"));
+            tasks.push(Task::Node(*mask));
+            tasks.push(Task::Lit(",\"mask\":"));
+            tasks.push(Task::Node(*data));
+        }
+        Value::Object(o) => object(o, tasks, out),
+    }
+    Ok(())
+}
+
+/// A structured dtype's descr (a list of tuples of str / nested lists / shape
+/// tuples) as plain JSON arrays.
+fn descr_json(p: &Pickle, id: NodeId, out: &mut String) -> Result<(), JsonError> {
+    let mut stack = vec![Some(id)];
+    while let Some(t) = stack.pop() {
+        let Some(id) = t else {
+            out.push(']');
+            continue;
+        };
+        if id == COMMA {
+            out.push(',');
+            continue;
+        }
+        match p.value(id) {
+            Value::Str(s) => py_str(s, out),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::List(v) | Value::Set(v) => {
+                out.push('[');
+                stack.push(None);
+                push_descr(&mut stack, v);
+            }
+            Value::Tuple(v) => {
+                out.push('[');
+                stack.push(None);
+                push_descr(&mut stack, v);
+            }
+            other => return jerr(format!("unexpected {} in a dtype descr", other.kind_name())),
+        }
+    }
+    Ok(())
+}
+
+fn push_descr(stack: &mut Vec<Option<NodeId>>, v: &[NodeId]) {
+    // Commas are emitted by the consumer via a sentinel-free approach: we
+    // print items separated by ',' by pushing them with markers.
+    for (i, &c) in v.iter().enumerate().rev() {
+        stack.push(Some(c));
+        if i > 0 {
+            // A comma is printed before every item but the first; emulate by
+            // a zero-size marker node handled in `descr_json`.
+            stack.push(Some(COMMA));
+        }
+    }
+}
+
+/// A marker id that `descr_json` prints as a comma.
+const COMMA: NodeId = NodeId(u32::MAX);
+
+fn object(o: &Object, tasks: &mut Vec<Task>, out: &mut String) {
+    let (kind, fields): (&str, Vec<(&'static str, NodeId)>) = match o.kind {
+        ObjectKind::Reduce { callable, args } => ("reduce", vec![("callable", callable), ("args", args)]),
+        ObjectKind::NewObj { cls, args } => ("newobj", vec![("cls", cls), ("args", args)]),
+        ObjectKind::NewObjEx { cls, args, kwargs } => ("newobj_ex", vec![("cls", cls), ("args", args), ("kwargs", kwargs)]),
+        ObjectKind::Inst { cls, args } => ("inst", vec![("cls", cls), ("args", args)]),
+    };
+    let _ = write!(out, "\"{kind}\":{{");
+    // Tasks pop in reverse: push the closing first.
+    tasks.push(Task::Lit("}}"));
+    if let Some(s) = o.state {
+        tasks.push(Task::Node(s));
+        tasks.push(Task::Lit(",\"state\":"));
+    }
+    if !o.additems.is_empty() {
+        tasks.push(Task::Lit("]"));
+        seq(tasks, &o.additems);
+        tasks.push(Task::Lit(",\"additems\":["));
+    }
+    if !o.dictitems.is_empty() {
+        tasks.push(Task::Lit("]"));
+        pairs(tasks, &o.dictitems);
+        tasks.push(Task::Lit(",\"dictitems\":["));
+    }
+    if !o.listitems.is_empty() {
+        tasks.push(Task::Lit("]"));
+        seq(tasks, &o.listitems);
+        tasks.push(Task::Lit(",\"listitems\":["));
+    }
+    for (i, (name, id)) in fields.iter().enumerate().rev() {
+        tasks.push(Task::Node(*id));
+        tasks.push(Task::Lit(match (i, *name) {
+            (0, "callable") => "\"callable\":",
+            (0, _) => "\"cls\":",
+            (_, "args") => ",\"args\":",
+            _ => ",\"kwargs\":",
+        }));
+    }
+}
+
+/// Prints the canonical JSON of `root` (compact, one line).
+pub fn to_json(p: &Pickle, root: NodeId, opts: &JsonOptions) -> Result<String, JsonError> {
+    // Pass 1: which identity nodes are reached more than once.
+    let mut seen: HashMap<NodeId, u32> = HashMap::new();
+    let mut count: u64 = 0;
+    let mut stack = vec![root];
+    while let Some(id) = stack.pop() {
+        count += 1;
+        if count > opts.max_nodes {
+            return jerr(format!("JSON output would exceed {} nodes", opts.max_nodes));
+        }
+        let v = p.value(id);
+        if has_identity(v) {
+            let n = seen.entry(id).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                continue;
+            }
+        }
+        let mut kids = p.children(id);
+        kids.reverse();
+        stack.extend(kids);
+    }
+    // Pass 2: print, numbering shared nodes in document order.
+    let mut ids: HashMap<NodeId, u32> = HashMap::new();
+    let mut out = String::new();
+    let mut tasks = vec![Task::Node(root)];
+    while let Some(t) = tasks.pop() {
+        let id = match t {
+            Task::Lit(s) => {
+                out.push_str(s);
+                continue;
+            }
+            Task::Node(id) => id,
+        };
+        let v = p.value(id);
+        if has_identity(v) {
+            if let Some(k) = ids.get(&id) {
+                let _ = write!(out, "{{\"ref\":{k}}}");
+                continue;
+            }
+            out.push('{');
+            if seen.get(&id).copied().unwrap_or(0) > 1 {
+                let k = ids.len() as u32;
+                ids.insert(id, k);
+                let _ = write!(out, "\"id\":{k},");
+            }
+        }
+        expand(p, id, &mut tasks, &mut out, opts)?;
+    }
+    Ok(out)
+}
+
+/// Prints the canonical JSON of the root.
+pub fn pickle_to_json(p: &Pickle, opts: &JsonOptions) -> Result<String, JsonError> {
+    to_json(p, p.try_root().ok_or(JsonError("no root".into()))?, opts)
+}
+
+// ---- building from JSON --------------------------------------------------
+
+struct Builder {
+    p: Pickle,
+    ids: HashMap<u64, NodeId>,
+}
+
+fn one_key(v: &J) -> Result<(&str, &J, Option<u64>), JsonError> {
+    let J::Object(m) = v else { return jerr(format!("expected a node object, got {v}")) };
+    let id = match m.get("id") {
+        Some(J::Number(n)) => Some(n.as_u64().ok_or(JsonError("bad id".into()))?),
+        Some(_) => return jerr("bad id"),
+        None => None,
+    };
+    let mut kinds = m.iter().filter(|(k, _)| k.as_str() != "id");
+    let (Some((k, v)), None) = (kinds.next(), kinds.next()) else {
+        return jerr(format!("a node needs exactly one kind key: {v}"));
+    };
+    Ok((k.as_str(), v, id))
+}
+
+fn as_str(v: &J) -> Result<&str, JsonError> {
+    v.as_str().ok_or_else(|| JsonError(format!("expected a string, got {v}")))
+}
+
+fn as_arr(v: &J) -> Result<&Vec<J>, JsonError> {
+    v.as_array().ok_or_else(|| JsonError(format!("expected an array, got {v}")))
+}
+
+fn b64(v: &J) -> Result<Vec<u8>, JsonError> {
+    base64_decode(as_str(v)?).ok_or_else(|| JsonError(format!("bad base64: {v}")))
+}
+
+impl Builder {
+    fn node(&mut self, v: &J) -> Result<NodeId, JsonError> {
+        let (kind, body, id) = one_key(v)?;
+        if kind == "ref" {
+            let k = body.as_u64().ok_or(JsonError("bad ref".into()))?;
+            return self.ids.get(&k).copied().ok_or_else(|| JsonError(format!("ref {k} before its id")));
+        }
+        // Reserve the node first so that cycles can refer to it.
+        let me = self.p.push(Value::None);
+        if let Some(k) = id {
+            if self.ids.insert(k, me).is_some() {
+                return jerr(format!("id {k} used twice"));
+            }
+        }
+        let val = match kind {
+            "none" => Value::None,
+            "bool" => Value::Bool(body.as_bool().ok_or(JsonError("bad bool".into()))?),
+            "int" => Value::Int(PyInt::parse_decimal(as_str(body)?.as_bytes(), usize::MAX).ok_or_else(|| JsonError(format!("bad int {body}")))?),
+            "float" => Value::Float(parse_float_hex(as_str(body)?).ok_or_else(|| JsonError(format!("bad float {body}")))?),
+            "str" => Value::Str(PyStr::from(as_str(body)?)),
+            "str_surrogatepass_b64" => Value::Str(PyStr::from_surrogatepass(&b64(body)?).ok_or(JsonError("bad surrogatepass str".into()))?),
+            "bytes_b64" => Value::Bytes(b64(body)?.into()),
+            "bytearray_b64" => Value::ByteArray(b64(body)?),
+            "list" | "tuple" | "set" | "frozenset" => {
+                let items = as_arr(body)?.iter().map(|x| self.node(x)).collect::<Result<Vec<_>, _>>()?;
+                match kind {
+                    "list" => Value::List(items),
+                    "tuple" => Value::Tuple(items.into()),
+                    "set" => Value::Set(items),
+                    _ => Value::FrozenSet(items.into()),
+                }
+            }
+            "dict" => Value::Dict(self.pairs(body)?),
+            "global" => {
+                let a = as_arr(body)?;
+                let [m, n] = &a[..] else { return jerr("global needs [module, name]") };
+                Value::Global(Box::new(Global::new(as_str(m)?, as_str(n)?)))
+            }
+            "reduce" | "newobj" | "newobj_ex" | "inst" => {
+                let J::Object(m) = body else { return jerr(format!("{kind} needs an object")) };
+                let mut get = |k: &str| -> Result<NodeId, JsonError> {
+                    let x = m.get(k).ok_or_else(|| JsonError(format!("{kind} needs {k}")))?;
+                    self.node(x)
+                };
+                let okind = match kind {
+                    "reduce" => {
+                        let callable = get("callable")?;
+                        ObjectKind::Reduce { callable, args: get("args")? }
+                    }
+                    "newobj" => {
+                        let cls = get("cls")?;
+                        ObjectKind::NewObj { cls, args: get("args")? }
+                    }
+                    "newobj_ex" => {
+                        let cls = get("cls")?;
+                        let args = get("args")?;
+                        ObjectKind::NewObjEx { cls, args, kwargs: get("kwargs")? }
+                    }
+                    _ => {
+                        let cls = get("cls")?;
+                        ObjectKind::Inst { cls, args: get("args")? }
+                    }
+                };
+                let mut o = Object::new(okind);
+                if let Some(x) = m.get("listitems") {
+                    o.listitems = as_arr(x)?.iter().map(|x| self.node(x)).collect::<Result<_, _>>()?;
+                }
+                if let Some(x) = m.get("dictitems") {
+                    o.dictitems = self.pairs(x)?;
+                }
+                if let Some(x) = m.get("additems") {
+                    o.additems = as_arr(x)?.iter().map(|x| self.node(x)).collect::<Result<_, _>>()?;
+                }
+                if let Some(x) = m.get("state") {
+                    o.state = Some(self.node(x)?);
+                }
+                Value::Object(Box::new(o))
+            }
+            "persid" => Value::PersId(self.node(body)?),
+            "ext" => Value::Ext(body.as_i64().and_then(|c| i32::try_from(c).ok()).ok_or(JsonError("bad ext".into()))?),
+            "oob_buffer" => Value::OobBuffer {
+                index: body.get("index").and_then(J::as_u64).ok_or(JsonError("bad oob_buffer".into()))?,
+                readonly: body.get("readonly").and_then(J::as_bool).ok_or(JsonError("bad oob_buffer".into()))?,
+            },
+            "ndarray" => Value::NdArray(Box::new(self.ndarray(body)?)),
+            "masked_array" => {
+                let data = self.node(body.get("data").ok_or(JsonError("masked_array needs data".into()))?)?;
+                let mask = self.node(body.get("mask").ok_or(JsonError("masked_array needs mask".into()))?)?;
+                Value::MaskedArray { data, mask }
+            }
+            other => return jerr(format!("unknown node kind {other:?}")),
+        };
+        self.p.replace(me, val);
+        Ok(me)
+    }
+
+    fn pairs(&mut self, body: &J) -> Result<Vec<(NodeId, NodeId)>, JsonError> {
+        as_arr(body)?
+            .iter()
+            .map(|kv| {
+                let a = as_arr(kv)?;
+                let [k, v] = &a[..] else { return jerr("a dict item needs [key, value]") };
+                Ok((self.node(k)?, self.node(v)?))
+            })
+            .collect()
+    }
+
+    fn ndarray(&mut self, body: &J) -> Result<NdArray, JsonError> {
+        let dtype = match body.get("dtype") {
+            Some(J::String(s)) => Dtype::Str(s.clone()),
+            Some(d @ J::Array(_)) => Dtype::Descr(self.descr(d)?),
+            _ => return jerr("ndarray needs a dtype"),
+        };
+        let shape = as_arr(body.get("shape").ok_or(JsonError("ndarray needs a shape".into()))?)?
+            .iter()
+            .map(|d| d.as_u64().ok_or(JsonError("bad shape".into())))
+            .collect::<Result<_, _>>()?;
+        let data = b64(body.get("data_b64").ok_or(JsonError("ndarray needs data_b64".into()))?)?;
+        Ok(NdArray { dtype, shape, data })
+    }
+
+    /// A descr: JSON arrays become a list of tuples (inner arrays tuples).
+    fn descr(&mut self, d: &J) -> Result<NodeId, JsonError> {
+        let top = as_arr(d)?;
+        let mut items = Vec::new();
+        for f in top {
+            items.push(self.descr_item(f)?);
+        }
+        Ok(self.p.push(Value::List(items)))
+    }
+
+    fn descr_item(&mut self, f: &J) -> Result<NodeId, JsonError> {
+        Ok(match f {
+            J::String(s) => self.p.push(Value::str(s)),
+            J::Number(n) => self.p.push(Value::int(n.as_i64().ok_or(JsonError("bad descr number".into()))?)),
+            J::Array(a) => {
+                // A nested list of fields stays a list; a field is a tuple.
+                let is_field = a.first().is_some_and(J::is_string);
+                let items = a.iter().map(|x| self.descr_item(x)).collect::<Result<Vec<_>, _>>()?;
+                if is_field {
+                    self.p.push(Value::Tuple(items.into()))
+                } else {
+                    self.p.push(Value::List(items))
+                }
+            }
+            other => return jerr(format!("bad descr item {other}")),
+        })
+    }
+}
+
+/// Builds a [`Pickle`] from a canonical JSON value (merging equal dict keys
+/// and set members as Python would).
+pub fn from_json(v: &J) -> Result<Pickle, JsonError> {
+    let mut b = Builder { p: Pickle::new(), ids: HashMap::new() };
+    let root = b.node(v)?;
+    b.p.set_root(root);
+    crate::keys::dedupe_all(&mut b.p, 50_000_000).map_err(|e| JsonError(format!("{e:?}")))?;
+    Ok(b.p)
+}
+
+/// Parses canonical JSON text and builds a [`Pickle`].
+pub fn from_json_str(s: &str) -> Result<Pickle, JsonError> {
+    let v: J = serde_json::from_str(s).map_err(|e| JsonError(format!("invalid JSON: {e}")))?;
+    from_json(&v)
+}
+
+/// Structural comparison of two canonical JSON values (the "Comparing"
+/// rule): sets and frozensets as unordered multisets, ids matched one to one.
+pub fn equal(a: &J, b: &J) -> bool {
+    let mut map = HashMap::new();
+    eq_rec(a, b, &mut map)
+}
+
+fn eq_rec(a: &J, b: &J, ids: &mut HashMap<u64, u64>) -> bool {
+    match (a, b) {
+        (J::Object(x), J::Object(y)) => {
+            if x.len() != y.len() {
+                return false;
+            }
+            for (k, va) in x {
+                let Some(vb) = y.get(k) else { return false };
+                if k == "id" || k == "ref" {
+                    let (Some(p), Some(q)) = (va.as_u64(), vb.as_u64()) else { return false };
+                    match ids.get(&p) {
+                        Some(&r) if r != q => return false,
+                        Some(_) => {}
+                        None => {
+                            if ids.values().any(|&r| r == q) {
+                                return false;
+                            }
+                            ids.insert(p, q);
+                        }
+                    }
+                    continue;
+                }
+                let unordered = k == "set" || k == "frozenset";
+                if unordered {
+                    let (Some(xa), Some(xb)) = (va.as_array(), vb.as_array()) else { return false };
+                    if xa.len() != xb.len() {
+                        return false;
+                    }
+                    let mut used = vec![false; xb.len()];
+                    for ea in xa {
+                        let mut found = false;
+                        for (j, eb) in xb.iter().enumerate() {
+                            if !used[j] {
+                                let mut trial = ids.clone();
+                                if eq_rec(ea, eb, &mut trial) {
+                                    *ids = trial;
+                                    used[j] = true;
+                                    found = true;
+                                    break;
+                                }
+                            }
+                        }
+                        if !found {
+                            return false;
+                        }
+                    }
+                } else if !eq_rec(va, vb, ids) {
+                    return false;
+                }
+            }
+            true
+        }
+        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| eq_rec(p, q, ids)),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_hex_matches_python() {
+        assert_eq!(float_hex(1.5), "0x1.8000000000000p+0");
+        assert_eq!(float_hex(0.0), "0x0.0p+0");
+        assert_eq!(float_hex(-0.0), "-0x0.0p+0");
+        assert_eq!(float_hex(5e-324), "0x0.0000000000001p-1022");
+        assert_eq!(float_hex(0.1), "0x1.999999999999ap-4");
+        assert_eq!(float_hex(1e308), "0x1.1ccf385ebc8a0p+1023");
+        assert_eq!(float_hex(f64::NEG_INFINITY), "-inf");
+        for f in [1.5, 0.0, -0.0, 5e-324, 0.1, 1e308, -3.25e-310, 123456.789, f64::MAX, f64::MIN_POSITIVE] {
+            let back = parse_float_hex(&float_hex(f)).unwrap();
+            assert_eq!(back.to_bits(), f.to_bits(), "{f}");
+        }
+        assert!(parse_float_hex("nan").unwrap().is_nan());
+        assert!(parse_float_hex("0xzp1").is_none());
+    }
+
+    #[test]
+    fn base64_round_trip() {
+        for n in 0..10 {
+            let d: Vec<u8> = (0..n).map(|i: u8| i.wrapping_mul(37)).collect();
+            let mut s = String::new();
+            base64_encode(&d, &mut s);
+            assert_eq!(base64_decode(&s).unwrap(), d);
+        }
+        let mut s = String::new();
+        base64_encode(b"hello", &mut s);
+        assert_eq!(s, "aGVsbG8=");
+        assert!(base64_decode("a").is_none());
+        assert!(base64_decode("a=bc").is_none());
+    }
+
+    #[test]
+    fn sharing_and_cycles() {
+        // x = [1]; [x, x]
+        let mut p = Pickle::new();
+        let one = p.push(Value::int(1));
+        let x = p.push(Value::List(vec![one]));
+        let outer = p.push(Value::List(vec![x, x]));
+        let s = to_json(&p, outer, &JsonOptions::default()).unwrap();
+        assert_eq!(s, r#"{"list":[{"id":0,"list":[{"int":"1"}]},{"ref":0}]}"#);
+        // a list holding itself
+        let mut p = Pickle::new();
+        let l = p.push(Value::List(vec![]));
+        p.replace(l, Value::List(vec![l]));
+        let s = to_json(&p, l, &JsonOptions::default()).unwrap();
+        assert_eq!(s, r#"{"id":0,"list":[{"ref":0}]}"#);
+        let back = from_json_str(&s).unwrap();
+        assert_eq!(to_json(&back, back.root(), &JsonOptions::default()).unwrap(), s);
+    }
+
+    #[test]
+    fn comparing_sets_ignores_order() {
+        let a: J = serde_json::from_str(r#"{"set":[{"int":"1"},{"int":"2"}]}"#).unwrap();
+        let b: J = serde_json::from_str(r#"{"set":[{"int":"2"},{"int":"1"}]}"#).unwrap();
+        let c: J = serde_json::from_str(r#"{"set":[{"int":"2"},{"int":"3"}]}"#).unwrap();
+        assert!(equal(&a, &b));
+        assert!(!equal(&a, &c));
+    }
+}

@@ -1,0 +1,171 @@
+//! The resolved view of CANONICAL_JSON.md, rules 1 and 2: what CPython's
+//! unpickler would resolve without running code. Python 2 names are mapped
+//! as `_compat_pickle` maps them, and a few REDUCE nodes that only rebuild
+//! plain values (set, frozenset, bytes, bytearray, `copyreg._reconstructor`)
+//! are folded into those values, keeping their identity. Rule 3 (numpy)
+//! belongs to `mmpk-format`.
+
+use crate::decode::DecodeErrorKind;
+use crate::keys;
+use crate::table::{IMPORT_MAPPING, NAME_MAPPING};
+use crate::value::{Global, NodeId, ObjectKind, Pickle, PyStr, Value};
+
+/// Maps Python 2 names in place (rule 1).
+pub fn map_names(p: &mut Pickle) {
+    for id in p.ids().collect::<Vec<_>>() {
+        if let Value::Global(g) = p.value_mut(id) {
+            map_global(g);
+        }
+    }
+}
+
+fn map_global(g: &mut Global) {
+    if g.proto >= 3 {
+        return;
+    }
+    let (Some(m), Some(n)) = (g.module.as_str(), g.name.as_str()) else {
+        return;
+    };
+    if let Some((_, (m2, n2))) = NAME_MAPPING.iter().find(|((a, b), _)| *a == m && *b == n) {
+        g.module = PyStr::from(*m2);
+        g.name = PyStr::from(*n2);
+    } else if let Some((_, m2)) = IMPORT_MAPPING.iter().find(|(a, _)| *a == m) {
+        g.module = PyStr::from(*m2);
+    }
+    g.proto = 3;
+}
+
+fn global_is(p: &Pickle, id: NodeId, module: &str, name: &str) -> bool {
+    matches!(p.value(id), Value::Global(g) if g.module.as_bytes() == module.as_bytes() && g.name.as_bytes() == name.as_bytes())
+}
+
+fn tuple_items(p: &Pickle, id: NodeId) -> Option<&[NodeId]> {
+    match p.value(id) {
+        Value::Tuple(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn str_is(p: &Pickle, id: NodeId, s: &str) -> bool {
+    matches!(p.value(id), Value::Str(x) if x.as_bytes() == s.as_bytes())
+}
+
+/// What a bare REDUCE node folds into, if anything.
+fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
+    let Value::Object(o) = p.value(id) else { return None };
+    let ObjectKind::Reduce { callable, args } = o.kind else { return None };
+    let bare = o.is_bare();
+    let state = o.state;
+    let only_state = o.listitems.is_empty() && o.dictitems.is_empty() && o.additems.is_empty();
+    let a = tuple_items(p, args)?.to_vec();
+    if global_is(p, callable, "copyreg", "_reconstructor") && only_state {
+        if let [cls, base, none] = a[..] {
+            if global_is(p, base, "builtins", "object") && matches!(p.value(none), Value::None) {
+                let empty = p.push(Value::Tuple(Box::new([])));
+                let mut obj = crate::value::Object::new(ObjectKind::NewObj { cls, args: empty });
+                obj.state = state;
+                return Some(Value::Object(Box::new(obj)));
+            }
+        }
+        return None;
+    }
+    if !bare {
+        return None;
+    }
+    if global_is(p, callable, "builtins", "set") || global_is(p, callable, "builtins", "frozenset") {
+        let frozen = global_is(p, callable, "builtins", "frozenset");
+        let [l] = a[..] else { return None };
+        let Value::List(items) = p.value(l) else { return None };
+        let items = items.clone();
+        return Some(if frozen { Value::FrozenSet(items.into()) } else { Value::Set(items) });
+    }
+    if global_is(p, callable, "builtins", "bytes") && a.is_empty() {
+        return Some(Value::Bytes(Box::new([])));
+    }
+    if global_is(p, callable, "_codecs", "encode") {
+        let [s, enc] = a[..] else { return None };
+        if !str_is(p, enc, "latin1") {
+            return None;
+        }
+        let Value::Str(s) = p.value(s) else { return None };
+        return s.to_latin1().map(|b| Value::Bytes(b.into()));
+    }
+    if global_is(p, callable, "builtins", "bytearray") {
+        return match a[..] {
+            [] => Some(Value::ByteArray(Vec::new())),
+            [b] => match p.value(b) {
+                Value::Bytes(b) => Some(Value::ByteArray(b.to_vec())),
+                _ => None,
+            },
+            [s, enc] if str_is(p, enc, "latin-1") => match p.value(s) {
+                Value::Str(s) => s.to_latin1().map(Value::ByteArray),
+                _ => None,
+            },
+            _ => None,
+        };
+    }
+    None
+}
+
+/// Applies rules 1 and 2 in place. Node ids are kept (folded nodes keep
+/// their identity); new nodes may be added.
+pub fn resolve(p: &mut Pickle, compare_budget: u64) -> Result<(), DecodeErrorKind> {
+    map_names(p);
+    let n = p.len();
+    let mut folded_sets = Vec::new();
+    let mut new_keys = false;
+    // Arguments always precede the REDUCE that consumes them, so one pass in
+    // creation order folds inner values first.
+    for i in 0..n {
+        let id = NodeId(i as u32);
+        if let Some(v) = fold(p, id) {
+            if matches!(v, Value::Set(_) | Value::FrozenSet(_)) {
+                folded_sets.push(id);
+            }
+            new_keys |= matches!(v, Value::Bytes(_) | Value::FrozenSet(_));
+            p.replace(id, v);
+        }
+    }
+    if new_keys {
+        // Dicts and sets may now hold equal members (e.g. two equal bytes
+        // that were two REDUCE objects): merge everything again.
+        keys::dedupe_all(p, compare_budget)
+    } else {
+        keys::dedupe(p, &folded_sets, compare_budget)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, Options};
+
+    fn resolved(data: &[u8]) -> Pickle {
+        let mut p = decode(data, &Options::default()).unwrap();
+        resolve(&mut p, 1_000_000).unwrap();
+        p
+    }
+
+    #[test]
+    fn protocol_2_bytes_and_sets_fold() {
+        // pickle.dumps([b'ab', b'', {1}], 2)
+        let data = b"\x80\x02]q\x00(c_codecs\nencode\nq\x01X\x02\x00\x00\x00abq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05c__builtin__\nbytes\nq\x06)Rq\x07c__builtin__\nset\nq\x08]q\tK\x01a\x85q\nRq\x0be.";
+        let p = resolved(data);
+        let Value::List(items) = p.value(p.root()) else { panic!() };
+        assert_eq!(p.value(items[0]), &Value::Bytes(b"ab"[..].into()));
+        assert_eq!(p.value(items[1]), &Value::Bytes(Box::new([])));
+        let Value::Set(s) = p.value(items[2]) else { panic!("{:?}", p.value(items[2])) };
+        assert_eq!(p.value(s[0]), &Value::int(1));
+    }
+
+    #[test]
+    fn python2_names_map() {
+        // protocol 0: c__builtin__\nset\n  and ccopy_reg\n_reconstructor\n
+        let p = resolved(b"c__builtin__\nset\np0\n.");
+        let Value::Global(g) = p.value(p.root()) else { panic!() };
+        assert_eq!((g.module.as_str(), g.name.as_str()), (Some("builtins"), Some("set")));
+        let p = resolved(b"\x80\x03c__builtin__\nset\n.");
+        let Value::Global(g) = p.value(p.root()) else { panic!() };
+        assert_eq!(g.module.as_str(), Some("__builtin__"));
+    }
+}
