@@ -41,7 +41,9 @@ impl std::str::FromStr for StrEncoding {
             "ascii" => Ok(StrEncoding::Ascii),
             "latin1" | "latin-1" | "iso-8859-1" => Ok(StrEncoding::Latin1),
             "bytes" => Ok(StrEncoding::Bytes),
-            _ => Err(format!("unknown encoding {s:?} (expected ASCII, latin1 or bytes)")),
+            _ => Err(format!(
+                "unknown encoding {s:?} (expected ASCII, latin1 or bytes)"
+            )),
         }
     }
 }
@@ -61,7 +63,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { encoding: StrEncoding::Ascii, max_nodes: 0, max_compare_work: 50_000_000 }
+        Options {
+            encoding: StrEncoding::Ascii,
+            max_nodes: 0,
+            max_compare_work: 50_000_000,
+        }
     }
 }
 
@@ -97,6 +103,10 @@ pub enum DecodeErrorKind {
     StackGlobalNotStr,
     /// NEWOBJ/NEWOBJ_EX arguments are not a tuple (or kwargs not a dict).
     BadNewObjArgs(Opcode),
+    /// REDUCE of a plain value (which cannot be callable).
+    NotCallable(&'static str),
+    /// REDUCE with arguments that cannot be a tuple.
+    BadReduceArgs(&'static str),
     /// EXT with a code <= 0.
     BadExtCode(i64),
     /// PROTO above 5.
@@ -124,7 +134,10 @@ pub struct DecodeError {
 
 impl From<ParseError> for DecodeError {
     fn from(e: ParseError) -> Self {
-        DecodeError { offset: e.offset, kind: DecodeErrorKind::Parse(e.kind) }
+        DecodeError {
+            offset: e.offset,
+            kind: DecodeErrorKind::Parse(e.kind),
+        }
     }
 }
 
@@ -132,7 +145,11 @@ impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use DecodeErrorKind as K;
         if let K::Parse(kind) = self.kind {
-            return ParseError { offset: self.offset, kind }.fmt(f);
+            return ParseError {
+                offset: self.offset,
+                kind,
+            }
+            .fmt(f);
         }
         write!(f, "at byte {}: ", self.offset)?;
         match &self.kind {
@@ -142,15 +159,23 @@ impl std::fmt::Display for DecodeError {
             K::MemoMissing(i) => write!(f, "Memo value not found at index {i}"),
             K::NegativePut => f.write_str("negative PUT argument"),
             K::BadUtf8 => f.write_str("invalid UTF-8 in a string argument"),
-            K::NotAscii => f.write_str("non-ASCII bytes in a Python 2 string (use encoding latin1 or bytes)"),
+            K::NotAscii => {
+                f.write_str("non-ASCII bytes in a Python 2 string (use encoding latin1 or bytes)")
+            }
             K::WrongTarget { op, found } => write!(f, "{op} cannot be applied to a {found}"),
             K::OddItems(op) => write!(f, "odd number of items for {op}"),
             K::StackGlobalNotStr => f.write_str("STACK_GLOBAL requires str"),
-            K::BadNewObjArgs(op) => write!(f, "{op} expected an argument tuple (and a kwargs dict)"),
+            K::BadNewObjArgs(op) => {
+                write!(f, "{op} expected an argument tuple (and a kwargs dict)")
+            }
+            K::NotCallable(t) => write!(f, "REDUCE callable is a {t}, which is not callable"),
+            K::BadReduceArgs(t) => write!(f, "REDUCE argument must be a tuple, not a {t}"),
             K::BadExtCode(c) => write!(f, "EXT specifies code <= 0 ({c})"),
             K::UnsupportedProtocol(p) => write!(f, "unsupported pickle protocol: {p}"),
             K::FrameTooLong(n) => write!(f, "FRAME of {n} bytes runs past the end of the input"),
-            K::Unhashable(t) => write!(f, "unhashable type: '{t}' used as a dict key or set member"),
+            K::Unhashable(t) => {
+                write!(f, "unhashable type: '{t}' used as a dict key or set member")
+            }
             K::TooComplex => f.write_str("comparing dict keys exceeded the work budget"),
             K::TooManyNodes => f.write_str("too many values"),
             K::FragmentNotOneValue(n) => write!(f, "value ops left {n} values instead of one"),
@@ -172,7 +197,10 @@ pub fn decode(data: &[u8], opts: &Options) -> Result<Pickle, DecodeError> {
         }
     }
     // `ops` yields an error before ending without STOP, so root is set here.
-    let root = root.ok_or(DecodeError { offset: data.len(), kind: DecodeErrorKind::Parse(ParseErrorKind::NoStop) })?;
+    let root = root.ok_or(DecodeError {
+        offset: data.len(),
+        kind: DecodeErrorKind::Parse(ParseErrorKind::NoStop),
+    })?;
     m.finish(root, data.len())
 }
 
@@ -185,11 +213,17 @@ pub fn decode_fragment(data: &[u8], base: usize, opts: &Options) -> Result<Pickl
     for r in Ops::fragment(data, base) {
         let (off, op) = r?;
         if m.step(off, op, end)?.is_some() {
-            return Err(DecodeError { offset: off, kind: DecodeErrorKind::Parse(ParseErrorKind::UnknownOpcode(b'.')) });
+            return Err(DecodeError {
+                offset: off,
+                kind: DecodeErrorKind::Parse(ParseErrorKind::UnknownOpcode(b'.')),
+            });
         }
     }
     if m.stack.len() != 1 || !m.marks.is_empty() {
-        return Err(DecodeError { offset: end, kind: DecodeErrorKind::FragmentNotOneValue(m.stack.len()) });
+        return Err(DecodeError {
+            offset: end,
+            kind: DecodeErrorKind::FragmentNotOneValue(m.stack.len()),
+        });
     }
     let root = m.stack[0];
     m.finish(root, end)
@@ -252,7 +286,7 @@ type Step = Result<Option<NodeId>, DecodeError>;
 impl<'o> Machine<'o> {
     fn new(opts: &'o Options, cap: usize) -> Self {
         Machine {
-            pickle: Pickle::with_capacity(cap.min(1 << 20)),
+            pickle: Pickle::with_capacity(cap),
             stack: Vec::with_capacity(64),
             marks: Vec::new(),
             memo: Memo::default(),
@@ -263,7 +297,8 @@ impl<'o> Machine<'o> {
     }
 
     fn finish(mut self, root: NodeId, end: usize) -> Result<Pickle, DecodeError> {
-        keys::dedupe_all(&mut self.pickle, self.opts.max_compare_work).map_err(|kind| DecodeError { offset: end, kind })?;
+        keys::dedupe_all(&mut self.pickle, self.opts.max_compare_work)
+            .map_err(|kind| DecodeError { offset: end, kind })?;
         self.pickle.set_root(root);
         Ok(self.pickle)
     }
@@ -291,7 +326,7 @@ impl<'o> Machine<'o> {
     #[inline]
     fn pop(&mut self) -> Result<NodeId, DecodeErrorKind> {
         if self.stack.len() <= self.fence() {
-            return Err(if self.marks.is_empty() { DecodeErrorKind::StackUnderflow } else { DecodeErrorKind::StackUnderflow });
+            return Err(DecodeErrorKind::StackUnderflow);
         }
         Ok(self.stack.pop().expect("checked above"))
     }
@@ -325,13 +360,20 @@ impl<'o> Machine<'o> {
     }
 
     fn unicode(raw: &[u8]) -> Result<Value, DecodeErrorKind> {
-        PyStr::from_surrogatepass(raw).map(Value::Str).ok_or(DecodeErrorKind::BadUtf8)
+        PyStr::from_surrogatepass(raw)
+            .map(Value::Str)
+            .ok_or(DecodeErrorKind::BadUtf8)
     }
 
     fn global(&mut self, module: &[u8], name: &[u8]) -> Result<NodeId, DecodeErrorKind> {
         let module = std::str::from_utf8(module).map_err(|_| DecodeErrorKind::BadUtf8)?;
         let name = std::str::from_utf8(name).map_err(|_| DecodeErrorKind::BadUtf8)?;
-        self.new_node(Value::Global(Box::new(Global { module: module.into(), name: name.into(), proto: self.proto, name_nodes: None })))
+        self.new_node(Value::Global(Box::new(Global {
+            module: module.into(),
+            name: name.into(),
+            proto: self.proto,
+            name_nodes: None,
+        })))
     }
 
     fn object(&mut self, kind: ObjectKind) -> Result<(), DecodeErrorKind> {
@@ -343,7 +385,12 @@ impl<'o> Machine<'o> {
     }
 
     /// Appends items to the list or object at `target`.
-    fn extend_list(&mut self, op: Opcode, target: NodeId, items: Vec<NodeId>) -> Result<(), DecodeErrorKind> {
+    fn extend_list(
+        &mut self,
+        op: Opcode,
+        target: NodeId,
+        items: Vec<NodeId>,
+    ) -> Result<(), DecodeErrorKind> {
         match self.pickle.value_mut(target) {
             Value::List(l) => {
                 l.extend(items);
@@ -353,11 +400,19 @@ impl<'o> Machine<'o> {
                 o.listitems.extend(items);
                 Ok(())
             }
-            other => Err(DecodeErrorKind::WrongTarget { op, found: other.kind_name() }),
+            other => Err(DecodeErrorKind::WrongTarget {
+                op,
+                found: other.kind_name(),
+            }),
         }
     }
 
-    fn set_items(&mut self, op: Opcode, target: NodeId, items: Vec<NodeId>) -> Result<(), DecodeErrorKind> {
+    fn set_items(
+        &mut self,
+        op: Opcode,
+        target: NodeId,
+        items: Vec<NodeId>,
+    ) -> Result<(), DecodeErrorKind> {
         if items.len() % 2 != 0 {
             return Err(DecodeErrorKind::OddItems(op));
         }
@@ -371,7 +426,10 @@ impl<'o> Machine<'o> {
                 o.dictitems.extend(pairs);
                 Ok(())
             }
-            other => Err(DecodeErrorKind::WrongTarget { op, found: other.kind_name() }),
+            other => Err(DecodeErrorKind::WrongTarget {
+                op,
+                found: other.kind_name(),
+            }),
         }
     }
 
@@ -388,11 +446,17 @@ impl<'o> Machine<'o> {
     /// Runs one op. Returns the result at STOP. `end` is the offset where
     /// the input ends (to check FRAME lengths).
     pub(crate) fn step(&mut self, off: usize, op: Op<'_>, end: usize) -> Step {
-        self.step_inner(off, op, end).map_err(|kind| DecodeError { offset: off, kind })
+        self.step_inner(off, op, end)
+            .map_err(|kind| DecodeError { offset: off, kind })
     }
 
     #[inline]
-    fn step_inner(&mut self, off: usize, op: Op<'_>, end: usize) -> Result<Option<NodeId>, DecodeErrorKind> {
+    fn step_inner(
+        &mut self,
+        off: usize,
+        op: Op<'_>,
+        end: usize,
+    ) -> Result<Option<NodeId>, DecodeErrorKind> {
         use DecodeErrorKind as K;
         match op {
             Op::Proto(p) => {
@@ -435,17 +499,24 @@ impl<'o> Machine<'o> {
             Op::Binint1(v) => self.push(Value::Int(PyInt::Small(v as i64)))?,
             Op::Binint2(v) => self.push(Value::Int(PyInt::Small(v as i64)))?,
             Op::Long(t) => {
-                let i = text::long_text(t).ok_or(K::Parse(ParseErrorKind::BadText(Opcode::Long, "not an int")))?;
+                let i = text::long_text(t).ok_or(K::Parse(ParseErrorKind::BadText(
+                    Opcode::Long,
+                    "not an int",
+                )))?;
                 self.push(Value::Int(i))?
             }
             Op::Long1(b) | Op::Long4(b) => self.push(Value::Int(PyInt::from_le_bytes(b)))?,
             Op::Float(t) => {
-                let v = text::float_text(t).ok_or(K::Parse(ParseErrorKind::BadText(Opcode::Float, "not a float")))?;
+                let v = text::float_text(t).ok_or(K::Parse(ParseErrorKind::BadText(
+                    Opcode::Float,
+                    "not a float",
+                )))?;
                 self.push(Value::Float(v))?
             }
             Op::Binfloat(v) => self.push(Value::Float(v))?,
             Op::String(t) => {
-                let raw = text::string_text(t).map_err(|w| K::Parse(ParseErrorKind::BadText(Opcode::String, w)))?;
+                let raw = text::string_text(t)
+                    .map_err(|w| K::Parse(ParseErrorKind::BadText(Opcode::String, w)))?;
                 let v = self.py2_string(&raw)?;
                 self.push(v)?
             }
@@ -453,13 +524,18 @@ impl<'o> Machine<'o> {
                 let v = self.py2_string(s)?;
                 self.push(v)?
             }
-            Op::Binbytes(s) | Op::ShortBinbytes(s) | Op::Binbytes8(s) => self.push(Value::Bytes(s.into()))?,
+            Op::Binbytes(s) | Op::ShortBinbytes(s) | Op::Binbytes8(s) => {
+                self.push(Value::Bytes(s.into()))?
+            }
             Op::Bytearray8(s) => self.push(Value::ByteArray(s.to_vec()))?,
             Op::Unicode(t) => {
-                let s = text::raw_unicode_escape_decode(t).map_err(|w| K::Parse(ParseErrorKind::BadText(Opcode::Unicode, w)))?;
+                let s = text::raw_unicode_escape_decode(t)
+                    .map_err(|w| K::Parse(ParseErrorKind::BadText(Opcode::Unicode, w)))?;
                 self.push(Value::Str(PyStr::from_checked(s.into())))?
             }
-            Op::Binunicode(s) | Op::ShortBinunicode(s) | Op::Binunicode8(s) => self.push(Self::unicode(s)?)?,
+            Op::Binunicode(s) | Op::ShortBinunicode(s) | Op::Binunicode8(s) => {
+                self.push(Self::unicode(s)?)?
+            }
             Op::EmptyList => self.push(Value::List(Vec::new()))?,
             Op::EmptyTuple => self.push(Value::Tuple(Box::new([])))?,
             Op::EmptyDict => self.push(Value::Dict(Vec::new()))?,
@@ -505,12 +581,17 @@ impl<'o> Machine<'o> {
                 self.extend_list(Opcode::Append, target, vec![v])?;
             }
             Op::Appends => {
-                let items = self.pop_marked()?;
-                let target = *self.stack.last().ok_or(K::StackUnderflow)?;
-                if !items.is_empty() {
-                    self.extend_list(Opcode::Appends, target, items)?;
-                } else if !matches!(self.pickle.value(target), Value::List(_) | Value::Object(_)) {
-                    return Err(K::WrongTarget { op: Opcode::Appends, found: self.pickle.value(target).kind_name() });
+                let m = self.pop_mark()?.min(self.stack.len());
+                let target = *self.stack[..m].last().ok_or(K::StackUnderflow)?;
+                match self.pickle.value_mut(target) {
+                    Value::List(l) => l.extend(self.stack.drain(m..)),
+                    Value::Object(o) => o.listitems.extend(self.stack.drain(m..)),
+                    other => {
+                        return Err(K::WrongTarget {
+                            op: Opcode::Appends,
+                            found: other.kind_name(),
+                        })
+                    }
                 }
             }
             Op::Setitem => {
@@ -533,12 +614,24 @@ impl<'o> Machine<'o> {
                 match self.pickle.value_mut(target) {
                     Value::Set(s) => s.extend(items),
                     Value::Object(o) => o.additems.extend(items),
-                    other => return Err(K::WrongTarget { op: Opcode::Additems, found: other.kind_name() }),
+                    other => {
+                        return Err(K::WrongTarget {
+                            op: Opcode::Additems,
+                            found: other.kind_name(),
+                        })
+                    }
                 }
             }
             Op::Get(t) => {
-                let i = text::index_text(t).ok_or(K::Parse(ParseErrorKind::BadText(Opcode::Get, "not a memo index")))?;
-                let v = self.memo_index(i.max(0) as u64).map_err(|_| K::MemoMissing(i as u64))?;
+                let i = text::index_text(t).ok_or(K::Parse(ParseErrorKind::BadText(
+                    Opcode::Get,
+                    "not a memo index",
+                )))?;
+                let v = if i < 0 {
+                    Err(K::MemoMissing(i as u64))
+                } else {
+                    self.memo_index(i as u64)
+                }?;
                 self.stack.push(v);
             }
             Op::Binget(i) => {
@@ -550,7 +643,10 @@ impl<'o> Machine<'o> {
                 self.stack.push(v);
             }
             Op::Put(t) => {
-                let i = text::index_text(t).ok_or(K::Parse(ParseErrorKind::BadText(Opcode::Put, "not a memo index")))?;
+                let i = text::index_text(t).ok_or(K::Parse(ParseErrorKind::BadText(
+                    Opcode::Put,
+                    "not a memo index",
+                )))?;
                 if i < 0 {
                     return Err(K::NegativePut);
                 }
@@ -569,16 +665,54 @@ impl<'o> Machine<'o> {
             Op::StackGlobal => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let (Value::Str(m), Value::Str(n)) = (self.pickle.value(module), self.pickle.value(name)) else {
+                let (Value::Str(m), Value::Str(n)) =
+                    (self.pickle.value(module), self.pickle.value(name))
+                else {
                     return Err(K::StackGlobalNotStr);
                 };
-                let g = Global { module: m.clone(), name: n.clone(), proto: self.proto, name_nodes: Some((module, name)) };
+                let g = Global {
+                    module: m.clone(),
+                    name: n.clone(),
+                    proto: self.proto,
+                    name_nodes: Some((module, name)),
+                };
                 self.push(Value::Global(Box::new(g)))?;
             }
             Op::Reduce => {
                 let args = self.pop()?;
                 let callable = self.pop()?;
+                // Plain data is never callable, and only a tuple is an
+                // argument list: CPython's call would fail.
+                let cv = self.pickle.value(callable);
+                if !matches!(
+                    cv,
+                    Value::Global(_) | Value::Object(_) | Value::PersId(_) | Value::Ext(_)
+                ) {
+                    return Err(K::NotCallable(cv.kind_name()));
+                }
+                let av = self.pickle.value(args);
+                if !matches!(
+                    av,
+                    Value::Tuple(_)
+                        | Value::Object(_)
+                        | Value::PersId(_)
+                        | Value::Ext(_)
+                        | Value::Global(_)
+                ) {
+                    return Err(K::BadReduceArgs(av.kind_name()));
+                }
+                let list_len = match self.pickle.value(args) {
+                    Value::Tuple(t) if t.len() == 1 => match self.pickle.value(t[0]) {
+                        Value::List(l) => Some(l.len()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
                 self.object(ObjectKind::Reduce { callable, args })?;
+                if let Some(n) = list_len {
+                    let id = *self.stack.last().expect("just pushed");
+                    self.pickle.reduce_list_len.insert(id, n);
+                }
             }
             Op::Newobj => {
                 let args = self.pop()?;
@@ -598,6 +732,10 @@ impl<'o> Machine<'o> {
                 self.object(ObjectKind::NewObjEx { cls, args, kwargs })?;
             }
             Op::Inst(m, n) => {
+                // CPython decodes INST's names as ASCII (GLOBAL's as UTF-8).
+                if !m.is_ascii() || !n.is_ascii() {
+                    return Err(K::NotAscii);
+                }
                 let items = self.pop_marked()?;
                 let cls = self.global(m, n)?;
                 let args = self.new_node(Value::Tuple(items.into()))?;
@@ -617,7 +755,12 @@ impl<'o> Machine<'o> {
                 let target = self.top()?;
                 match self.pickle.value_mut(target) {
                     Value::Object(o) => o.state = Some(state),
-                    other => return Err(K::WrongTarget { op: Opcode::Build, found: other.kind_name() }),
+                    other => {
+                        return Err(K::WrongTarget {
+                            op: Opcode::Build,
+                            found: other.kind_name(),
+                        })
+                    }
                 }
             }
             Op::Persid(t) => {
@@ -637,18 +780,24 @@ impl<'o> Machine<'o> {
             Op::NextBuffer => {
                 let index = self.buffers;
                 self.buffers += 1;
-                self.push(Value::OobBuffer { index, readonly: false })?;
+                self.push(Value::OobBuffer {
+                    index,
+                    readonly: false,
+                })?;
             }
             Op::ReadonlyBuffer => {
                 let t = self.top()?;
                 match self.pickle.value_mut(t) {
                     Value::OobBuffer { readonly, .. } => *readonly = true,
+                    // Read-only already. (A bytearray would become a
+                    // memoryview, which has no data-only form: refused.)
                     Value::Bytes(_) => {}
-                    Value::ByteArray(b) => {
-                        let b = std::mem::take(b).into_boxed_slice();
-                        self.pickle.replace(t, Value::Bytes(b));
+                    other => {
+                        return Err(K::WrongTarget {
+                            op: Opcode::ReadonlyBuffer,
+                            found: other.kind_name(),
+                        })
                     }
-                    other => return Err(K::WrongTarget { op: Opcode::ReadonlyBuffer, found: other.kind_name() }),
                 }
             }
         }

@@ -76,8 +76,12 @@ impl std::fmt::Display for EncodeError {
         use EncodeErrorKind as K;
         match &self.kind {
             K::BadProtocol(p) => write!(f, "pickle protocol must be 0-5, not {p}"),
-            K::NeedsProtocol { what, protocol } => write!(f, "{what} needs pickle protocol {protocol} or newer"),
-            K::NonAsciiGlobal => f.write_str("a global with non-ASCII names needs pickle protocol 3 or newer"),
+            K::NeedsProtocol { what, protocol } => {
+                write!(f, "{what} needs pickle protocol {protocol} or newer")
+            }
+            K::NonAsciiGlobal => {
+                f.write_str("a global with non-ASCII names needs pickle protocol 3 or newer")
+            }
             K::BadPersId => f.write_str("protocol 0 persistent ids must be ASCII str"),
             K::TooDeep => write!(f, "value nested deeper than {MAX_DEPTH} levels"),
             K::NotEncodable(what) => write!(f, "{what} values cannot be encoded by pickle-ops"),
@@ -96,14 +100,20 @@ type R = Result<(), EncodeError>;
 
 /// Encodes the root of `p` as `pickle.dumps(root, protocol)` would.
 pub fn encode(p: &Pickle, protocol: u8) -> Result<Vec<u8>, EncodeError> {
-    let root = p.try_root().ok_or(EncodeError { node: None, kind: EncodeErrorKind::NoRoot })?;
+    let root = p.try_root().ok_or(EncodeError {
+        node: None,
+        kind: EncodeErrorKind::NoRoot,
+    })?;
     encode_node(p, root, protocol)
 }
 
 /// Encodes one node of `p` as a whole pickle.
 pub fn encode_node(p: &Pickle, root: NodeId, protocol: u8) -> Result<Vec<u8>, EncodeError> {
     if protocol > 5 {
-        return Err(EncodeError { node: None, kind: EncodeErrorKind::BadProtocol(protocol) });
+        return Err(EncodeError {
+            node: None,
+            kind: EncodeErrorKind::BadProtocol(protocol),
+        });
     }
     let mut e = Encoder::new(p, protocol);
     if protocol >= 2 {
@@ -113,7 +123,7 @@ pub fn encode_node(p: &Pickle, root: NodeId, protocol: u8) -> Result<Vec<u8>, En
         e.open_frame();
     }
     e.save(root)?;
-    e.raw(&[b'.']);
+    e.raw(b".");
     e.end_framing();
     Ok(e.out)
 }
@@ -148,19 +158,59 @@ enum Syn<'a> {
     List(&'a [NodeId]),
 }
 
+/// The pickler's memo: node keys in a vector indexed by node (the common
+/// case, no hashing), the rest in a map; fresh objects are only counted.
+struct Memo {
+    nodes: Vec<u32>,
+    other: HashMap<Key, u32>,
+    len: u32,
+}
+
+impl Memo {
+    #[inline]
+    fn get(&self, key: &Key) -> Option<u32> {
+        match key {
+            Key::Node(id) => self
+                .nodes
+                .get(id.index())
+                .copied()
+                .filter(|&i| i != u32::MAX),
+            Key::Fresh(_) => None,
+            k => self.other.get(k).copied(),
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, key: Key) -> u32 {
+        let idx = self.len;
+        self.len += 1;
+        match key {
+            Key::Node(id) if id.index() < self.nodes.len() => self.nodes[id.index()] = idx,
+            Key::Fresh(_) => {}
+            k => {
+                self.other.insert(k, idx);
+            }
+        }
+        idx
+    }
+}
+
 struct Encoder<'p> {
     p: &'p Pickle,
     proto: u8,
     out: Vec<u8>,
     frame_start: Option<usize>,
     framing: bool,
-    memo: HashMap<Key, u32>,
+    memo: Memo,
     fresh: u64,
     depth: usize,
 }
 
 fn err(node: NodeId, kind: EncodeErrorKind) -> EncodeError {
-    EncodeError { node: Some(node), kind }
+    EncodeError {
+        node: Some(node),
+        kind,
+    }
 }
 
 fn str_key(id: NodeId, s: &[u8]) -> Key {
@@ -190,7 +240,11 @@ impl<'p> Encoder<'p> {
             out: Vec::with_capacity(256),
             frame_start: None,
             framing: proto >= 4,
-            memo: HashMap::new(),
+            memo: Memo {
+                nodes: vec![u32::MAX; p.len()],
+                other: HashMap::new(),
+                len: 0,
+            },
             fresh: 0,
             depth: 0,
         }
@@ -259,8 +313,7 @@ impl<'p> Encoder<'p> {
     // ---- memo ---------------------------------------------------------
 
     fn memoize(&mut self, key: Key) {
-        let idx = self.memo.len() as u32;
-        self.memo.insert(key, idx);
+        let idx = self.memo.insert(key);
         if self.proto >= 4 {
             self.op(Op::Memoize);
         } else if self.proto >= 1 {
@@ -291,7 +344,7 @@ impl<'p> Encoder<'p> {
     /// Writes a GET if `key` is memoized; returns whether it did.
     fn try_get(&mut self, key: &Key) -> bool {
         match self.memo.get(key) {
-            Some(&i) => {
+            Some(i) => {
                 self.get(i);
                 true
             }
@@ -302,7 +355,10 @@ impl<'p> Encoder<'p> {
     // ---- atoms --------------------------------------------------------
 
     fn save_int(&mut self, v: &PyInt) {
-        if let Some(i) = v.as_i64().filter(|i| *i >= i32::MIN as i64 && *i <= i32::MAX as i64) {
+        if let Some(i) = v
+            .as_i64()
+            .filter(|i| *i >= i32::MIN as i64 && *i <= i32::MAX as i64)
+        {
             if self.proto >= 1 {
                 if (0..=0xff).contains(&i) {
                     self.op(Op::Binint1(i as u8));
@@ -360,11 +416,22 @@ impl<'p> Encoder<'p> {
     fn save_bytes_data(&mut self, b: &[u8], key: Key) -> R {
         if self.proto < 3 {
             if b.is_empty() {
-                self.save_reduce_syn(Syn::Global("builtins", "bytes"), Syn::Tuple(vec![]), Some(key))?;
+                self.save_reduce_syn(
+                    Syn::Global("builtins", "bytes"),
+                    Syn::Tuple(vec![]),
+                    Some(key),
+                )?;
             } else {
                 let latin = PyStr::from_latin1(b);
-                let skey = if b.len() == 1 { Key::StrSingleton(b[0] as u32) } else { self.fresh_key() };
-                let args = Syn::Tuple(vec![Syn::Str(latin.as_bytes(), skey), Syn::Str(b"latin1", Key::Latin1)]);
+                let skey = if b.len() == 1 {
+                    Key::StrSingleton(b[0] as u32)
+                } else {
+                    self.fresh_key()
+                };
+                let args = Syn::Tuple(vec![
+                    Syn::Str(latin.as_bytes(), skey),
+                    Syn::Str(b"latin1", Key::Latin1),
+                ]);
                 self.save_reduce_syn(Syn::Global("_codecs", "encode"), args, Some(key))?;
             }
             return Ok(());
@@ -393,7 +460,10 @@ impl<'p> Encoder<'p> {
         if self.proto >= 4 {
             let (mkey, nkey) = match g.name_nodes {
                 Some((m, n)) => (Key::Node(m), Key::Node(n)),
-                None => (Key::GlobalModule(g.module.clone()), Key::GlobalName(g.module.clone(), g.name.clone())),
+                None => (
+                    Key::GlobalModule(g.module.clone()),
+                    Key::GlobalName(g.module.clone(), g.name.clone()),
+                ),
             };
             self.boundary();
             if !self.try_get(&mkey) {
@@ -406,11 +476,19 @@ impl<'p> Encoder<'p> {
             self.op(Op::StackGlobal);
         } else if let Some(dot) = dotted {
             // Nested qualname below protocol 4: getattr(parent, last).
-            let parent_name = std::str::from_utf8(&name[..dot]).map_err(|_| err_opt(node, EncodeErrorKind::NonAsciiGlobal))?;
-            let module = g.module.as_str().ok_or(err_opt(node, EncodeErrorKind::NonAsciiGlobal))?;
+            let parent_name = std::str::from_utf8(&name[..dot])
+                .map_err(|_| err_opt(node, EncodeErrorKind::NonAsciiGlobal))?;
+            let module = g
+                .module
+                .as_str()
+                .ok_or(err_opt(node, EncodeErrorKind::NonAsciiGlobal))?;
             let parent = Global::new(module, parent_name);
             let last = &name[dot + 1..];
-            let last_key = if last.len() <= 1 { str_key(NodeId(u32::MAX), last) } else { self.fresh_key() };
+            let last_key = if last.len() <= 1 {
+                str_key(NodeId(u32::MAX), last)
+            } else {
+                self.fresh_key()
+            };
             self.boundary();
             self.save_global_syn("builtins", "getattr")?;
             self.boundary();
@@ -425,8 +503,14 @@ impl<'p> Encoder<'p> {
         } else {
             let (mut module, mut name) = (g.module.as_bytes().to_vec(), name.to_vec());
             if self.proto < 3 {
-                let (m, n) = (String::from_utf8_lossy(&module).into_owned(), String::from_utf8_lossy(&name).into_owned());
-                if let Some((_, (m2, n2))) = REVERSE_NAME_MAPPING.iter().find(|((a, b), _)| *a == m && *b == n) {
+                let (m, n) = (
+                    String::from_utf8_lossy(&module).into_owned(),
+                    String::from_utf8_lossy(&name).into_owned(),
+                );
+                if let Some((_, (m2, n2))) = REVERSE_NAME_MAPPING
+                    .iter()
+                    .find(|((a, b), _)| *a == m && *b == n)
+                {
                     module = m2.as_bytes().to_vec();
                     name = n2.as_bytes().to_vec();
                 } else if let Some((_, m2)) = REVERSE_IMPORT_MAPPING.iter().find(|(a, _)| *a == m) {
@@ -452,7 +536,7 @@ impl<'p> Encoder<'p> {
     /// when saving the items memoized the tuple itself.
     fn tuple_end(&mut self, n: usize, key: Option<Key>) {
         if n <= 3 && self.proto >= 2 {
-            if let Some(&i) = key.as_ref().and_then(|k| self.memo.get(k)) {
+            if let Some(i) = key.as_ref().and_then(|k| self.memo.get(k)) {
                 for _ in 0..n {
                     self.op(Op::Pop);
                 }
@@ -465,7 +549,7 @@ impl<'p> Encoder<'p> {
                 _ => Op::Tuple3,
             });
         } else {
-            if let Some(&i) = key.as_ref().and_then(|k| self.memo.get(k)) {
+            if let Some(i) = key.as_ref().and_then(|k| self.memo.get(k)) {
                 if self.proto >= 1 {
                     self.op(Op::PopMark);
                 } else {
@@ -613,7 +697,13 @@ impl<'p> Encoder<'p> {
             return Ok(());
         }
         if self.proto < 4 {
-            return Err(err(id, EncodeErrorKind::NeedsProtocol { what: "ADDITEMS on an object", protocol: 4 }));
+            return Err(err(
+                id,
+                EncodeErrorKind::NeedsProtocol {
+                    what: "ADDITEMS on an object",
+                    protocol: 4,
+                },
+            ));
         }
         let mut rest = items;
         loop {
@@ -656,7 +746,11 @@ impl<'p> Encoder<'p> {
             Syn::Tuple(items) => {
                 self.boundary();
                 if items.is_empty() {
-                    self.op(if self.proto >= 1 { Op::EmptyTuple } else { Op::Mark });
+                    self.op(if self.proto >= 1 {
+                        Op::EmptyTuple
+                    } else {
+                        Op::Mark
+                    });
                     if self.proto == 0 {
                         self.op(Op::Tuple);
                     }
@@ -689,7 +783,12 @@ impl<'p> Encoder<'p> {
     /// `save_reduce(func, args, obj=...)`: returns false when the object
     /// turned out to be memoized already (recursive), in which case CPython
     /// writes POP + GET and stops.
-    fn reduce_head(&mut self, func: Syn<'_>, args: Syn<'_>, key: Option<Key>) -> Result<bool, EncodeError> {
+    fn reduce_head(
+        &mut self,
+        func: Syn<'_>,
+        args: Syn<'_>,
+        key: Option<Key>,
+    ) -> Result<bool, EncodeError> {
         self.save_syn(&func)?;
         self.save_syn(&args)?;
         self.op(Op::Reduce);
@@ -698,7 +797,7 @@ impl<'p> Encoder<'p> {
 
     fn reduce_tail(&mut self, key: Option<Key>) -> Result<bool, EncodeError> {
         if let Some(key) = key {
-            if let Some(&i) = self.memo.get(&key) {
+            if let Some(i) = self.memo.get(&key) {
                 self.op(Op::Pop);
                 self.get(i);
                 return Ok(false);
@@ -715,7 +814,9 @@ impl<'p> Encoder<'p> {
     fn save_object(&mut self, id: NodeId, o: &Object) -> R {
         let key = Some(Key::Node(id));
         let go_on = match o.kind {
-            ObjectKind::Reduce { callable, args } => self.reduce_head(Syn::Node(callable), Syn::Node(args), key)?,
+            ObjectKind::Reduce { callable, args } => {
+                self.reduce_head(Syn::Node(callable), Syn::Node(args), key)?
+            }
             ObjectKind::NewObj { cls, args } => {
                 if self.proto >= 2 {
                     self.save(cls)?;
@@ -725,7 +826,10 @@ impl<'p> Encoder<'p> {
                 } else {
                     // copyreg.__newobj__(cls, *args), as pickle.py writes it.
                     let Value::Tuple(a) = self.p.value(args) else {
-                        return Err(err(id, EncodeErrorKind::NotEncodable("NEWOBJ with non-tuple arguments")));
+                        return Err(err(
+                            id,
+                            EncodeErrorKind::NotEncodable("NEWOBJ with non-tuple arguments"),
+                        ));
                     };
                     let mut items = vec![Syn::Node(cls)];
                     items.extend(a.iter().map(|&x| Syn::Node(x)));
@@ -734,7 +838,13 @@ impl<'p> Encoder<'p> {
             }
             ObjectKind::NewObjEx { cls, args, kwargs } => {
                 if self.proto < 4 {
-                    return Err(err(id, EncodeErrorKind::NeedsProtocol { what: "NEWOBJ_EX", protocol: 4 }));
+                    return Err(err(
+                        id,
+                        EncodeErrorKind::NeedsProtocol {
+                            what: "NEWOBJ_EX",
+                            protocol: 4,
+                        },
+                    ));
                 }
                 self.save(cls)?;
                 self.save(args)?;
@@ -744,7 +854,10 @@ impl<'p> Encoder<'p> {
             }
             ObjectKind::Inst { cls, args } => {
                 let Value::Tuple(a) = self.p.value(args) else {
-                    return Err(err(id, EncodeErrorKind::NotEncodable("INST with non-tuple arguments")));
+                    return Err(err(
+                        id,
+                        EncodeErrorKind::NotEncodable("INST with non-tuple arguments"),
+                    ));
                 };
                 self.op(Op::Mark);
                 let g = match self.p.value(cls) {
@@ -814,7 +927,9 @@ impl<'p> Encoder<'p> {
                     self.op(Op::Binpersid);
                 } else {
                     match p.value(*pid) {
-                        Value::Str(s) if s.as_bytes().is_ascii() && !s.as_bytes().contains(&b'\n') => {
+                        Value::Str(s)
+                            if s.as_bytes().is_ascii() && !s.as_bytes().contains(&b'\n') =>
+                        {
                             self.op(Op::Persid(s.as_bytes()))
                         }
                         _ => return Err(err(id, EncodeErrorKind::BadPersId)),
@@ -824,7 +939,13 @@ impl<'p> Encoder<'p> {
             }
             Value::Ext(code) => {
                 if self.proto < 2 {
-                    return Err(err(id, EncodeErrorKind::NeedsProtocol { what: "EXT", protocol: 2 }));
+                    return Err(err(
+                        id,
+                        EncodeErrorKind::NeedsProtocol {
+                            what: "EXT",
+                            protocol: 2,
+                        },
+                    ));
                 }
                 let c = *code;
                 if c <= 0xff {
@@ -838,7 +959,13 @@ impl<'p> Encoder<'p> {
             }
             Value::OobBuffer { readonly, .. } => {
                 if self.proto < 5 {
-                    return Err(err(id, EncodeErrorKind::NeedsProtocol { what: "an out-of-band buffer", protocol: 5 }));
+                    return Err(err(
+                        id,
+                        EncodeErrorKind::NeedsProtocol {
+                            what: "an out-of-band buffer",
+                            protocol: 5,
+                        },
+                    ));
                 }
                 self.op(Op::NextBuffer);
                 if *readonly {
@@ -850,8 +977,8 @@ impl<'p> Encoder<'p> {
             _ => {}
         }
         let key = match v {
-            Value::Str(s) => str_key(id, s.as_bytes()),
-            Value::Bytes(b) => bytes_key(id, b),
+            Value::Str(s) if p.small_values_shared => str_key(id, s.as_bytes()),
+            Value::Bytes(b) if p.small_values_shared => bytes_key(id, b),
             _ => Key::Node(id),
         };
         if self.try_get(&key) {
@@ -882,7 +1009,8 @@ impl<'p> Encoder<'p> {
                 let args = if b.is_empty() {
                     Syn::Tuple(vec![])
                 } else {
-                    let bkey = if b.len() == 1 { Key::BytesSingleton(b[0] as u16) } else { self.fresh_key() };
+                    // bytes(bytearray) is a fresh object even for one byte.
+                    let bkey = self.fresh_key();
                     Syn::Tuple(vec![Syn::Bytes(b, bkey)])
                 };
                 self.save_reduce_syn(Syn::Global("builtins", "bytearray"), args, Some(key))
@@ -920,13 +1048,17 @@ impl<'p> Encoder<'p> {
             Value::FrozenSet(items) => {
                 if self.proto < 4 {
                     let args = Syn::Tuple(vec![Syn::List(items)]);
-                    return self.save_reduce_syn(Syn::Global("builtins", "frozenset"), args, Some(key));
+                    return self.save_reduce_syn(
+                        Syn::Global("builtins", "frozenset"),
+                        args,
+                        Some(key),
+                    );
                 }
                 self.op(Op::Mark);
                 for &c in items.iter() {
                     self.save(c)?;
                 }
-                if let Some(&i) = self.memo.get(&key) {
+                if let Some(i) = self.memo.get(&key) {
                     self.op(Op::PopMark);
                     self.get(i);
                     return Ok(());
@@ -964,8 +1096,14 @@ mod tests {
         assert_eq!(enc(Value::int(5), 0), b"I5\n.");
         assert_eq!(enc(Value::int(1 << 40), 0), b"L1099511627776L\n.");
         assert_eq!(enc(Value::Bool(true), 0), b"I01\n.");
-        assert_eq!(enc(Value::str("abc"), 4), b"\x80\x04\x95\x07\x00\x00\x00\x00\x00\x00\x00\x8c\x03abc\x94.");
-        assert_eq!(enc(Value::str("abc"), 3), b"\x80\x03X\x03\x00\x00\x00abcq\x00.");
+        assert_eq!(
+            enc(Value::str("abc"), 4),
+            b"\x80\x04\x95\x07\x00\x00\x00\x00\x00\x00\x00\x8c\x03abc\x94."
+        );
+        assert_eq!(
+            enc(Value::str("abc"), 3),
+            b"\x80\x03X\x03\x00\x00\x00abcq\x00."
+        );
     }
 
     #[test]
@@ -979,6 +1117,7 @@ mod tests {
         let e = p.push(Value::Bytes(Box::new([])));
         let l = p.push(Value::List(vec![a1, a2, ab, e]));
         p.set_root(l);
+        p.set_small_values_shared(true);
         let got = encode(&p, 2).unwrap();
         let want = b"\x80\x02]q\x00(c_codecs\nencode\nq\x01X\x01\x00\x00\x00aq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05h\x05h\x01X\x02\x00\x00\x00abq\x06h\x03\x86q\x07Rq\x08c__builtin__\nbytes\nq\t)Rq\ne.";
         assert_eq!(got, want.to_vec());

@@ -89,7 +89,10 @@ impl PyInt {
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let significant = digits.iter().position(|&d| d != b'0').map_or(0, |p| digits.len() - p);
+        let significant = digits
+            .iter()
+            .position(|&d| d != b'0')
+            .map_or(0, |p| digits.len() - p);
         if significant > max_digits {
             return None;
         }
@@ -264,7 +267,10 @@ mod tests {
             assert_eq!(PyInt::from_le_bytes(&v.to_le_bytes()), v);
         }
         // 2**64 = 00..00 01 00 (9 bytes + sign byte)
-        assert_eq!(dec("18446744073709551616").to_le_bytes(), b"\x00\x00\x00\x00\x00\x00\x00\x00\x01".to_vec());
+        assert_eq!(
+            dec("18446744073709551616").to_le_bytes(),
+            b"\x00\x00\x00\x00\x00\x00\x00\x00\x01".to_vec()
+        );
         assert_eq!(dec("-0"), PyInt::Small(0));
         assert_eq!(dec("000123"), PyInt::Small(123));
         assert!(PyInt::parse_decimal(b"12a", 100).is_none());

@@ -30,7 +30,10 @@ pub struct JsonOptions {
 
 impl Default for JsonOptions {
     fn default() -> Self {
-        JsonOptions { max_nodes: 100_000_000, max_int_digits: 100_000 }
+        JsonOptions {
+            max_nodes: 100_000_000,
+            max_int_digits: 100_000,
+        }
     }
 }
 
@@ -62,8 +65,16 @@ pub fn base64_encode(data: &[u8], out: &mut String) {
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         out.push(B64[(n >> 18) as usize & 63] as char);
         out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
 }
 
@@ -116,8 +127,16 @@ pub fn float_hex(f: f64) -> String {
     let bits = f.to_bits();
     let exp = ((bits >> 52) & 0x7ff) as i64;
     let mant = bits & ((1 << 52) - 1);
-    let (lead, e) = if exp == 0 { (0, -1022) } else { (1, exp - 1023) };
-    let es = if e >= 0 { format!("+{e}") } else { e.to_string() };
+    let (lead, e) = if exp == 0 {
+        (0, -1022)
+    } else {
+        (1, exp - 1023)
+    };
+    let es = if e >= 0 {
+        format!("+{e}")
+    } else {
+        e.to_string()
+    };
     format!("{sign}0x{lead}.{mant:013x}p{es}")
 }
 
@@ -259,12 +278,24 @@ fn str_node(s: &PyStr, out: &mut String) {
 }
 
 /// The traversal both passes share: which tasks a node expands to.
-fn expand(p: &Pickle, id: NodeId, tasks: &mut Vec<Task>, out: &mut String, opts: &JsonOptions) -> Result<(), JsonError> {
+fn expand(
+    p: &Pickle,
+    id: NodeId,
+    tasks: &mut Vec<Task>,
+    out: &mut String,
+    opts: &JsonOptions,
+) -> Result<(), JsonError> {
     match p.value(id) {
         Value::None => out.push_str("{\"none\":null}"),
-        Value::Bool(b) => out.push_str(if *b { "{\"bool\":true}" } else { "{\"bool\":false}" }),
+        Value::Bool(b) => out.push_str(if *b {
+            "{\"bool\":true}"
+        } else {
+            "{\"bool\":false}"
+        }),
         Value::Int(i) => {
-            let d = i.to_decimal(opts.max_int_digits).ok_or_else(|| JsonError(format!("int of more than {} digits", opts.max_int_digits)))?;
+            let d = i.to_decimal(opts.max_int_digits).ok_or_else(|| {
+                JsonError(format!("int of more than {} digits", opts.max_int_digits))
+            })?;
             let _ = write!(out, "{{\"int\":\"{d}\"}}");
         }
         Value::Float(f) => {
@@ -322,7 +353,10 @@ fn expand(p: &Pickle, id: NodeId, tasks: &mut Vec<Task>, out: &mut String, opts:
             let _ = write!(out, "{{\"ext\":{c}}}");
         }
         Value::OobBuffer { index, readonly } => {
-            let _ = write!(out, "{{\"oob_buffer\":{{\"index\":{index},\"readonly\":{readonly}}}}}");
+            let _ = write!(
+                out,
+                "{{\"oob_buffer\":{{\"index\":{index},\"readonly\":{readonly}}}}}"
+            );
         }
         Value::NdArray(a) => {
             out.push_str("{\"ndarray\":{\"dtype\":");
@@ -407,9 +441,14 @@ const COMMA: NodeId = NodeId(u32::MAX);
 
 fn object(o: &Object, tasks: &mut Vec<Task>, out: &mut String) {
     let (kind, fields): (&str, Vec<(&'static str, NodeId)>) = match o.kind {
-        ObjectKind::Reduce { callable, args } => ("reduce", vec![("callable", callable), ("args", args)]),
+        ObjectKind::Reduce { callable, args } => {
+            ("reduce", vec![("callable", callable), ("args", args)])
+        }
         ObjectKind::NewObj { cls, args } => ("newobj", vec![("cls", cls), ("args", args)]),
-        ObjectKind::NewObjEx { cls, args, kwargs } => ("newobj_ex", vec![("cls", cls), ("args", args), ("kwargs", kwargs)]),
+        ObjectKind::NewObjEx { cls, args, kwargs } => (
+            "newobj_ex",
+            vec![("cls", cls), ("args", args), ("kwargs", kwargs)],
+        ),
         ObjectKind::Inst { cls, args } => ("inst", vec![("cls", cls), ("args", args)]),
     };
     let _ = write!(out, "\"{kind}\":{{");
@@ -511,7 +550,9 @@ struct Builder {
 }
 
 fn one_key(v: &J) -> Result<(&str, &J, Option<u64>), JsonError> {
-    let J::Object(m) = v else { return jerr(format!("expected a node object, got {v}")) };
+    let J::Object(m) = v else {
+        return jerr(format!("expected a node object, got {v}"));
+    };
     let id = match m.get("id") {
         Some(J::Number(n)) => Some(n.as_u64().ok_or(JsonError("bad id".into()))?),
         Some(_) => return jerr("bad id"),
@@ -525,11 +566,13 @@ fn one_key(v: &J) -> Result<(&str, &J, Option<u64>), JsonError> {
 }
 
 fn as_str(v: &J) -> Result<&str, JsonError> {
-    v.as_str().ok_or_else(|| JsonError(format!("expected a string, got {v}")))
+    v.as_str()
+        .ok_or_else(|| JsonError(format!("expected a string, got {v}")))
 }
 
 fn as_arr(v: &J) -> Result<&Vec<J>, JsonError> {
-    v.as_array().ok_or_else(|| JsonError(format!("expected an array, got {v}")))
+    v.as_array()
+        .ok_or_else(|| JsonError(format!("expected an array, got {v}")))
 }
 
 fn b64(v: &J) -> Result<Vec<u8>, JsonError> {
@@ -541,7 +584,11 @@ impl Builder {
         let (kind, body, id) = one_key(v)?;
         if kind == "ref" {
             let k = body.as_u64().ok_or(JsonError("bad ref".into()))?;
-            return self.ids.get(&k).copied().ok_or_else(|| JsonError(format!("ref {k} before its id")));
+            return self
+                .ids
+                .get(&k)
+                .copied()
+                .ok_or_else(|| JsonError(format!("ref {k} before its id")));
         }
         // Reserve the node first so that cycles can refer to it.
         let me = self.p.push(Value::None);
@@ -553,14 +600,26 @@ impl Builder {
         let val = match kind {
             "none" => Value::None,
             "bool" => Value::Bool(body.as_bool().ok_or(JsonError("bad bool".into()))?),
-            "int" => Value::Int(PyInt::parse_decimal(as_str(body)?.as_bytes(), usize::MAX).ok_or_else(|| JsonError(format!("bad int {body}")))?),
-            "float" => Value::Float(parse_float_hex(as_str(body)?).ok_or_else(|| JsonError(format!("bad float {body}")))?),
+            "int" => Value::Int(
+                PyInt::parse_decimal(as_str(body)?.as_bytes(), usize::MAX)
+                    .ok_or_else(|| JsonError(format!("bad int {body}")))?,
+            ),
+            "float" => Value::Float(
+                parse_float_hex(as_str(body)?)
+                    .ok_or_else(|| JsonError(format!("bad float {body}")))?,
+            ),
             "str" => Value::Str(PyStr::from(as_str(body)?)),
-            "str_surrogatepass_b64" => Value::Str(PyStr::from_surrogatepass(&b64(body)?).ok_or(JsonError("bad surrogatepass str".into()))?),
+            "str_surrogatepass_b64" => Value::Str(
+                PyStr::from_surrogatepass(&b64(body)?)
+                    .ok_or(JsonError("bad surrogatepass str".into()))?,
+            ),
             "bytes_b64" => Value::Bytes(b64(body)?.into()),
             "bytearray_b64" => Value::ByteArray(b64(body)?),
             "list" | "tuple" | "set" | "frozenset" => {
-                let items = as_arr(body)?.iter().map(|x| self.node(x)).collect::<Result<Vec<_>, _>>()?;
+                let items = as_arr(body)?
+                    .iter()
+                    .map(|x| self.node(x))
+                    .collect::<Result<Vec<_>, _>>()?;
                 match kind {
                     "list" => Value::List(items),
                     "tuple" => Value::Tuple(items.into()),
@@ -571,43 +630,68 @@ impl Builder {
             "dict" => Value::Dict(self.pairs(body)?),
             "global" => {
                 let a = as_arr(body)?;
-                let [m, n] = &a[..] else { return jerr("global needs [module, name]") };
+                let [m, n] = &a[..] else {
+                    return jerr("global needs [module, name]");
+                };
                 Value::Global(Box::new(Global::new(as_str(m)?, as_str(n)?)))
             }
             "reduce" | "newobj" | "newobj_ex" | "inst" => {
-                let J::Object(m) = body else { return jerr(format!("{kind} needs an object")) };
+                let J::Object(m) = body else {
+                    return jerr(format!("{kind} needs an object"));
+                };
                 let mut get = |k: &str| -> Result<NodeId, JsonError> {
-                    let x = m.get(k).ok_or_else(|| JsonError(format!("{kind} needs {k}")))?;
+                    let x = m
+                        .get(k)
+                        .ok_or_else(|| JsonError(format!("{kind} needs {k}")))?;
                     self.node(x)
                 };
                 let okind = match kind {
                     "reduce" => {
                         let callable = get("callable")?;
-                        ObjectKind::Reduce { callable, args: get("args")? }
+                        ObjectKind::Reduce {
+                            callable,
+                            args: get("args")?,
+                        }
                     }
                     "newobj" => {
                         let cls = get("cls")?;
-                        ObjectKind::NewObj { cls, args: get("args")? }
+                        ObjectKind::NewObj {
+                            cls,
+                            args: get("args")?,
+                        }
                     }
                     "newobj_ex" => {
                         let cls = get("cls")?;
                         let args = get("args")?;
-                        ObjectKind::NewObjEx { cls, args, kwargs: get("kwargs")? }
+                        ObjectKind::NewObjEx {
+                            cls,
+                            args,
+                            kwargs: get("kwargs")?,
+                        }
                     }
                     _ => {
                         let cls = get("cls")?;
-                        ObjectKind::Inst { cls, args: get("args")? }
+                        ObjectKind::Inst {
+                            cls,
+                            args: get("args")?,
+                        }
                     }
                 };
                 let mut o = Object::new(okind);
                 if let Some(x) = m.get("listitems") {
-                    o.listitems = as_arr(x)?.iter().map(|x| self.node(x)).collect::<Result<_, _>>()?;
+                    o.listitems = as_arr(x)?
+                        .iter()
+                        .map(|x| self.node(x))
+                        .collect::<Result<_, _>>()?;
                 }
                 if let Some(x) = m.get("dictitems") {
                     o.dictitems = self.pairs(x)?;
                 }
                 if let Some(x) = m.get("additems") {
-                    o.additems = as_arr(x)?.iter().map(|x| self.node(x)).collect::<Result<_, _>>()?;
+                    o.additems = as_arr(x)?
+                        .iter()
+                        .map(|x| self.node(x))
+                        .collect::<Result<_, _>>()?;
                 }
                 if let Some(x) = m.get("state") {
                     o.state = Some(self.node(x)?);
@@ -615,15 +699,31 @@ impl Builder {
                 Value::Object(Box::new(o))
             }
             "persid" => Value::PersId(self.node(body)?),
-            "ext" => Value::Ext(body.as_i64().and_then(|c| i32::try_from(c).ok()).ok_or(JsonError("bad ext".into()))?),
+            "ext" => Value::Ext(
+                body.as_i64()
+                    .and_then(|c| i32::try_from(c).ok())
+                    .ok_or(JsonError("bad ext".into()))?,
+            ),
             "oob_buffer" => Value::OobBuffer {
-                index: body.get("index").and_then(J::as_u64).ok_or(JsonError("bad oob_buffer".into()))?,
-                readonly: body.get("readonly").and_then(J::as_bool).ok_or(JsonError("bad oob_buffer".into()))?,
+                index: body
+                    .get("index")
+                    .and_then(J::as_u64)
+                    .ok_or(JsonError("bad oob_buffer".into()))?,
+                readonly: body
+                    .get("readonly")
+                    .and_then(J::as_bool)
+                    .ok_or(JsonError("bad oob_buffer".into()))?,
             },
             "ndarray" => Value::NdArray(Box::new(self.ndarray(body)?)),
             "masked_array" => {
-                let data = self.node(body.get("data").ok_or(JsonError("masked_array needs data".into()))?)?;
-                let mask = self.node(body.get("mask").ok_or(JsonError("masked_array needs mask".into()))?)?;
+                let data = self.node(
+                    body.get("data")
+                        .ok_or(JsonError("masked_array needs data".into()))?,
+                )?;
+                let mask = self.node(
+                    body.get("mask")
+                        .ok_or(JsonError("masked_array needs mask".into()))?,
+                )?;
                 Value::MaskedArray { data, mask }
             }
             other => return jerr(format!("unknown node kind {other:?}")),
@@ -637,7 +737,9 @@ impl Builder {
             .iter()
             .map(|kv| {
                 let a = as_arr(kv)?;
-                let [k, v] = &a[..] else { return jerr("a dict item needs [key, value]") };
+                let [k, v] = &a[..] else {
+                    return jerr("a dict item needs [key, value]");
+                };
                 Ok((self.node(k)?, self.node(v)?))
             })
             .collect()
@@ -649,11 +751,16 @@ impl Builder {
             Some(d @ J::Array(_)) => Dtype::Descr(self.descr(d)?),
             _ => return jerr("ndarray needs a dtype"),
         };
-        let shape = as_arr(body.get("shape").ok_or(JsonError("ndarray needs a shape".into()))?)?
-            .iter()
-            .map(|d| d.as_u64().ok_or(JsonError("bad shape".into())))
-            .collect::<Result<_, _>>()?;
-        let data = b64(body.get("data_b64").ok_or(JsonError("ndarray needs data_b64".into()))?)?;
+        let shape = as_arr(
+            body.get("shape")
+                .ok_or(JsonError("ndarray needs a shape".into()))?,
+        )?
+        .iter()
+        .map(|d| d.as_u64().ok_or(JsonError("bad shape".into())))
+        .collect::<Result<_, _>>()?;
+        let data = b64(body
+            .get("data_b64")
+            .ok_or(JsonError("ndarray needs data_b64".into()))?)?;
         Ok(NdArray { dtype, shape, data })
     }
 
@@ -670,11 +777,16 @@ impl Builder {
     fn descr_item(&mut self, f: &J) -> Result<NodeId, JsonError> {
         Ok(match f {
             J::String(s) => self.p.push(Value::str(s)),
-            J::Number(n) => self.p.push(Value::int(n.as_i64().ok_or(JsonError("bad descr number".into()))?)),
+            J::Number(n) => self.p.push(Value::int(
+                n.as_i64().ok_or(JsonError("bad descr number".into()))?,
+            )),
             J::Array(a) => {
                 // A nested list of fields stays a list; a field is a tuple.
                 let is_field = a.first().is_some_and(J::is_string);
-                let items = a.iter().map(|x| self.descr_item(x)).collect::<Result<Vec<_>, _>>()?;
+                let items = a
+                    .iter()
+                    .map(|x| self.descr_item(x))
+                    .collect::<Result<Vec<_>, _>>()?;
                 if is_field {
                     self.p.push(Value::Tuple(items.into()))
                 } else {
@@ -689,9 +801,13 @@ impl Builder {
 /// Builds a [`Pickle`] from a canonical JSON value (merging equal dict keys
 /// and set members as Python would).
 pub fn from_json(v: &J) -> Result<Pickle, JsonError> {
-    let mut b = Builder { p: Pickle::new(), ids: HashMap::new() };
+    let mut b = Builder {
+        p: Pickle::new(),
+        ids: HashMap::new(),
+    };
     let root = b.node(v)?;
     b.p.set_root(root);
+    b.p.set_small_values_shared(true);
     crate::keys::dedupe_all(&mut b.p, 50_000_000).map_err(|e| JsonError(format!("{e:?}")))?;
     Ok(b.p)
 }
@@ -718,7 +834,9 @@ fn eq_rec(a: &J, b: &J, ids: &mut HashMap<u64, u64>) -> bool {
             for (k, va) in x {
                 let Some(vb) = y.get(k) else { return false };
                 if k == "id" || k == "ref" {
-                    let (Some(p), Some(q)) = (va.as_u64(), vb.as_u64()) else { return false };
+                    let (Some(p), Some(q)) = (va.as_u64(), vb.as_u64()) else {
+                        return false;
+                    };
                     match ids.get(&p) {
                         Some(&r) if r != q => return false,
                         Some(_) => {}
@@ -733,7 +851,9 @@ fn eq_rec(a: &J, b: &J, ids: &mut HashMap<u64, u64>) -> bool {
                 }
                 let unordered = k == "set" || k == "frozenset";
                 if unordered {
-                    let (Some(xa), Some(xb)) = (va.as_array(), vb.as_array()) else { return false };
+                    let (Some(xa), Some(xb)) = (va.as_array(), vb.as_array()) else {
+                        return false;
+                    };
                     if xa.len() != xb.len() {
                         return false;
                     }
@@ -761,7 +881,9 @@ fn eq_rec(a: &J, b: &J, ids: &mut HashMap<u64, u64>) -> bool {
             }
             true
         }
-        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| eq_rec(p, q, ids)),
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| eq_rec(p, q, ids))
+        }
         _ => a == b,
     }
 }
@@ -779,7 +901,18 @@ mod tests {
         assert_eq!(float_hex(0.1), "0x1.999999999999ap-4");
         assert_eq!(float_hex(1e308), "0x1.1ccf385ebc8a0p+1023");
         assert_eq!(float_hex(f64::NEG_INFINITY), "-inf");
-        for f in [1.5, 0.0, -0.0, 5e-324, 0.1, 1e308, -3.25e-310, 123456.789, f64::MAX, f64::MIN_POSITIVE] {
+        for f in [
+            1.5,
+            0.0,
+            -0.0,
+            5e-324,
+            0.1,
+            1e308,
+            -3.25e-310,
+            123456.789,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
             let back = parse_float_hex(&float_hex(f)).unwrap();
             assert_eq!(back.to_bits(), f.to_bits(), "{f}");
         }
@@ -818,7 +951,10 @@ mod tests {
         let s = to_json(&p, l, &JsonOptions::default()).unwrap();
         assert_eq!(s, r#"{"id":0,"list":[{"ref":0}]}"#);
         let back = from_json_str(&s).unwrap();
-        assert_eq!(to_json(&back, back.root(), &JsonOptions::default()).unwrap(), s);
+        assert_eq!(
+            to_json(&back, back.root(), &JsonOptions::default()).unwrap(),
+            s
+        );
     }
 
     #[test]

@@ -6,6 +6,73 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
+/// A fast keyed hasher (multiply-xorshift over 8-byte words), seeded per
+/// decode from std's random state so that crafted collisions cannot be
+/// precomputed. Collisions only cost time: equality decides.
+#[derive(Clone)]
+pub(crate) struct FastState(u64);
+
+impl Default for FastState {
+    fn default() -> Self {
+        FastState(std::collections::hash_map::RandomState::new().hash_one(0x6d6d706bu64) | 1)
+    }
+}
+
+pub(crate) struct FastHasher(u64);
+
+const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl FastHasher {
+    #[inline]
+    fn mix(&mut self, w: u64) {
+        let x = (self.0 ^ w).wrapping_mul(K);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.mix(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let r = chunks.remainder();
+        let mut buf = [0u8; 8];
+        buf[..r.len()].copy_from_slice(r);
+        self.mix(u64::from_le_bytes(buf) ^ ((bytes.len() as u64) << 56));
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.mix(i as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.mix(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.mix(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        let x = self.0.wrapping_mul(K);
+        x ^ (x >> 32)
+    }
+}
+
+impl BuildHasher for FastState {
+    type Hasher = FastHasher;
+    #[inline]
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.0)
+    }
+}
+
 use crate::decode::DecodeErrorKind;
 use crate::int::PyInt;
 use crate::value::{NodeId, Pickle, Value};
@@ -14,7 +81,7 @@ use crate::value::{NodeId, Pickle, Value};
 /// deep tuples cannot overflow the stack) and bounding the comparison work.
 pub(crate) struct Keys<'p> {
     p: &'p Pickle,
-    state: std::collections::hash_map::RandomState,
+    state: FastState,
     cache: HashMap<NodeId, u64>,
     work: u64,
     budget: u64,
@@ -79,7 +146,13 @@ fn num(v: &Value) -> Option<Num> {
 
 impl<'p> Keys<'p> {
     pub(crate) fn new(p: &'p Pickle, budget: u64) -> Self {
-        Keys { p, state: Default::default(), cache: HashMap::new(), work: 0, budget }
+        Keys {
+            p,
+            state: Default::default(),
+            cache: HashMap::new(),
+            work: 0,
+            budget,
+        }
     }
 
     fn hasher(&self) -> impl Hasher {
@@ -102,7 +175,9 @@ impl<'p> Keys<'p> {
                     if !expanded {
                         todo.push((n, true));
                         for &c in items.iter() {
-                            if !self.cache.contains_key(&c) && matches!(self.p.value(c), Value::Tuple(_) | Value::FrozenSet(_)) {
+                            if !self.cache.contains_key(&c)
+                                && matches!(self.p.value(c), Value::Tuple(_) | Value::FrozenSet(_))
+                            {
                                 todo.push((c, false));
                             }
                         }
@@ -115,7 +190,11 @@ impl<'p> Keys<'p> {
                             Some(&h) => h,
                             None => self.leaf_hash(c)?,
                         };
-                        acc = if tuple { acc.rotate_left(5) ^ h.wrapping_mul(0x9e3779b97f4a7c15) } else { acc.wrapping_add(h.wrapping_mul(0x9e3779b97f4a7c15)) };
+                        acc = if tuple {
+                            acc.rotate_left(5) ^ h.wrapping_mul(0x9e3779b97f4a7c15)
+                        } else {
+                            acc.wrapping_add(h.wrapping_mul(0x9e3779b97f4a7c15))
+                        };
                     }
                     let mut hs = self.hasher();
                     acc.hash(&mut hs);
@@ -206,7 +285,9 @@ impl<'p> Keys<'p> {
                         (Value::None, Value::None) => true,
                         (Value::Str(x), Value::Str(y)) => x == y,
                         (Value::Bytes(x), Value::Bytes(y)) => x == y,
-                        (Value::Global(x), Value::Global(y)) => x.module == y.module && x.name == y.name,
+                        (Value::Global(x), Value::Global(y)) => {
+                            x.module == y.module && x.name == y.name
+                        }
                         (Value::Ext(x), Value::Ext(y)) => x == y,
                         _ => false,
                     },
@@ -220,34 +301,60 @@ impl<'p> Keys<'p> {
         Ok(true)
     }
 
-    /// Positions of the unique members of `items` (first occurrence of each
-    /// equal group) and, for each position, the index of the group it joins.
+    /// For each position of `items`, the first position holding an equal
+    /// member; `None` when all members are distinct (the common case).
     fn groups(&mut self, items: &[NodeId]) -> Result<Option<Vec<usize>>, DecodeErrorKind> {
-        let mut first: HashMap<u64, Vec<usize>> = HashMap::with_capacity(items.len());
-        let mut group = Vec::with_capacity(items.len());
-        let mut dup = false;
+        // Fast path: all str (byte equality is Python equality).
+        if items
+            .iter()
+            .all(|&k| matches!(self.p.value(k), Value::Str(_)))
+        {
+            let mut seen: HashMap<&[u8], usize, _> =
+                HashMap::with_capacity_and_hasher(items.len(), self.state.clone());
+            let mut group: Option<Vec<usize>> = None;
+            for (i, &k) in items.iter().enumerate() {
+                let Value::Str(s) = self.p.value(k) else {
+                    unreachable!("checked above")
+                };
+                let first = *seen.entry(s.as_bytes()).or_insert(i);
+                if first != i {
+                    group.get_or_insert_with(|| (0..items.len()).collect())[i] = first;
+                }
+            }
+            return Ok(group);
+        }
+        let mut first: HashMap<u64, usize, FastState> =
+            HashMap::with_capacity_and_hasher(items.len(), self.state.clone());
+        let mut more: HashMap<u64, Vec<usize>, FastState> =
+            HashMap::with_hasher(self.state.clone());
+        let mut group: Option<Vec<usize>> = None;
         for (i, &k) in items.iter().enumerate() {
             let h = self.hash(k)?;
-            let slot = first.entry(h).or_default();
-            let mut g = None;
-            for &j in slot.iter() {
-                if self.eq(items[j], k)? {
-                    g = Some(j);
-                    break;
+            let j = match first.get(&h) {
+                None => {
+                    first.insert(h, i);
+                    continue;
+                }
+                Some(&j) => j,
+            };
+            // Same hash: equal to the first, or to one of the others?
+            let mut found = None;
+            if self.eq(items[j], k)? {
+                found = Some(j);
+            } else {
+                for &m in more.get(&h).map(|v| v.as_slice()).unwrap_or(&[]) {
+                    if self.eq(items[m], k)? {
+                        found = Some(m);
+                        break;
+                    }
                 }
             }
-            match g {
-                Some(j) => {
-                    dup = true;
-                    group.push(j);
-                }
-                None => {
-                    slot.push(i);
-                    group.push(i);
-                }
+            match found {
+                Some(f) => group.get_or_insert_with(|| (0..items.len()).collect())[i] = f,
+                None => more.entry(h).or_default().push(i),
             }
         }
-        Ok(dup.then_some(group))
+        Ok(group)
     }
 }
 
@@ -302,8 +409,20 @@ pub(crate) fn dedupe(p: &mut Pickle, ids: &[NodeId], budget: u64) -> Result<(), 
                         continue;
                     }
                     if let Some(group) = keys.groups(items)? {
-                        let kept: Vec<NodeId> = group.iter().enumerate().filter(|(i, g)| i == *g).map(|(i, _)| items[i]).collect();
-                        edits.push((id, if frozen { Value::FrozenSet(kept.into()) } else { Value::Set(kept) }));
+                        let kept: Vec<NodeId> = group
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, g)| i == *g)
+                            .map(|(i, _)| items[i])
+                            .collect();
+                        edits.push((
+                            id,
+                            if frozen {
+                                Value::FrozenSet(kept.into())
+                            } else {
+                                Value::Set(kept)
+                            },
+                        ));
                     }
                 }
                 _ => {}
@@ -328,7 +447,9 @@ mod tests {
         let f = p.push(Value::Float(1.0));
         let half = p.push(Value::Float(0.5));
         let big = p.push(Value::Float(2f64.powi(70)));
-        let bigi = p.push(Value::Int(PyInt::parse_decimal(b"1180591620717411303424", 100).unwrap()));
+        let bigi = p.push(Value::Int(
+            PyInt::parse_decimal(b"1180591620717411303424", 100).unwrap(),
+        ));
         let mut k = Keys::new(&p, 1000);
         assert!(k.eq(one, t).unwrap());
         assert!(k.eq(one, f).unwrap());
@@ -359,7 +480,10 @@ mod tests {
         let t = p.push(Value::Tuple(vec![l].into()));
         let v = p.push(Value::None);
         p.push(Value::Dict(vec![(t, v)]));
-        assert_eq!(dedupe_all(&mut p, 1000), Err(DecodeErrorKind::Unhashable("list")));
+        assert_eq!(
+            dedupe_all(&mut p, 1000),
+            Err(DecodeErrorKind::Unhashable("list"))
+        );
     }
 
     #[test]
@@ -374,4 +498,3 @@ mod tests {
         dedupe_all(&mut p, 10_000_000).unwrap();
     }
 }
-

@@ -36,9 +36,9 @@ pub mod decode;
 pub mod dis;
 pub mod encode;
 pub mod int;
-mod keys;
 #[cfg(feature = "json")]
 pub mod json;
+mod keys;
 pub mod op;
 pub mod opcode;
 pub mod parse;

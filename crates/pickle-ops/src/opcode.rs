@@ -1,8 +1,8 @@
 //! The opcode table: every opcode of protocols 0-5 with its byte, protocol,
 //! argument kind and stack effect, as CPython's `pickletools` describes them.
 
-pub use crate::table::{Opcode, ALL};
 use crate::table::INFO;
+pub use crate::table::{Opcode, ALL};
 
 /// How an opcode's argument is laid out in the stream (`pickletools` names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -221,7 +221,9 @@ mod tests {
             assert_eq!(Opcode::from_name(op.name()), Some(op));
             assert!(op.proto() <= 5);
         }
-        let unknown = (0u8..=255).filter(|b| Opcode::from_byte(*b).is_none()).count();
+        let unknown = (0u8..=255)
+            .filter(|b| Opcode::from_byte(*b).is_none())
+            .count();
         assert_eq!(unknown, 256 - 68);
         assert_eq!(Opcode::from_byte(b'.'), Some(Opcode::Stop));
         assert_eq!(Opcode::Frame.arg(), Some(ArgKind::Uint8));

@@ -41,12 +41,30 @@ pub struct ParseError {
 impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
-            ParseErrorKind::UnknownOpcode(b) => write!(f, "at byte {}: unknown opcode 0x{b:02x}", self.offset),
-            ParseErrorKind::Truncated(op) => write!(f, "at byte {}: {op} argument runs past the end of the input", self.offset),
-            ParseErrorKind::NoStop => write!(f, "at byte {}: pickle exhausted before seeing STOP", self.offset),
-            ParseErrorKind::MissingNewline(op) => write!(f, "at byte {}: {op} argument has no terminating newline", self.offset),
-            ParseErrorKind::BadText(op, why) => write!(f, "at byte {}: bad {op} argument: {why}", self.offset),
-            ParseErrorKind::NegativeLength(op) => write!(f, "at byte {}: {op} has a negative byte count", self.offset),
+            ParseErrorKind::UnknownOpcode(b) => {
+                write!(f, "at byte {}: unknown opcode 0x{b:02x}", self.offset)
+            }
+            ParseErrorKind::Truncated(op) => write!(
+                f,
+                "at byte {}: {op} argument runs past the end of the input",
+                self.offset
+            ),
+            ParseErrorKind::NoStop => write!(
+                f,
+                "at byte {}: pickle exhausted before seeing STOP",
+                self.offset
+            ),
+            ParseErrorKind::MissingNewline(op) => write!(
+                f,
+                "at byte {}: {op} argument has no terminating newline",
+                self.offset
+            ),
+            ParseErrorKind::BadText(op, why) => {
+                write!(f, "at byte {}: bad {op} argument: {why}", self.offset)
+            }
+            ParseErrorKind::NegativeLength(op) => {
+                write!(f, "at byte {}: {op} has a negative byte count", self.offset)
+            }
         }
     }
 }
@@ -95,7 +113,12 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
 }
 
-fn checked<'a>(op: Opcode, r: R<'a, &'a [u8]>, ok: impl Fn(&[u8]) -> bool, why: &'static str) -> R<'a, &'a [u8]> {
+fn checked<'a>(
+    op: Opcode,
+    r: R<'a, &'a [u8]>,
+    ok: impl Fn(&[u8]) -> bool,
+    why: &'static str,
+) -> R<'a, &'a [u8]> {
     let (rest, t) = r?;
     if ok(t) {
         Ok((rest, t))
@@ -131,7 +154,12 @@ fn one_op(input: &[u8]) -> R<'_, Op<'_>> {
             (i, Op::ShortBinbytes(s))
         }
         O::Float => {
-            let (i, t) = checked(o, line(o, i), |t| text::float_text(t).is_some(), "not a float")?;
+            let (i, t) = checked(
+                o,
+                line(o, i),
+                |t| text::float_text(t).is_some(),
+                "not a float",
+            )?;
             (i, Op::Float(t))
         }
         O::Binfloat => {
@@ -151,7 +179,12 @@ fn one_op(input: &[u8]) -> R<'_, Op<'_>> {
             (i, Op::Binint1(v))
         }
         O::Long => {
-            let (i, t) = checked(o, line(o, i), |t| text::long_text(t).is_some(), "not an int")?;
+            let (i, t) = checked(
+                o,
+                line(o, i),
+                |t| text::long_text(t).is_some(),
+                "not an int",
+            )?;
             (i, Op::Long(t))
         }
         O::Binint2 => {
@@ -203,12 +236,24 @@ fn one_op(input: &[u8]) -> R<'_, Op<'_>> {
         O::Global | O::Inst => {
             let (i, m) = line(o, i)?;
             let (i, n) = line(o, i)?;
-            (i, if o == O::Global { Op::Global(m, n) } else { Op::Inst(m, n) })
+            (
+                i,
+                if o == O::Global {
+                    Op::Global(m, n)
+                } else {
+                    Op::Inst(m, n)
+                },
+            )
         }
         O::Dict => (i, Op::Dict),
         O::Appends => (i, Op::Appends),
         O::Get | O::Put => {
-            let (i, t) = checked(o, line(o, i), |t| text::index_text(t).is_some(), "not a memo index")?;
+            let (i, t) = checked(
+                o,
+                line(o, i),
+                |t| text::index_text(t).is_some(),
+                "not a memo index",
+            )?;
             (i, if o == O::Get { Op::Get(t) } else { Op::Put(t) })
         }
         O::Binget => {
@@ -308,8 +353,13 @@ fn one_op(input: &[u8]) -> R<'_, Op<'_>> {
 pub fn parse_op(input: &[u8]) -> Result<(Op<'_>, usize), ParseError> {
     match one_op(input) {
         Ok((rest, op)) => Ok((op, input.len() - rest.len())),
-        Err(nom::Err::Error(PErr(kind)) | nom::Err::Failure(PErr(kind))) => Err(ParseError { offset: 0, kind }),
-        Err(nom::Err::Incomplete(_)) => Err(ParseError { offset: 0, kind: ParseErrorKind::NoStop }),
+        Err(nom::Err::Error(PErr(kind)) | nom::Err::Failure(PErr(kind))) => {
+            Err(ParseError { offset: 0, kind })
+        }
+        Err(nom::Err::Incomplete(_)) => Err(ParseError {
+            offset: 0,
+            kind: ParseErrorKind::NoStop,
+        }),
     }
 }
 
@@ -328,7 +378,13 @@ pub struct Ops<'a> {
 
 /// Iterates the ops of one pickle in `input`, through its STOP.
 pub fn ops(input: &[u8]) -> Ops<'_> {
-    Ops { input, pos: 0, base: 0, done: false, stop_at_stop: true }
+    Ops {
+        input,
+        pos: 0,
+        base: 0,
+        done: false,
+        stop_at_stop: true,
+    }
 }
 
 impl<'a> Ops<'a> {
@@ -336,7 +392,13 @@ impl<'a> Ops<'a> {
     /// input ends the iteration without error (used for op fragments, such
     /// as an entry's value inside an mmpk file). Offsets count from `base`.
     pub fn fragment(input: &'a [u8], base: usize) -> Ops<'a> {
-        Ops { input, pos: 0, base, done: false, stop_at_stop: false }
+        Ops {
+            input,
+            pos: 0,
+            base,
+            done: false,
+            stop_at_stop: false,
+        }
     }
 
     /// Offset (from the base) of the next op.
@@ -399,13 +461,25 @@ mod tests {
         data.extend_from_slice(&(1u64 << 62).to_le_bytes());
         data.extend_from_slice(b"abc");
         let e = ops(&data).next().unwrap().unwrap_err();
-        assert_eq!(e, ParseError { offset: 0, kind: ParseErrorKind::Truncated(Opcode::Binbytes8) });
+        assert_eq!(
+            e,
+            ParseError {
+                offset: 0,
+                kind: ParseErrorKind::Truncated(Opcode::Binbytes8)
+            }
+        );
     }
 
     #[test]
     fn errors_name_offsets() {
         let e = ops(b"N\xff").nth(1).unwrap().unwrap_err();
-        assert_eq!(e, ParseError { offset: 1, kind: ParseErrorKind::UnknownOpcode(0xff) });
+        assert_eq!(
+            e,
+            ParseError {
+                offset: 1,
+                kind: ParseErrorKind::UnknownOpcode(0xff)
+            }
+        );
         let e = ops(b"NN").nth(2).unwrap().unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::NoStop);
         assert_eq!(e.offset, 2);

@@ -137,11 +137,7 @@ pub(crate) fn float_repr(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "d.ddde-5".
-    let sci = format!("{:e}", x.abs());
-    let (mantissa, exp) = sci.split_once('e').expect("LowerExp output has an exponent");
-    let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (digits, exp) = shortest_digits(x.abs());
     let ndigits = digits.len() as i32;
     // Position of the decimal point relative to the digits.
     let decpt = exp + 1;
@@ -155,7 +151,12 @@ pub(crate) fn float_repr(x: f64) -> String {
             out.push('.');
             out.push_str(&digits[1..]);
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
     } else if decpt <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-decpt) as usize));
@@ -170,6 +171,91 @@ pub(crate) fn float_repr(x: f64) -> String {
         out.push_str(&digits[decpt as usize..]);
     }
     out
+}
+
+/// The shortest decimal digits that round-trip to `x` (finite, positive or
+/// zero) and the decimal exponent of the first digit, chosen as CPython's
+/// `dtoa` mode 0 chooses: among the shortest strings, the one nearest to
+/// `x`, and on an exact tie the one with an even last digit.
+fn shortest_digits(x: f64) -> (String, i32) {
+    // Rust's `{:e}` gives shortest round-trip digits ("d.ddde-5"), but on a
+    // tie between two shortest strings it may pick the other one.
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("LowerExp output has an exponent");
+    let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
+    let mut digits: Vec<u8> = mantissa.bytes().filter(|c| *c != b'.').collect();
+    let n = digits.len();
+    let last = digits[n - 1];
+    // A neighbour ending in 0 or carrying would be shorter, and so would
+    // have been found; only same-length neighbours can compete.
+    for up in [false, true] {
+        let other = match (up, last) {
+            (false, b'2'..=b'9') => last - 1,
+            (true, b'0'..=b'8') => last + 1,
+            _ => continue,
+        };
+        let mut alt = digits.clone();
+        alt[n - 1] = other;
+        let alt_text = format!(
+            "0.{}e{}",
+            std::str::from_utf8(&alt).expect("ASCII digits"),
+            exp + 1
+        );
+        if alt_text.parse::<f64>() != Ok(x) {
+            continue;
+        }
+        // Both round-trip: compare `x` with their midpoint exactly.
+        let low = if up { &digits } else { &alt };
+        let mut mid = low.clone();
+        mid.push(b'5');
+        let order = cmp_exact(x, &mid, exp);
+        let alt_wins = match order {
+            std::cmp::Ordering::Equal => other % 2 == 0,
+            std::cmp::Ordering::Less => !up,
+            std::cmp::Ordering::Greater => up,
+        };
+        if alt_wins {
+            digits = alt;
+        }
+        break;
+    }
+    (String::from_utf8(digits).expect("ASCII digits"), exp)
+}
+
+/// Compares `x` (finite, positive) with the decimal `0.d1d2d3... * 10^(exp+1)`
+/// (digits `d`, first digit's exponent `exp`), exactly.
+fn cmp_exact(x: f64, d: &[u8], exp: i32) -> std::cmp::Ordering {
+    // `x` correctly rounded to 40 digits compares with `d` (at most 18
+    // digits, so on that grid) as `x` does, unless it equals `d`; then the
+    // full expansion decides: 767 digits after the point hold any double's
+    // exact decimal expansion.
+    let rounded = cmp_digits(x, 40, d, exp);
+    if rounded.is_ne() {
+        return rounded;
+    }
+    cmp_digits(x, 767, d, exp)
+}
+
+/// Compares `x` correctly rounded to `precision` digits after the first
+/// with the decimal given by digits `d` and first digit's exponent `exp`.
+fn cmp_digits(x: f64, precision: usize, d: &[u8], exp: i32) -> std::cmp::Ordering {
+    let sci = format!("{x:.precision$e}");
+    let (mantissa, xexp) = sci
+        .split_once('e')
+        .expect("LowerExp output has an exponent");
+    let xexp: i32 = xexp.parse().expect("LowerExp exponent is an integer");
+    if xexp != exp {
+        return xexp.cmp(&exp);
+    }
+    let xd: Vec<u8> = mantissa.bytes().filter(|c| *c != b'.').collect();
+    let len = xd.len().max(d.len());
+    let at = |v: &[u8], i: usize| v.get(i).copied().unwrap_or(b'0');
+    (0..len)
+        .map(|i| at(&xd, i).cmp(&at(d, i)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// Python's `repr(int)`; an error (Python's `ValueError` message) for more
@@ -190,16 +276,31 @@ mod tests {
             (&[97], "'a'"),
             (&[105, 116, 39, 115], "\"it's\""),
             (&[115, 97, 121, 32, 34, 104, 105, 34], "'say \"hi\"'"),
-            (&[98, 111, 116, 104, 32, 39, 32, 97, 110, 100, 32, 34], "'both \\' and \"'"),
-            (&[98, 97, 99, 107, 92, 115, 108, 97, 115, 104], "'back\\\\slash'"),
+            (
+                &[98, 111, 116, 104, 32, 39, 32, 97, 110, 100, 32, 34],
+                "'both \\' and \"'",
+            ),
+            (
+                &[98, 97, 99, 107, 92, 115, 108, 97, 115, 104],
+                "'back\\\\slash'",
+            ),
             (&[9, 10, 13, 0, 31, 127], "'\\t\\n\\r\\x00\\x1f\\x7f'"),
-            (&[128, 133, 159, 160, 161, 173, 233, 255], "'\\x80\\x85\\x9f\\xa0\u{a1}\\xad\u{e9}\u{ff}'"),
+            (
+                &[128, 133, 159, 160, 161, 173, 233, 255],
+                "'\\x80\\x85\\x9f\\xa0\u{a1}\\xad\u{e9}\u{ff}'",
+            ),
             (
                 &[256, 888, 8203, 8232, 12288, 65279, 65535, 55296, 57343],
                 "'\u{100}\\u0378\\u200b\\u2028\\u3000\\ufeff\\uffff\\ud800\\udfff'",
             ),
-            (&[128512, 917505, 1114111, 130047, 131072], "'\u{1f600}\\U000e0001\\U0010ffff\\U0001fbff\u{20000}'"),
-            (&[99, 97, 102, 233, 32, 20013, 25991], "'caf\u{e9} \u{4e2d}\u{6587}'"),
+            (
+                &[128512, 917505, 1114111, 130047, 131072],
+                "'\u{1f600}\\U000e0001\\U0010ffff\\U0001fbff\u{20000}'",
+            ),
+            (
+                &[99, 97, 102, 233, 32, 20013, 25991],
+                "'caf\u{e9} \u{4e2d}\u{6587}'",
+            ),
             (&[32, 126], "' ~'"),
             (&[39, 34, 39], "'\\'\"\\''"),
         ];
@@ -369,6 +470,14 @@ mod tests {
             (0x4083d00000000000, "634.0"),
             (0x4059984b5dcc63f1, "102.3796"),
             (0x4039803a2163fdd6, "25.500887"),
+            // Exact ties between two shortest strings go to the even digit
+            // (Rust's own `{:e}` picks the odd one for the first two).
+            (0x431f09b3ab7a16b1, "2184097889682860.2"),
+            (0x431ac4445035155d, "1883536769238359.2"),
+            (0x4310000000000003, "1125899906842624.8"),
+            (0x4310000000000005, "1125899906842625.2"),
+            (0x0000000000000003, "1.5e-323"),
+            (0x0000000000000002, "1e-323"),
         ];
         for &(bits, want) in cases {
             assert_eq!(float_repr(f64::from_bits(bits)), want, "{bits:#018x}");
@@ -380,9 +489,15 @@ mod tests {
         let dec = |s: &str| PyInt::parse_decimal(s.as_bytes(), usize::MAX).unwrap();
         assert_eq!(int_repr(&PyInt::Small(-42)).unwrap(), "-42");
         // 2**100 and -(2**100), from CPython.
-        assert_eq!(int_repr(&dec("1267650600228229401496703205376")).unwrap(), "1267650600228229401496703205376");
         assert_eq!(
-            int_repr(&PyInt::from_le_bytes(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0])).unwrap(),
+            int_repr(&dec("1267650600228229401496703205376")).unwrap(),
+            "1267650600228229401496703205376"
+        );
+        assert_eq!(
+            int_repr(&PyInt::from_le_bytes(&[
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0
+            ]))
+            .unwrap(),
             "-1267650600228229401496703205376"
         );
         // 4300 digits are fine, 4301 are not (sign not counted).

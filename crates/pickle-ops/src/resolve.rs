@@ -52,8 +52,12 @@ fn str_is(p: &Pickle, id: NodeId, s: &str) -> bool {
 
 /// What a bare REDUCE node folds into, if anything.
 fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
-    let Value::Object(o) = p.value(id) else { return None };
-    let ObjectKind::Reduce { callable, args } = o.kind else { return None };
+    let Value::Object(o) = p.value(id) else {
+        return None;
+    };
+    let ObjectKind::Reduce { callable, args } = o.kind else {
+        return None;
+    };
     let bare = o.is_bare();
     let state = o.state;
     let only_state = o.listitems.is_empty() && o.dictitems.is_empty() && o.additems.is_empty();
@@ -72,22 +76,43 @@ fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
     if !bare {
         return None;
     }
-    if global_is(p, callable, "builtins", "set") || global_is(p, callable, "builtins", "frozenset") {
+    if global_is(p, callable, "builtins", "set") || global_is(p, callable, "builtins", "frozenset")
+    {
         let frozen = global_is(p, callable, "builtins", "frozenset");
         let [l] = a[..] else { return None };
-        let Value::List(items) = p.value(l) else { return None };
-        let items = items.clone();
-        return Some(if frozen { Value::FrozenSet(items.into()) } else { Value::Set(items) });
+        let Value::List(items) = p.value(l) else {
+            return None;
+        };
+        // What the list held when REDUCE ran (decoded pickles), or all of it.
+        let n = p
+            .reduce_list_len
+            .get(&id)
+            .copied()
+            .unwrap_or(items.len())
+            .min(items.len());
+        let items = items[..n].to_vec();
+        // Unhashable members: CPython's call would fail; leave it unfolded.
+        let mut keys = keys::Keys::new(p, u64::MAX);
+        if items.iter().any(|&i| keys.hash(i).is_err()) {
+            return None;
+        }
+        return Some(if frozen {
+            Value::FrozenSet(items.into())
+        } else {
+            Value::Set(items)
+        });
     }
     if global_is(p, callable, "builtins", "bytes") && a.is_empty() {
         return Some(Value::Bytes(Box::new([])));
     }
     if global_is(p, callable, "_codecs", "encode") {
         let [s, enc] = a[..] else { return None };
-        if !str_is(p, enc, "latin1") {
+        if !str_is(p, enc, "latin1") && !str_is(p, enc, "latin-1") {
             return None;
         }
-        let Value::Str(s) = p.value(s) else { return None };
+        let Value::Str(s) = p.value(s) else {
+            return None;
+        };
         return s.to_latin1().map(|b| Value::Bytes(b.into()));
     }
     if global_is(p, callable, "builtins", "bytearray") {
@@ -97,7 +122,7 @@ fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
                 Value::Bytes(b) => Some(Value::ByteArray(b.to_vec())),
                 _ => None,
             },
-            [s, enc] if str_is(p, enc, "latin-1") => match p.value(s) {
+            [s, enc] if str_is(p, enc, "latin-1") || str_is(p, enc, "latin1") => match p.value(s) {
                 Value::Str(s) => s.to_latin1().map(Value::ByteArray),
                 _ => None,
             },
@@ -151,10 +176,14 @@ mod tests {
         // pickle.dumps([b'ab', b'', {1}], 2)
         let data = b"\x80\x02]q\x00(c_codecs\nencode\nq\x01X\x02\x00\x00\x00abq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05c__builtin__\nbytes\nq\x06)Rq\x07c__builtin__\nset\nq\x08]q\tK\x01a\x85q\nRq\x0be.";
         let p = resolved(data);
-        let Value::List(items) = p.value(p.root()) else { panic!() };
+        let Value::List(items) = p.value(p.root()) else {
+            panic!()
+        };
         assert_eq!(p.value(items[0]), &Value::Bytes(b"ab"[..].into()));
         assert_eq!(p.value(items[1]), &Value::Bytes(Box::new([])));
-        let Value::Set(s) = p.value(items[2]) else { panic!("{:?}", p.value(items[2])) };
+        let Value::Set(s) = p.value(items[2]) else {
+            panic!("{:?}", p.value(items[2]))
+        };
         assert_eq!(p.value(s[0]), &Value::int(1));
     }
 
@@ -162,10 +191,17 @@ mod tests {
     fn python2_names_map() {
         // protocol 0: c__builtin__\nset\n  and ccopy_reg\n_reconstructor\n
         let p = resolved(b"c__builtin__\nset\np0\n.");
-        let Value::Global(g) = p.value(p.root()) else { panic!() };
-        assert_eq!((g.module.as_str(), g.name.as_str()), (Some("builtins"), Some("set")));
+        let Value::Global(g) = p.value(p.root()) else {
+            panic!()
+        };
+        assert_eq!(
+            (g.module.as_str(), g.name.as_str()),
+            (Some("builtins"), Some("set"))
+        );
         let p = resolved(b"\x80\x03c__builtin__\nset\n.");
-        let Value::Global(g) = p.value(p.root()) else { panic!() };
+        let Value::Global(g) = p.value(p.root()) else {
+            panic!()
+        };
         assert_eq!(g.module.as_str(), Some("__builtin__"));
     }
 }

@@ -3,6 +3,9 @@
 
 use crate::opcode::{ArgKind, OpcodeInfo, StackKind};
 
+/// A (module, name) pair.
+pub(crate) type Name = (&'static str, &'static str);
+
 /// Every pickle opcode (the 68 of CPython's `pickletools`), by its byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
@@ -901,8 +904,11 @@ pub(crate) const INFO: [OpcodeInfo; 68] = [
 ];
 
 /// `_compat_pickle.NAME_MAPPING`: Python 2 (module, name) -> Python 3 (module, name).
-pub(crate) const NAME_MAPPING: &[((&str, &str), (&str, &str))] = &[
-    (("UserDict", "IterableUserDict"), ("collections", "UserDict")),
+pub(crate) const NAME_MAPPING: &[(Name, Name)] = &[
+    (
+        ("UserDict", "IterableUserDict"),
+        ("collections", "UserDict"),
+    ),
     (("UserDict", "UserDict"), ("collections", "UserDict")),
     (("UserList", "UserList"), ("collections", "UserList")),
     (("UserString", "UserString"), ("collections", "UserString")),
@@ -913,76 +919,181 @@ pub(crate) const NAME_MAPPING: &[((&str, &str), (&str, &str))] = &[
     (("__builtin__", "unichr"), ("builtins", "chr")),
     (("__builtin__", "unicode"), ("builtins", "str")),
     (("__builtin__", "xrange"), ("builtins", "range")),
-    (("_multiprocessing", "Connection"), ("multiprocessing.connection", "Connection")),
+    (
+        ("_multiprocessing", "Connection"),
+        ("multiprocessing.connection", "Connection"),
+    ),
     (("_socket", "fromfd"), ("socket", "fromfd")),
-    (("exceptions", "ArithmeticError"), ("builtins", "ArithmeticError")),
-    (("exceptions", "AssertionError"), ("builtins", "AssertionError")),
-    (("exceptions", "AttributeError"), ("builtins", "AttributeError")),
-    (("exceptions", "BaseException"), ("builtins", "BaseException")),
+    (
+        ("exceptions", "ArithmeticError"),
+        ("builtins", "ArithmeticError"),
+    ),
+    (
+        ("exceptions", "AssertionError"),
+        ("builtins", "AssertionError"),
+    ),
+    (
+        ("exceptions", "AttributeError"),
+        ("builtins", "AttributeError"),
+    ),
+    (
+        ("exceptions", "BaseException"),
+        ("builtins", "BaseException"),
+    ),
     (("exceptions", "BufferError"), ("builtins", "BufferError")),
     (("exceptions", "BytesWarning"), ("builtins", "BytesWarning")),
-    (("exceptions", "DeprecationWarning"), ("builtins", "DeprecationWarning")),
+    (
+        ("exceptions", "DeprecationWarning"),
+        ("builtins", "DeprecationWarning"),
+    ),
     (("exceptions", "EOFError"), ("builtins", "EOFError")),
-    (("exceptions", "EnvironmentError"), ("builtins", "EnvironmentError")),
+    (
+        ("exceptions", "EnvironmentError"),
+        ("builtins", "EnvironmentError"),
+    ),
     (("exceptions", "Exception"), ("builtins", "Exception")),
-    (("exceptions", "FloatingPointError"), ("builtins", "FloatingPointError")),
-    (("exceptions", "FutureWarning"), ("builtins", "FutureWarning")),
-    (("exceptions", "GeneratorExit"), ("builtins", "GeneratorExit")),
+    (
+        ("exceptions", "FloatingPointError"),
+        ("builtins", "FloatingPointError"),
+    ),
+    (
+        ("exceptions", "FutureWarning"),
+        ("builtins", "FutureWarning"),
+    ),
+    (
+        ("exceptions", "GeneratorExit"),
+        ("builtins", "GeneratorExit"),
+    ),
     (("exceptions", "IOError"), ("builtins", "IOError")),
     (("exceptions", "ImportError"), ("builtins", "ImportError")),
-    (("exceptions", "ImportWarning"), ("builtins", "ImportWarning")),
-    (("exceptions", "IndentationError"), ("builtins", "IndentationError")),
+    (
+        ("exceptions", "ImportWarning"),
+        ("builtins", "ImportWarning"),
+    ),
+    (
+        ("exceptions", "IndentationError"),
+        ("builtins", "IndentationError"),
+    ),
     (("exceptions", "IndexError"), ("builtins", "IndexError")),
     (("exceptions", "KeyError"), ("builtins", "KeyError")),
-    (("exceptions", "KeyboardInterrupt"), ("builtins", "KeyboardInterrupt")),
+    (
+        ("exceptions", "KeyboardInterrupt"),
+        ("builtins", "KeyboardInterrupt"),
+    ),
     (("exceptions", "LookupError"), ("builtins", "LookupError")),
     (("exceptions", "MemoryError"), ("builtins", "MemoryError")),
     (("exceptions", "NameError"), ("builtins", "NameError")),
-    (("exceptions", "NotImplementedError"), ("builtins", "NotImplementedError")),
+    (
+        ("exceptions", "NotImplementedError"),
+        ("builtins", "NotImplementedError"),
+    ),
     (("exceptions", "OSError"), ("builtins", "OSError")),
-    (("exceptions", "OverflowError"), ("builtins", "OverflowError")),
-    (("exceptions", "PendingDeprecationWarning"), ("builtins", "PendingDeprecationWarning")),
-    (("exceptions", "ReferenceError"), ("builtins", "ReferenceError")),
+    (
+        ("exceptions", "OverflowError"),
+        ("builtins", "OverflowError"),
+    ),
+    (
+        ("exceptions", "PendingDeprecationWarning"),
+        ("builtins", "PendingDeprecationWarning"),
+    ),
+    (
+        ("exceptions", "ReferenceError"),
+        ("builtins", "ReferenceError"),
+    ),
     (("exceptions", "RuntimeError"), ("builtins", "RuntimeError")),
-    (("exceptions", "RuntimeWarning"), ("builtins", "RuntimeWarning")),
+    (
+        ("exceptions", "RuntimeWarning"),
+        ("builtins", "RuntimeWarning"),
+    ),
     (("exceptions", "StandardError"), ("builtins", "Exception")),
-    (("exceptions", "StopIteration"), ("builtins", "StopIteration")),
+    (
+        ("exceptions", "StopIteration"),
+        ("builtins", "StopIteration"),
+    ),
     (("exceptions", "SyntaxError"), ("builtins", "SyntaxError")),
-    (("exceptions", "SyntaxWarning"), ("builtins", "SyntaxWarning")),
+    (
+        ("exceptions", "SyntaxWarning"),
+        ("builtins", "SyntaxWarning"),
+    ),
     (("exceptions", "SystemError"), ("builtins", "SystemError")),
     (("exceptions", "SystemExit"), ("builtins", "SystemExit")),
     (("exceptions", "TabError"), ("builtins", "TabError")),
     (("exceptions", "TypeError"), ("builtins", "TypeError")),
-    (("exceptions", "UnboundLocalError"), ("builtins", "UnboundLocalError")),
-    (("exceptions", "UnicodeDecodeError"), ("builtins", "UnicodeDecodeError")),
-    (("exceptions", "UnicodeEncodeError"), ("builtins", "UnicodeEncodeError")),
+    (
+        ("exceptions", "UnboundLocalError"),
+        ("builtins", "UnboundLocalError"),
+    ),
+    (
+        ("exceptions", "UnicodeDecodeError"),
+        ("builtins", "UnicodeDecodeError"),
+    ),
+    (
+        ("exceptions", "UnicodeEncodeError"),
+        ("builtins", "UnicodeEncodeError"),
+    ),
     (("exceptions", "UnicodeError"), ("builtins", "UnicodeError")),
-    (("exceptions", "UnicodeTranslateError"), ("builtins", "UnicodeTranslateError")),
-    (("exceptions", "UnicodeWarning"), ("builtins", "UnicodeWarning")),
+    (
+        ("exceptions", "UnicodeTranslateError"),
+        ("builtins", "UnicodeTranslateError"),
+    ),
+    (
+        ("exceptions", "UnicodeWarning"),
+        ("builtins", "UnicodeWarning"),
+    ),
     (("exceptions", "UserWarning"), ("builtins", "UserWarning")),
     (("exceptions", "ValueError"), ("builtins", "ValueError")),
     (("exceptions", "Warning"), ("builtins", "Warning")),
-    (("exceptions", "ZeroDivisionError"), ("builtins", "ZeroDivisionError")),
+    (
+        ("exceptions", "ZeroDivisionError"),
+        ("builtins", "ZeroDivisionError"),
+    ),
     (("itertools", "ifilter"), ("builtins", "filter")),
     (("itertools", "ifilterfalse"), ("itertools", "filterfalse")),
     (("itertools", "imap"), ("builtins", "map")),
     (("itertools", "izip"), ("builtins", "zip")),
     (("itertools", "izip_longest"), ("itertools", "zip_longest")),
-    (("multiprocessing", "AuthenticationError"), ("multiprocessing.context", "AuthenticationError")),
-    (("multiprocessing", "BufferTooShort"), ("multiprocessing.context", "BufferTooShort")),
-    (("multiprocessing", "ProcessError"), ("multiprocessing.context", "ProcessError")),
-    (("multiprocessing", "TimeoutError"), ("multiprocessing.context", "TimeoutError")),
-    (("multiprocessing.forking", "Popen"), ("multiprocessing.popen_fork", "Popen")),
-    (("multiprocessing.process", "Process"), ("multiprocessing.context", "Process")),
+    (
+        ("multiprocessing", "AuthenticationError"),
+        ("multiprocessing.context", "AuthenticationError"),
+    ),
+    (
+        ("multiprocessing", "BufferTooShort"),
+        ("multiprocessing.context", "BufferTooShort"),
+    ),
+    (
+        ("multiprocessing", "ProcessError"),
+        ("multiprocessing.context", "ProcessError"),
+    ),
+    (
+        ("multiprocessing", "TimeoutError"),
+        ("multiprocessing.context", "TimeoutError"),
+    ),
+    (
+        ("multiprocessing.forking", "Popen"),
+        ("multiprocessing.popen_fork", "Popen"),
+    ),
+    (
+        ("multiprocessing.process", "Process"),
+        ("multiprocessing.context", "Process"),
+    ),
     (("socket", "_socketobject"), ("socket", "SocketType")),
-    (("urllib", "ContentTooShortError"), ("urllib.error", "ContentTooShortError")),
+    (
+        ("urllib", "ContentTooShortError"),
+        ("urllib.error", "ContentTooShortError"),
+    ),
     (("urllib", "getproxies"), ("urllib.request", "getproxies")),
-    (("urllib", "pathname2url"), ("urllib.request", "pathname2url")),
+    (
+        ("urllib", "pathname2url"),
+        ("urllib.request", "pathname2url"),
+    ),
     (("urllib", "quote"), ("urllib.parse", "quote")),
     (("urllib", "quote_plus"), ("urllib.parse", "quote_plus")),
     (("urllib", "unquote"), ("urllib.parse", "unquote")),
     (("urllib", "unquote_plus"), ("urllib.parse", "unquote_plus")),
-    (("urllib", "url2pathname"), ("urllib.request", "url2pathname")),
+    (
+        ("urllib", "url2pathname"),
+        ("urllib.request", "url2pathname"),
+    ),
     (("urllib", "urlcleanup"), ("urllib.request", "urlcleanup")),
     (("urllib", "urlencode"), ("urllib.parse", "urlencode")),
     (("urllib", "urlopen"), ("urllib.request", "urlopen")),
@@ -1052,71 +1163,164 @@ pub(crate) const IMPORT_MAPPING: &[(&str, &str)] = &[
 ];
 
 /// `_compat_pickle.REVERSE_NAME_MAPPING`: Python 3 (module, name) -> Python 2 (module, name).
-pub(crate) const REVERSE_NAME_MAPPING: &[((&str, &str), (&str, &str))] = &[
+pub(crate) const REVERSE_NAME_MAPPING: &[(Name, Name)] = &[
     (("_functools", "reduce"), ("__builtin__", "reduce")),
     (("_socket", "socket"), ("socket", "_socketobject")),
-    (("builtins", "ArithmeticError"), ("exceptions", "ArithmeticError")),
-    (("builtins", "AssertionError"), ("exceptions", "AssertionError")),
-    (("builtins", "AttributeError"), ("exceptions", "AttributeError")),
-    (("builtins", "BaseException"), ("exceptions", "BaseException")),
+    (
+        ("builtins", "ArithmeticError"),
+        ("exceptions", "ArithmeticError"),
+    ),
+    (
+        ("builtins", "AssertionError"),
+        ("exceptions", "AssertionError"),
+    ),
+    (
+        ("builtins", "AttributeError"),
+        ("exceptions", "AttributeError"),
+    ),
+    (
+        ("builtins", "BaseException"),
+        ("exceptions", "BaseException"),
+    ),
     (("builtins", "BrokenPipeError"), ("exceptions", "OSError")),
     (("builtins", "BufferError"), ("exceptions", "BufferError")),
     (("builtins", "BytesWarning"), ("exceptions", "BytesWarning")),
     (("builtins", "ChildProcessError"), ("exceptions", "OSError")),
-    (("builtins", "ConnectionAbortedError"), ("exceptions", "OSError")),
+    (
+        ("builtins", "ConnectionAbortedError"),
+        ("exceptions", "OSError"),
+    ),
     (("builtins", "ConnectionError"), ("exceptions", "OSError")),
-    (("builtins", "ConnectionRefusedError"), ("exceptions", "OSError")),
-    (("builtins", "ConnectionResetError"), ("exceptions", "OSError")),
-    (("builtins", "DeprecationWarning"), ("exceptions", "DeprecationWarning")),
+    (
+        ("builtins", "ConnectionRefusedError"),
+        ("exceptions", "OSError"),
+    ),
+    (
+        ("builtins", "ConnectionResetError"),
+        ("exceptions", "OSError"),
+    ),
+    (
+        ("builtins", "DeprecationWarning"),
+        ("exceptions", "DeprecationWarning"),
+    ),
     (("builtins", "EOFError"), ("exceptions", "EOFError")),
-    (("builtins", "EnvironmentError"), ("exceptions", "EnvironmentError")),
+    (
+        ("builtins", "EnvironmentError"),
+        ("exceptions", "EnvironmentError"),
+    ),
     (("builtins", "Exception"), ("exceptions", "Exception")),
     (("builtins", "FileExistsError"), ("exceptions", "OSError")),
     (("builtins", "FileNotFoundError"), ("exceptions", "OSError")),
-    (("builtins", "FloatingPointError"), ("exceptions", "FloatingPointError")),
-    (("builtins", "FutureWarning"), ("exceptions", "FutureWarning")),
-    (("builtins", "GeneratorExit"), ("exceptions", "GeneratorExit")),
+    (
+        ("builtins", "FloatingPointError"),
+        ("exceptions", "FloatingPointError"),
+    ),
+    (
+        ("builtins", "FutureWarning"),
+        ("exceptions", "FutureWarning"),
+    ),
+    (
+        ("builtins", "GeneratorExit"),
+        ("exceptions", "GeneratorExit"),
+    ),
     (("builtins", "IOError"), ("exceptions", "IOError")),
     (("builtins", "ImportError"), ("exceptions", "ImportError")),
-    (("builtins", "ImportWarning"), ("exceptions", "ImportWarning")),
-    (("builtins", "IndentationError"), ("exceptions", "IndentationError")),
+    (
+        ("builtins", "ImportWarning"),
+        ("exceptions", "ImportWarning"),
+    ),
+    (
+        ("builtins", "IndentationError"),
+        ("exceptions", "IndentationError"),
+    ),
     (("builtins", "IndexError"), ("exceptions", "IndexError")),
     (("builtins", "InterruptedError"), ("exceptions", "OSError")),
     (("builtins", "IsADirectoryError"), ("exceptions", "OSError")),
     (("builtins", "KeyError"), ("exceptions", "KeyError")),
-    (("builtins", "KeyboardInterrupt"), ("exceptions", "KeyboardInterrupt")),
+    (
+        ("builtins", "KeyboardInterrupt"),
+        ("exceptions", "KeyboardInterrupt"),
+    ),
     (("builtins", "LookupError"), ("exceptions", "LookupError")),
     (("builtins", "MemoryError"), ("exceptions", "MemoryError")),
-    (("builtins", "ModuleNotFoundError"), ("exceptions", "ImportError")),
+    (
+        ("builtins", "ModuleNotFoundError"),
+        ("exceptions", "ImportError"),
+    ),
     (("builtins", "NameError"), ("exceptions", "NameError")),
-    (("builtins", "NotADirectoryError"), ("exceptions", "OSError")),
-    (("builtins", "NotImplementedError"), ("exceptions", "NotImplementedError")),
+    (
+        ("builtins", "NotADirectoryError"),
+        ("exceptions", "OSError"),
+    ),
+    (
+        ("builtins", "NotImplementedError"),
+        ("exceptions", "NotImplementedError"),
+    ),
     (("builtins", "OSError"), ("exceptions", "OSError")),
-    (("builtins", "OverflowError"), ("exceptions", "OverflowError")),
-    (("builtins", "PendingDeprecationWarning"), ("exceptions", "PendingDeprecationWarning")),
+    (
+        ("builtins", "OverflowError"),
+        ("exceptions", "OverflowError"),
+    ),
+    (
+        ("builtins", "PendingDeprecationWarning"),
+        ("exceptions", "PendingDeprecationWarning"),
+    ),
     (("builtins", "PermissionError"), ("exceptions", "OSError")),
-    (("builtins", "ProcessLookupError"), ("exceptions", "OSError")),
-    (("builtins", "ReferenceError"), ("exceptions", "ReferenceError")),
+    (
+        ("builtins", "ProcessLookupError"),
+        ("exceptions", "OSError"),
+    ),
+    (
+        ("builtins", "ReferenceError"),
+        ("exceptions", "ReferenceError"),
+    ),
     (("builtins", "RuntimeError"), ("exceptions", "RuntimeError")),
-    (("builtins", "RuntimeWarning"), ("exceptions", "RuntimeWarning")),
-    (("builtins", "StopIteration"), ("exceptions", "StopIteration")),
+    (
+        ("builtins", "RuntimeWarning"),
+        ("exceptions", "RuntimeWarning"),
+    ),
+    (
+        ("builtins", "StopIteration"),
+        ("exceptions", "StopIteration"),
+    ),
     (("builtins", "SyntaxError"), ("exceptions", "SyntaxError")),
-    (("builtins", "SyntaxWarning"), ("exceptions", "SyntaxWarning")),
+    (
+        ("builtins", "SyntaxWarning"),
+        ("exceptions", "SyntaxWarning"),
+    ),
     (("builtins", "SystemError"), ("exceptions", "SystemError")),
     (("builtins", "SystemExit"), ("exceptions", "SystemExit")),
     (("builtins", "TabError"), ("exceptions", "TabError")),
     (("builtins", "TimeoutError"), ("exceptions", "OSError")),
     (("builtins", "TypeError"), ("exceptions", "TypeError")),
-    (("builtins", "UnboundLocalError"), ("exceptions", "UnboundLocalError")),
-    (("builtins", "UnicodeDecodeError"), ("exceptions", "UnicodeDecodeError")),
-    (("builtins", "UnicodeEncodeError"), ("exceptions", "UnicodeEncodeError")),
+    (
+        ("builtins", "UnboundLocalError"),
+        ("exceptions", "UnboundLocalError"),
+    ),
+    (
+        ("builtins", "UnicodeDecodeError"),
+        ("exceptions", "UnicodeDecodeError"),
+    ),
+    (
+        ("builtins", "UnicodeEncodeError"),
+        ("exceptions", "UnicodeEncodeError"),
+    ),
     (("builtins", "UnicodeError"), ("exceptions", "UnicodeError")),
-    (("builtins", "UnicodeTranslateError"), ("exceptions", "UnicodeTranslateError")),
-    (("builtins", "UnicodeWarning"), ("exceptions", "UnicodeWarning")),
+    (
+        ("builtins", "UnicodeTranslateError"),
+        ("exceptions", "UnicodeTranslateError"),
+    ),
+    (
+        ("builtins", "UnicodeWarning"),
+        ("exceptions", "UnicodeWarning"),
+    ),
     (("builtins", "UserWarning"), ("exceptions", "UserWarning")),
     (("builtins", "ValueError"), ("exceptions", "ValueError")),
     (("builtins", "Warning"), ("exceptions", "Warning")),
-    (("builtins", "ZeroDivisionError"), ("exceptions", "ZeroDivisionError")),
+    (
+        ("builtins", "ZeroDivisionError"),
+        ("exceptions", "ZeroDivisionError"),
+    ),
     (("builtins", "chr"), ("__builtin__", "unichr")),
     (("builtins", "filter"), ("itertools", "ifilter")),
     (("builtins", "int"), ("__builtin__", "long")),
@@ -1124,29 +1328,74 @@ pub(crate) const REVERSE_NAME_MAPPING: &[((&str, &str), (&str, &str))] = &[
     (("builtins", "range"), ("__builtin__", "xrange")),
     (("builtins", "str"), ("__builtin__", "unicode")),
     (("builtins", "zip"), ("itertools", "izip")),
-    (("collections", "UserDict"), ("UserDict", "IterableUserDict")),
+    (
+        ("collections", "UserDict"),
+        ("UserDict", "IterableUserDict"),
+    ),
     (("collections", "UserList"), ("UserList", "UserList")),
     (("collections", "UserString"), ("UserString", "UserString")),
     (("dbm", "whichdb"), ("whichdb", "whichdb")),
     (("functools", "reduce"), ("__builtin__", "reduce")),
-    (("http.server", "CGIHTTPRequestHandler"), ("CGIHTTPServer", "CGIHTTPRequestHandler")),
-    (("http.server", "SimpleHTTPRequestHandler"), ("SimpleHTTPServer", "SimpleHTTPRequestHandler")),
+    (
+        ("http.server", "CGIHTTPRequestHandler"),
+        ("CGIHTTPServer", "CGIHTTPRequestHandler"),
+    ),
+    (
+        ("http.server", "SimpleHTTPRequestHandler"),
+        ("SimpleHTTPServer", "SimpleHTTPRequestHandler"),
+    ),
     (("itertools", "filterfalse"), ("itertools", "ifilterfalse")),
     (("itertools", "zip_longest"), ("itertools", "izip_longest")),
-    (("multiprocessing.connection", "Connection"), ("_multiprocessing", "Connection")),
-    (("multiprocessing.context", "AuthenticationError"), ("multiprocessing", "AuthenticationError")),
-    (("multiprocessing.context", "BufferTooShort"), ("multiprocessing", "BufferTooShort")),
-    (("multiprocessing.context", "Process"), ("multiprocessing.process", "Process")),
-    (("multiprocessing.context", "ProcessError"), ("multiprocessing", "ProcessError")),
-    (("multiprocessing.context", "TimeoutError"), ("multiprocessing", "TimeoutError")),
-    (("multiprocessing.popen_fork", "Popen"), ("multiprocessing.forking", "Popen")),
+    (
+        ("multiprocessing.connection", "Connection"),
+        ("_multiprocessing", "Connection"),
+    ),
+    (
+        ("multiprocessing.context", "AuthenticationError"),
+        ("multiprocessing", "AuthenticationError"),
+    ),
+    (
+        ("multiprocessing.context", "BufferTooShort"),
+        ("multiprocessing", "BufferTooShort"),
+    ),
+    (
+        ("multiprocessing.context", "Process"),
+        ("multiprocessing.process", "Process"),
+    ),
+    (
+        ("multiprocessing.context", "ProcessError"),
+        ("multiprocessing", "ProcessError"),
+    ),
+    (
+        ("multiprocessing.context", "TimeoutError"),
+        ("multiprocessing", "TimeoutError"),
+    ),
+    (
+        ("multiprocessing.popen_fork", "Popen"),
+        ("multiprocessing.forking", "Popen"),
+    ),
     (("socket", "fromfd"), ("_socket", "fromfd")),
     (("sys", "intern"), ("__builtin__", "intern")),
-    (("tkinter.filedialog", "FileDialog"), ("FileDialog", "FileDialog")),
-    (("tkinter.filedialog", "LoadFileDialog"), ("FileDialog", "LoadFileDialog")),
-    (("tkinter.filedialog", "SaveFileDialog"), ("FileDialog", "SaveFileDialog")),
-    (("tkinter.simpledialog", "SimpleDialog"), ("SimpleDialog", "SimpleDialog")),
-    (("urllib.error", "ContentTooShortError"), ("urllib", "ContentTooShortError")),
+    (
+        ("tkinter.filedialog", "FileDialog"),
+        ("FileDialog", "FileDialog"),
+    ),
+    (
+        ("tkinter.filedialog", "LoadFileDialog"),
+        ("FileDialog", "LoadFileDialog"),
+    ),
+    (
+        ("tkinter.filedialog", "SaveFileDialog"),
+        ("FileDialog", "SaveFileDialog"),
+    ),
+    (
+        ("tkinter.simpledialog", "SimpleDialog"),
+        ("SimpleDialog", "SimpleDialog"),
+    ),
+    (
+        ("urllib.error", "ContentTooShortError"),
+        ("urllib", "ContentTooShortError"),
+    ),
     (("urllib.error", "HTTPError"), ("urllib2", "HTTPError")),
     (("urllib.error", "URLError"), ("urllib2", "URLError")),
     (("urllib.parse", "quote"), ("urllib", "quote")),
@@ -1155,16 +1404,37 @@ pub(crate) const REVERSE_NAME_MAPPING: &[((&str, &str), (&str, &str))] = &[
     (("urllib.parse", "unquote_plus"), ("urllib", "unquote_plus")),
     (("urllib.parse", "urlencode"), ("urllib", "urlencode")),
     (("urllib.request", "getproxies"), ("urllib", "getproxies")),
-    (("urllib.request", "pathname2url"), ("urllib", "pathname2url")),
-    (("urllib.request", "url2pathname"), ("urllib", "url2pathname")),
+    (
+        ("urllib.request", "pathname2url"),
+        ("urllib", "pathname2url"),
+    ),
+    (
+        ("urllib.request", "url2pathname"),
+        ("urllib", "url2pathname"),
+    ),
     (("urllib.request", "urlcleanup"), ("urllib", "urlcleanup")),
     (("urllib.request", "urlopen"), ("urllib", "urlopen")),
     (("urllib.request", "urlretrieve"), ("urllib", "urlretrieve")),
-    (("xmlrpc.server", "DocCGIXMLRPCRequestHandler"), ("DocXMLRPCServer", "DocCGIXMLRPCRequestHandler")),
-    (("xmlrpc.server", "DocXMLRPCRequestHandler"), ("DocXMLRPCServer", "DocXMLRPCRequestHandler")),
-    (("xmlrpc.server", "DocXMLRPCServer"), ("DocXMLRPCServer", "DocXMLRPCServer")),
-    (("xmlrpc.server", "ServerHTMLDoc"), ("DocXMLRPCServer", "ServerHTMLDoc")),
-    (("xmlrpc.server", "XMLRPCDocGenerator"), ("DocXMLRPCServer", "XMLRPCDocGenerator")),
+    (
+        ("xmlrpc.server", "DocCGIXMLRPCRequestHandler"),
+        ("DocXMLRPCServer", "DocCGIXMLRPCRequestHandler"),
+    ),
+    (
+        ("xmlrpc.server", "DocXMLRPCRequestHandler"),
+        ("DocXMLRPCServer", "DocXMLRPCRequestHandler"),
+    ),
+    (
+        ("xmlrpc.server", "DocXMLRPCServer"),
+        ("DocXMLRPCServer", "DocXMLRPCServer"),
+    ),
+    (
+        ("xmlrpc.server", "ServerHTMLDoc"),
+        ("DocXMLRPCServer", "ServerHTMLDoc"),
+    ),
+    (
+        ("xmlrpc.server", "XMLRPCDocGenerator"),
+        ("DocXMLRPCServer", "XMLRPCDocGenerator"),
+    ),
 ];
 
 /// `_compat_pickle.REVERSE_IMPORT_MAPPING`: Python 3 module -> Python 2 module.

@@ -109,7 +109,12 @@ pub struct Global {
 impl Global {
     /// A global with the given names, as Python 3 writes it.
     pub fn new(module: &str, name: &str) -> Global {
-        Global { module: module.into(), name: name.into(), proto: 4, name_nodes: None }
+        Global {
+            module: module.into(),
+            name: name.into(),
+            proto: 4,
+            name_nodes: None,
+        }
     }
 }
 
@@ -166,12 +171,21 @@ pub struct Object {
 impl Object {
     /// A new object with nothing applied to it yet.
     pub fn new(kind: ObjectKind) -> Object {
-        Object { kind, listitems: Vec::new(), dictitems: Vec::new(), additems: Vec::new(), state: None }
+        Object {
+            kind,
+            listitems: Vec::new(),
+            dictitems: Vec::new(),
+            additems: Vec::new(),
+            state: None,
+        }
     }
 
     /// Whether no item op and no BUILD touched it.
     pub fn is_bare(&self) -> bool {
-        self.listitems.is_empty() && self.dictitems.is_empty() && self.additems.is_empty() && self.state.is_none()
+        self.listitems.is_empty()
+            && self.dictitems.is_empty()
+            && self.additems.is_empty()
+            && self.state.is_none()
     }
 }
 
@@ -278,7 +292,14 @@ impl Value {
 
     /// Whether canonical JSON gives this kind an identity (`id`/`ref`).
     pub fn has_identity(&self) -> bool {
-        matches!(self, Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::ByteArray(_) | Value::Object(_))
+        matches!(
+            self,
+            Value::List(_)
+                | Value::Dict(_)
+                | Value::Set(_)
+                | Value::ByteArray(_)
+                | Value::Object(_)
+        )
     }
 
     /// A str value.
@@ -297,6 +318,14 @@ impl Value {
 pub struct Pickle {
     nodes: Vec<Value>,
     root: Option<NodeId>,
+    /// For REDUCE nodes whose argument was a 1-tuple holding a list: the
+    /// list's length when REDUCE ran (lists only grow afterwards), so that
+    /// resolving `set(list)` sees what CPython's call saw.
+    pub(crate) reduce_list_len: std::collections::HashMap<NodeId, usize>,
+    /// Built the way Python builds fresh objects (e.g. from JSON): the
+    /// empty and one-character str and the empty and one-byte bytes are
+    /// then shared singletons, as in CPython, whatever their nodes.
+    pub(crate) small_values_shared: bool,
 }
 
 impl Pickle {
@@ -307,7 +336,12 @@ impl Pickle {
 
     /// An empty arena with room for `n` nodes.
     pub fn with_capacity(n: usize) -> Pickle {
-        Pickle { nodes: Vec::with_capacity(n), root: None }
+        Pickle {
+            nodes: Vec::with_capacity(n),
+            root: None,
+            reduce_list_len: Default::default(),
+            small_values_shared: false,
+        }
     }
 
     /// Adds a value; returns its id.
@@ -316,7 +350,10 @@ impl Pickle {
     /// When the arena already holds 2^32 - 1 nodes.
     #[inline]
     pub fn push(&mut self, v: Value) -> NodeId {
-        let id = u32::try_from(self.nodes.len()).ok().filter(|&i| i != u32::MAX).expect("pickle arena is full (2^32 nodes)");
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&i| i != u32::MAX)
+            .expect("pickle arena is full (2^32 nodes)");
         self.nodes.push(v);
         NodeId(id)
     }
@@ -324,7 +361,9 @@ impl Pickle {
     /// Adds a value unless the arena is full.
     #[inline]
     pub(crate) fn try_push(&mut self, v: Value) -> Option<NodeId> {
-        let id = u32::try_from(self.nodes.len()).ok().filter(|&i| i != u32::MAX)?;
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&i| i != u32::MAX)?;
         self.nodes.push(v);
         Some(NodeId(id))
     }
@@ -371,6 +410,15 @@ impl Pickle {
         self.root
     }
 
+    /// Declares that this graph was built the way Python builds fresh
+    /// objects (as [`crate::json::from_json`] does): the encoder then shares
+    /// the empty and one-character str and the empty and one-byte bytes, as
+    /// CPython's singletons are shared. Decoded pickles keep the stream's
+    /// identities instead.
+    pub fn set_small_values_shared(&mut self, shared: bool) {
+        self.small_values_shared = shared;
+    }
+
     /// Sets the root.
     pub fn set_root(&mut self, id: NodeId) {
         self.root = Some(id);
@@ -408,7 +456,9 @@ impl Pickle {
             Value::Object(o) => {
                 match o.kind {
                     ObjectKind::Reduce { callable, args } => out.extend([callable, args]),
-                    ObjectKind::NewObj { cls, args } | ObjectKind::Inst { cls, args } => out.extend([cls, args]),
+                    ObjectKind::NewObj { cls, args } | ObjectKind::Inst { cls, args } => {
+                        out.extend([cls, args])
+                    }
                     ObjectKind::NewObjEx { cls, args, kwargs } => out.extend([cls, args, kwargs]),
                 }
                 out.extend_from_slice(&o.listitems);

@@ -27,7 +27,14 @@ pub fn write_op(op: &Op<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&(s.len() as u64).to_le_bytes());
             out.extend_from_slice(s);
         }
-        Op::Float(t) | Op::Int(t) | Op::Long(t) | Op::Persid(t) | Op::String(t) | Op::Unicode(t) | Op::Get(t) | Op::Put(t) => {
+        Op::Float(t)
+        | Op::Int(t)
+        | Op::Long(t)
+        | Op::Persid(t)
+        | Op::String(t)
+        | Op::Unicode(t)
+        | Op::Get(t)
+        | Op::Put(t) => {
             out.extend_from_slice(t);
             out.push(b'\n');
         }

@@ -1,0 +1,370 @@
+//! Development tasks for the mmpk workspace, run as `cargo xtask <task>`.
+//!
+//! The `cargo xtask` alias lives in `.cargo/config.toml`. This crate uses
+//! only the standard library; Python work is done by the scripts under
+//! `fixtures/gen/`, in virtual environments under `target/venv/`:
+//!
+//! | venv | contents | used for |
+//! |---|---|---|
+//! | `target/venv/py` | standard library only | `gen_pickles.py`, `conformance_pickle.py` |
+//! | `target/venv/np1` | `numpy==1.23.5` | `gen_numpy.py` (numpy 1.x pickles) |
+//! | `target/venv/np2` | newest `numpy` 2.x | `gen_numpy.py` (numpy 2.x pickles) |
+//!
+//! Venvs are created on first use and reused afterwards. Set `PYTHON` to
+//! choose the interpreter they are made from (default `python3`; the
+//! fixtures record its `sys.version`).
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// One `cargo xtask` task: its name, a one-line summary and its entry point.
+struct Task {
+    name: &'static str,
+    args: &'static str,
+    about: &'static str,
+    run: fn(&Ctx, &[String]) -> Result<(), String>,
+}
+
+const TASKS: &[Task] = &[
+    Task {
+        name: "help",
+        args: "",
+        about: "print this table",
+        run: help,
+    },
+    Task {
+        name: "fixtures",
+        args: "[--check] [--skip-numpy]",
+        about: "regenerate fixtures/{pickle,hostile,numpy} with real Python in target/venv/*; \
+                --check regenerates into target/fixtures-check and fails if anything differs \
+                from fixtures/",
+        run: fixtures,
+    },
+    Task {
+        name: "conformance",
+        args: "[ARGS...]",
+        about: "build mmpk-cli, then cross-check its pickle codec against CPython \
+                (fixtures/gen/conformance_pickle.py; ARGS are passed on, e.g. --cases 300)",
+        run: conformance,
+    },
+];
+
+/// Paths shared by the tasks.
+struct Ctx {
+    root: PathBuf,
+    target: PathBuf,
+}
+
+impl Ctx {
+    fn new() -> Ctx {
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest.parent().map(Path::to_path_buf).unwrap_or(manifest);
+        let target = env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .map(|p| if p.is_absolute() { p } else { root.join(p) })
+            .unwrap_or_else(|| root.join("target"));
+        Ctx { root, target }
+    }
+
+    fn gen(&self, script: &str) -> PathBuf {
+        self.root.join("fixtures").join("gen").join(script)
+    }
+
+    fn venv(&self, name: &str) -> PathBuf {
+        self.target.join("venv").join(name)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let ctx = Ctx::new();
+    let name = args.first().map(String::as_str).unwrap_or("help");
+    let Some(task) = TASKS.iter().find(|t| t.name == name) else {
+        eprintln!("xtask: unknown task `{name}`\n");
+        print_table();
+        return ExitCode::from(2);
+    };
+    match (task.run)(&ctx, &args[args.len().min(1)..]) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {}: error: {e}", task.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_table() {
+    use std::io::Write;
+    // Write errors (a closed pipe) are ignored: this is only help text.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "usage: cargo xtask <task> [args]\n\ntasks:");
+    for t in TASKS {
+        let head = if t.args.is_empty() {
+            t.name.to_string()
+        } else {
+            format!("{} {}", t.name, t.args)
+        };
+        let _ = writeln!(out, "  {head:<40} {}", t.about);
+    }
+}
+
+fn help(_ctx: &Ctx, _args: &[String]) -> Result<(), String> {
+    print_table();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Processes and venvs
+// ---------------------------------------------------------------------------
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {}", show(cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", show(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed: {status}", show(cmd)))
+    }
+}
+
+fn show(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn base_python() -> OsString {
+    env::var_os("PYTHON").unwrap_or_else(|| OsString::from("python3"))
+}
+
+fn venv_python(venv: &Path) -> PathBuf {
+    venv.join("bin").join("python")
+}
+
+/// A Python command with the environment every generator expects.
+fn python(py: &Path) -> Command {
+    let mut c = Command::new(py);
+    c.env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PYTHONPATH");
+    c
+}
+
+/// Does `code` run successfully in this interpreter?
+fn python_ok(py: &Path, code: &str) -> bool {
+    Command::new(py)
+        .args(["-c", code])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Create (or reuse) a venv; `requirement` is what pip installs into it and
+/// `probe` the Python snippet that tells an existing venv is usable.
+fn ensure_venv(
+    ctx: &Ctx,
+    name: &str,
+    requirement: Option<&str>,
+    probe: &str,
+) -> Result<PathBuf, String> {
+    let dir = ctx.venv(name);
+    let py = venv_python(&dir);
+    if py.exists() && python_ok(&py, probe) {
+        eprintln!("xtask: reusing {}", dir.display());
+        return Ok(py);
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    }
+    fs::create_dir_all(dir.parent().unwrap_or(&dir))
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    run(Command::new(base_python()).arg("-m").arg("venv").arg(&dir))?;
+    if let Some(req) = requirement {
+        run(Command::new(&py).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            req,
+        ]))?;
+    }
+    if !python_ok(&py, probe) {
+        return Err(format!(
+            "{} does not pass its check `{probe}`",
+            dir.display()
+        ));
+    }
+    Ok(py)
+}
+
+fn py_venv(ctx: &Ctx) -> Result<PathBuf, String> {
+    ensure_venv(
+        ctx,
+        "py",
+        None,
+        "import pickle, pickletools, test.pickletester",
+    )
+}
+
+// ---------------------------------------------------------------------------
+// fixtures
+// ---------------------------------------------------------------------------
+
+fn fixtures(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let mut check = false;
+    let mut numpy = true;
+    for a in args {
+        match a.as_str() {
+            "--check" => check = true,
+            "--skip-numpy" => numpy = false,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    let py = py_venv(ctx)?;
+    let pythons = if numpy {
+        vec![
+            ensure_venv(
+                ctx,
+                "np1",
+                Some("numpy==1.23.5"),
+                "import numpy; assert numpy.__version__ == '1.23.5'",
+            )?,
+            ensure_venv(
+                ctx,
+                "np2",
+                Some("numpy>=2,<3"),
+                "import numpy; assert numpy.__version__.startswith('2.')",
+            )?,
+        ]
+    } else {
+        Vec::new()
+    };
+    let fixtures = ctx.root.join("fixtures");
+    let out = if check {
+        let scratch = ctx.target.join("fixtures-check");
+        if scratch.exists() {
+            fs::remove_dir_all(&scratch)
+                .map_err(|e| format!("cannot remove {}: {e}", scratch.display()))?;
+        }
+        fs::create_dir_all(scratch.join("numpy"))
+            .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+        scratch
+    } else {
+        fixtures.clone()
+    };
+    run(python(&py)
+        .arg(ctx.gen("gen_pickles.py"))
+        .arg("--root")
+        .arg(&out))?;
+    for np in &pythons {
+        run(python(np)
+            .arg(ctx.gen("gen_numpy.py"))
+            .arg("--root")
+            .arg(out.join("numpy")))?;
+    }
+    if check {
+        let mut subdirs = vec!["pickle", "hostile"];
+        if numpy {
+            subdirs.push("numpy");
+        }
+        let mut diffs = Vec::new();
+        for sub in subdirs {
+            compare_trees(
+                &fixtures.join(sub),
+                &out.join(sub),
+                Path::new(sub),
+                &mut diffs,
+            )?;
+        }
+        if !diffs.is_empty() {
+            for d in diffs.iter().take(20) {
+                eprintln!("  differs: {d}");
+            }
+            return Err(format!(
+                "{} file(s) differ between fixtures/ and a fresh regeneration in {}",
+                diffs.len(),
+                out.display()
+            ));
+        }
+        println!("xtask fixtures --check: regeneration is byte-for-byte identical");
+    }
+    Ok(())
+}
+
+/// Record every path (relative to the compared roots) whose presence or bytes differ.
+fn compare_trees(a: &Path, b: &Path, rel: &Path, diffs: &mut Vec<String>) -> Result<(), String> {
+    let list = |p: &Path| -> Result<Vec<(String, bool)>, String> {
+        if !p.exists() {
+            return Ok(Vec::new());
+        }
+        let mut v = Vec::new();
+        for e in fs::read_dir(p).map_err(|e| format!("cannot read {}: {e}", p.display()))? {
+            let e = e.map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            v.push((e.file_name().to_string_lossy().into_owned(), is_dir));
+        }
+        v.sort();
+        Ok(v)
+    };
+    let la = list(a)?;
+    let lb = list(b)?;
+    for (name, is_dir) in &la {
+        if name == "__pycache__" {
+            continue;
+        }
+        let r = rel.join(name);
+        if !lb.iter().any(|(n, _)| n == name) {
+            diffs.push(format!("{} (only in fixtures/)", r.display()));
+        } else if *is_dir {
+            compare_trees(&a.join(name), &b.join(name), &r, diffs)?;
+        } else {
+            let x = fs::read(a.join(name)).map_err(|e| format!("{}: {e}", r.display()))?;
+            let y = fs::read(b.join(name)).map_err(|e| format!("{}: {e}", r.display()))?;
+            if x != y {
+                diffs.push(r.display().to_string());
+            }
+        }
+    }
+    for (name, _) in &lb {
+        if name != "__pycache__" && !la.iter().any(|(n, _)| n == name) {
+            diffs.push(format!(
+                "{} (only in the regeneration)",
+                rel.join(name).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// conformance
+// ---------------------------------------------------------------------------
+
+fn conformance(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    run(Command::new(cargo)
+        .current_dir(&ctx.root)
+        .args(["build", "-p", "mmpk-cli"]))?;
+    let exe = ctx
+        .target
+        .join("debug")
+        .join(format!("mmpk{}", env::consts::EXE_SUFFIX));
+    if !exe.exists() {
+        return Err(format!("{} was not built", exe.display()));
+    }
+    let py = py_venv(ctx)?;
+    run(python(&py)
+        .arg(ctx.gen("conformance_pickle.py"))
+        .arg("--mmpk")
+        .arg(&exe)
+        .args(args))
+}
