@@ -1,1 +1,136 @@
-//! Integration tests of the mmpk binary.
+//! Integration tests of the `mmpk` binary: every command on real files,
+//! successes and each kind of bad input (exit codes and one-line messages as
+//! CLI.md says).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn mmpk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mmpk"))
+        .args(args)
+        .output()
+        .expect("run mmpk")
+}
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/pickle"
+    ))
+    .join(name)
+    .to_string_lossy()
+    .into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mmpk-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+#[test]
+fn dis_matches_pickletools_text() {
+    let o = mmpk(&["dis", &fixture("obj_plain.p4.pkl")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = std::fs::read_to_string(fixture("obj_plain.p4.dis")).unwrap();
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), want);
+}
+
+#[test]
+fn pickle_json_prints_canonical_json_raw_and_resolved() {
+    // protocol 2 bytes are REDUCE nodes in the raw form, bytes when resolved.
+    let f = fixture("bytes_specials.p2.pkl");
+    let raw = mmpk(&["pickle-json", "--raw", &f]);
+    let res = mmpk(&["pickle-json", &f]);
+    assert!(raw.status.success() && res.status.success());
+    let raw = String::from_utf8(raw.stdout).unwrap();
+    let res = String::from_utf8(res.stdout).unwrap();
+    assert!(
+        raw.contains("\"reduce\"") && raw.contains("_codecs"),
+        "{raw}"
+    );
+    assert!(res.starts_with("{\"bytes_b64\":"), "{res}");
+}
+
+#[test]
+fn pickle_encode_round_trips_through_pickle_json() {
+    let json = tmp("v.json");
+    std::fs::write(
+        &json,
+        r#"{"list":[{"int":"1"},{"str":"a"},{"float":"0x1.8000000000000p+0"}]}"#,
+    )
+    .unwrap();
+    let out = tmp("v.pkl");
+    let o = mmpk(&[
+        "pickle-encode",
+        "--protocol",
+        "4",
+        "-o",
+        out.to_str().unwrap(),
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // pickle.dumps([1, 'a', 1.5], 4)
+    assert_eq!(std::fs::read(&out).unwrap(), b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01\x8c\x01a\x94G?\xf8\x00\x00\x00\x00\x00\x00e.".to_vec());
+    let o = mmpk(&["pickle-json", out.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap().trim(),
+        r#"{"list":[{"int":"1"},{"str":"a"},{"float":"0x1.8000000000000p+0"}]}"#
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_with_one_line() {
+    let missing = mmpk(&["pickle-json", "/nonexistent/x.pkl"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("/nonexistent/x.pkl"));
+    assert_eq!(stderr(&missing).lines().count(), 1);
+
+    let bad = tmp("bad.pkl");
+    std::fs::write(&bad, b"\x80\x04\x95\xff\xff\xff\xff\xff\xff\xff\x7fN.").unwrap();
+    // pickletools does not check frame lengths, so `dis` gets a truncated file.
+    let truncated = tmp("truncated.pkl");
+    std::fs::write(&truncated, b"\x80\x04\x8c\x05ab").unwrap();
+    for (cmd, bad) in [("pickle-json", &bad), ("dis", &truncated)] {
+        let o = mmpk(&[cmd, bad.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{cmd}: {e}");
+        assert!(e.contains(".pkl"), "{e}");
+    }
+    let o = mmpk(&["pickle-json", "--raw", bad.to_str().unwrap()]);
+    assert!(stderr(&o).contains("byte 2"), "{}", stderr(&o));
+
+    let json = tmp("bad.json");
+    std::fs::write(&json, r#"{"nope": 1}"#).unwrap();
+    let o = mmpk(&["pickle-encode", "--protocol", "4", json.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = mmpk(&["pickle-encode", "--protocol", "9", json.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = mmpk(&[
+        "pickle-json",
+        "--encoding",
+        "utf-16",
+        &fixture("obj_plain.p4.pkl"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = mmpk(&["no-such-command"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn python2_strings_follow_the_encoding_option() {
+    let f = fixture("cpy_load_python2_str_as_bytes_1.pkl");
+    assert_eq!(mmpk(&["pickle-json", &f]).status.code(), Some(2));
+    let o = mmpk(&["pickle-json", "--encoding", "bytes", &f]);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap().trim(),
+        r#"{"bytes_b64":"YQCg"}"#
+    );
+    let o = mmpk(&["pickle-json", "--encoding", "latin1", &f]);
+    assert!(o.status.success());
+}
