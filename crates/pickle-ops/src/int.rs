@@ -167,20 +167,24 @@ impl PyInt {
     }
 }
 
+/// Negates little-endian two's complement bytes in place (invert, add one).
+pub(crate) fn negate(bytes: &mut [u8]) {
+    let mut carry = true;
+    for x in bytes.iter_mut() {
+        *x = !*x;
+        if carry {
+            let (y, c) = x.overflowing_add(1);
+            *x = y;
+            carry = c;
+        }
+    }
+}
+
 /// Magnitude limbs (little-endian u32) of two's complement bytes.
 fn magnitude_u32(b: &[u8], neg: bool) -> Vec<u32> {
     let mut bytes = b.to_vec();
     if neg {
-        // Negate: invert and add one.
-        let mut carry = true;
-        for x in bytes.iter_mut() {
-            *x = !*x;
-            if carry {
-                let (y, c) = x.overflowing_add(1);
-                *x = y;
-                carry = c;
-            }
-        }
+        negate(&mut bytes);
     }
     let mut limbs: Vec<u32> = bytes
         .chunks(4)
@@ -201,15 +205,7 @@ fn from_magnitude(limbs: &[u32], neg: bool) -> PyInt {
     let mut bytes: Vec<u8> = limbs.iter().flat_map(|l| l.to_le_bytes()).collect();
     bytes.push(0);
     if neg {
-        let mut carry = true;
-        for x in bytes.iter_mut() {
-            *x = !*x;
-            if carry {
-                let (y, c) = x.overflowing_add(1);
-                *x = y;
-                carry = c;
-            }
-        }
+        negate(&mut bytes);
     }
     PyInt::from_le_bytes(&bytes)
 }

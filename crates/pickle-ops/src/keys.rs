@@ -118,15 +118,7 @@ fn float_to_int(f: f64) -> Option<PyInt> {
         // Negate the two's complement bytes.
         let mut b = v.to_le_bytes();
         b.push(0);
-        let mut carry = true;
-        for x in b.iter_mut() {
-            *x = !*x;
-            if carry {
-                let (y, c) = x.overflowing_add(1);
-                *x = y;
-                carry = c;
-            }
-        }
+        crate::int::negate(&mut b);
         v = PyInt::from_le_bytes(&b);
     }
     Some(v)

@@ -147,15 +147,7 @@ pub fn py_int(text: &[u8], base: u32) -> Option<PyInt> {
         }
     }
     if neg {
-        let mut carry = true;
-        for x in mag.iter_mut() {
-            *x = !*x;
-            if carry {
-                let (y, c) = x.overflowing_add(1);
-                *x = y;
-                carry = c;
-            }
-        }
+        crate::int::negate(&mut mag);
     }
     Some(PyInt::from_le_bytes(&mag))
 }
