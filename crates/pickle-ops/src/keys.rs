@@ -295,56 +295,51 @@ impl<'p> Keys<'p> {
 
     /// For each position of `items`, the first position holding an equal
     /// member; `None` when all members are distinct (the common case).
+    ///
+    /// Hashes are computed in one sequential pass and sorted, so that equal
+    /// candidates become neighbours: no random probing of a large table.
     fn groups(&mut self, items: &[NodeId]) -> Result<Option<Vec<usize>>, DecodeErrorKind> {
-        // Fast path: all str (byte equality is Python equality).
-        if items
+        let all_str = items
             .iter()
-            .all(|&k| matches!(self.p.value(k), Value::Str(_)))
-        {
-            let mut seen: HashMap<&[u8], usize, _> =
-                HashMap::with_capacity_and_hasher(items.len(), self.state.clone());
-            let mut group: Option<Vec<usize>> = None;
-            for (i, &k) in items.iter().enumerate() {
-                let Value::Str(s) = self.p.value(k) else {
-                    unreachable!("checked above")
-                };
-                let first = *seen.entry(s.as_bytes()).or_insert(i);
-                if first != i {
-                    group.get_or_insert_with(|| (0..items.len()).collect())[i] = first;
-                }
-            }
-            return Ok(group);
-        }
-        let mut first: HashMap<u64, usize, FastState> =
-            HashMap::with_capacity_and_hasher(items.len(), self.state.clone());
-        let mut more: HashMap<u64, Vec<usize>, FastState> =
-            HashMap::with_hasher(self.state.clone());
-        let mut group: Option<Vec<usize>> = None;
+            .all(|&k| matches!(self.p.value(k), Value::Str(_)));
+        let mut hashed: Vec<(u64, u32)> = Vec::with_capacity(items.len());
         for (i, &k) in items.iter().enumerate() {
-            let h = self.hash(k)?;
-            let j = match first.get(&h) {
-                None => {
-                    first.insert(h, i);
-                    continue;
-                }
-                Some(&j) => j,
+            let h = match self.p.value(k) {
+                Value::Str(s) if all_str => self.state.hash_one(s.as_bytes()),
+                _ => self.hash(k)?,
             };
-            // Same hash: equal to the first, or to one of the others?
-            let mut found = None;
-            if self.eq(items[j], k)? {
-                found = Some(j);
-            } else {
-                for &m in more.get(&h).map(|v| v.as_slice()).unwrap_or(&[]) {
-                    if self.eq(items[m], k)? {
-                        found = Some(m);
+            hashed.push((h, i as u32));
+        }
+        hashed.sort_unstable();
+        let mut group: Option<Vec<usize>> = None;
+        let mut run = 0;
+        while run < hashed.len() {
+            let mut end = run + 1;
+            while end < hashed.len() && hashed[end].0 == hashed[run].0 {
+                end += 1;
+            }
+            // Within a run of equal hashes (sorted by position), each member
+            // joins the first earlier member it equals.
+            for a in run + 1..end {
+                let ia = hashed[a].1 as usize;
+                for b in run..a {
+                    let ib = hashed[b].1 as usize;
+                    let leader = group.as_ref().map_or(ib, |g| g[ib]);
+                    if leader != ib {
+                        continue;
+                    }
+                    let equal = if all_str {
+                        self.p.value(items[ia]) == self.p.value(items[ib])
+                    } else {
+                        self.eq(items[ib], items[ia])?
+                    };
+                    if equal {
+                        group.get_or_insert_with(|| (0..items.len()).collect())[ia] = ib;
                         break;
                     }
                 }
             }
-            match found {
-                Some(f) => group.get_or_insert_with(|| (0..items.len()).collect())[i] = f,
-                None => more.entry(h).or_default().push(i),
-            }
+            run = end;
         }
         Ok(group)
     }
@@ -463,6 +458,59 @@ mod tests {
         let d = p.push(Value::Dict(vec![(k1, a), (k2, b)]));
         dedupe_all(&mut p, 1000).unwrap();
         assert_eq!(p.value(d), &Value::Dict(vec![(k1, b)]));
+    }
+
+    #[test]
+    fn large_dicts_merge_duplicates_in_first_position() {
+        let mut p = Pickle::new();
+        let mut items = Vec::new();
+        for i in 0..5000 {
+            let k = p.push(Value::str(&format!("k{}", i % 4000)));
+            let v = p.push(Value::int(i));
+            items.push((k, v));
+        }
+        let d = p.push(Value::Dict(items.clone()));
+        // Mixed kinds: 2, 2.0 and True/1 collapse; "2" stays apart.
+        let mixed: Vec<(NodeId, NodeId)> = [
+            Value::int(2),
+            Value::str("2"),
+            Value::Float(2.0),
+            Value::Bool(true),
+            Value::int(1),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let k = p.push(k);
+            (k, p.push(Value::int(i as i64)))
+        })
+        .collect();
+        let m = p.push(Value::Dict(mixed.clone()));
+        dedupe_all(&mut p, 1_000_000).unwrap();
+        let Value::Dict(out) = p.value(d) else {
+            panic!()
+        };
+        assert_eq!(out.len(), 4000);
+        for (j, &(k, v)) in out.iter().enumerate() {
+            assert_eq!(k, items[j].0);
+            let want = if j < 1000 {
+                items[4000 + j].1
+            } else {
+                items[j].1
+            };
+            assert_eq!(v, want);
+        }
+        let Value::Dict(out) = p.value(m) else {
+            panic!()
+        };
+        assert_eq!(
+            out,
+            &vec![
+                (mixed[0].0, mixed[2].1),
+                (mixed[1].0, mixed[1].1),
+                (mixed[3].0, mixed[4].1)
+            ]
+        );
     }
 
     #[test]
