@@ -322,8 +322,8 @@ impl<'p> Keys<'p> {
             // joins the first earlier member it equals.
             for a in run + 1..end {
                 let ia = hashed[a].1 as usize;
-                for b in run..a {
-                    let ib = hashed[b].1 as usize;
+                for &(_, ib) in &hashed[run..a] {
+                    let ib = ib as usize;
                     let leader = group.as_ref().map_or(ib, |g| g[ib]);
                     if leader != ib {
                         continue;
