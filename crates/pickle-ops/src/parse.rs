@@ -127,6 +127,7 @@ fn checked<'a>(
     }
 }
 
+#[inline]
 fn one_op(input: &[u8]) -> R<'_, Op<'_>> {
     let Some((&b, i)) = input.split_first() else {
         return fail(ParseErrorKind::NoStop);
@@ -350,6 +351,7 @@ fn one_op(input: &[u8]) -> R<'_, Op<'_>> {
 }
 
 /// Parses one op at the start of `input`; returns it and the bytes it took.
+#[inline]
 pub fn parse_op(input: &[u8]) -> Result<(Op<'_>, usize), ParseError> {
     match one_op(input) {
         Ok((rest, op)) => Ok((op, input.len() - rest.len())),
