@@ -354,7 +354,7 @@ impl<'o> Machine<'o> {
         match self.opts.encoding {
             StrEncoding::Bytes => Ok(Value::Bytes(raw.into())),
             StrEncoding::Latin1 => Ok(Value::Str(PyStr::from_latin1(raw))),
-            StrEncoding::Ascii if raw.is_ascii() => Ok(Value::Str(PyStr::from_checked(raw.into()))),
+            StrEncoding::Ascii if raw.is_ascii() => Ok(Value::Str(PyStr::from_checked(raw))),
             StrEncoding::Ascii => Err(DecodeErrorKind::NotAscii),
         }
     }
@@ -531,7 +531,7 @@ impl<'o> Machine<'o> {
             Op::Unicode(t) => {
                 let s = text::raw_unicode_escape_decode(t)
                     .map_err(|w| K::Parse(ParseErrorKind::BadText(Opcode::Unicode, w)))?;
-                self.push(Value::Str(PyStr::from_checked(s.into())))?
+                self.push(Value::Str(PyStr::from_checked(&s)))?
             }
             Op::Binunicode(s) | Op::ShortBinunicode(s) | Op::Binunicode8(s) => {
                 self.push(Self::unicode(s)?)?
@@ -767,7 +767,7 @@ impl<'o> Machine<'o> {
                 if !t.is_ascii() {
                     return Err(K::NotAscii);
                 }
-                let s = self.new_node(Value::Str(PyStr::from_checked(t.into())))?;
+                let s = self.new_node(Value::Str(PyStr::from_checked(t)))?;
                 self.push(Value::PersId(s))?;
             }
             Op::Binpersid => {

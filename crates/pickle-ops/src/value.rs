@@ -18,52 +18,110 @@ impl NodeId {
 }
 
 /// A Python `str`: UTF-8 that may encode lone surrogates (Python's
-/// `surrogatepass`), exactly as BINUNICODE carries it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PyStr(Box<[u8]>);
+/// `surrogatepass`), exactly as BINUNICODE carries it. Strings of up to 22
+/// bytes are stored inline (no allocation).
+#[derive(Clone)]
+pub struct PyStr(Repr);
+
+const INLINE: usize = 22;
+
+#[derive(Clone)]
+enum Repr {
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<[u8]>),
+}
+
+impl PartialEq for PyStr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for PyStr {}
+
+impl std::hash::Hash for PyStr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl PartialOrd for PyStr {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PyStr {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for PyStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PyStr({:?})", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
 
 impl PyStr {
+    /// Stores bytes (already checked) inline or on the heap.
+    #[inline]
+    fn store(bytes: &[u8]) -> PyStr {
+        if bytes.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            PyStr(Repr::Inline(bytes.len() as u8, buf))
+        } else {
+            PyStr(Repr::Heap(bytes.into()))
+        }
+    }
+
     /// Wraps bytes that [`text::check_utf8_surrogatepass`] accepts.
+    #[inline]
     pub fn from_surrogatepass(bytes: &[u8]) -> Option<PyStr> {
         text::check_utf8_surrogatepass(bytes).ok()?;
-        Some(PyStr(bytes.into()))
+        Some(PyStr::store(bytes))
     }
 
     /// Wraps bytes already known to be valid surrogatepass UTF-8.
-    pub(crate) fn from_checked(bytes: Box<[u8]>) -> PyStr {
-        PyStr(bytes)
+    pub(crate) fn from_checked(bytes: &[u8]) -> PyStr {
+        PyStr::store(bytes)
     }
 
     /// Decodes Latin-1 bytes (every byte is one code point).
     pub fn from_latin1(bytes: &[u8]) -> PyStr {
         if bytes.is_ascii() {
-            return PyStr(bytes.into());
+            return PyStr::store(bytes);
         }
         let mut out = Vec::with_capacity(bytes.len() * 2);
         for &b in bytes {
             text::push_cp(&mut out, b as u32);
         }
-        PyStr(out.into())
+        PyStr::store(&out)
     }
 
     /// The UTF-8 (surrogatepass) bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline(n, buf) => &buf[..*n as usize],
+            Repr::Heap(b) => b,
+        }
     }
 
     /// The text, when it holds no lone surrogates.
     pub fn as_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0).ok()
+        std::str::from_utf8(self.as_bytes()).ok()
     }
 
     /// The code points.
     pub fn code_points(&self) -> impl Iterator<Item = u32> + '_ {
-        text::code_points(&self.0)
+        text::code_points(self.as_bytes())
     }
 
     /// Number of code points (Python's `len`).
     pub fn char_len(&self) -> usize {
-        text::char_count(&self.0)
+        text::char_count(self.as_bytes())
     }
 
     /// The Latin-1 bytes, when every code point is below 256.
@@ -74,19 +132,19 @@ impl PyStr {
 
 impl From<&str> for PyStr {
     fn from(s: &str) -> PyStr {
-        PyStr(s.as_bytes().into())
+        PyStr::store(s.as_bytes())
     }
 }
 
 impl From<String> for PyStr {
     fn from(s: String) -> PyStr {
-        PyStr(s.into_bytes().into())
+        PyStr::store(s.as_bytes())
     }
 }
 
 impl std::fmt::Display for PyStr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
     }
 }
 
@@ -263,6 +321,8 @@ pub enum Value {
         mask: NodeId,
     },
 }
+
+const _: () = assert!(std::mem::size_of::<Value>() <= 32);
 
 impl Value {
     /// A short name of the kind, for error messages.
