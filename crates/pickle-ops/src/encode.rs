@@ -387,9 +387,12 @@ impl<'p> Encoder<'p> {
         }
     }
 
+    #[inline]
     fn save_float(&mut self, f: f64) {
         if self.proto >= 1 {
-            self.op(Op::Binfloat(f));
+            let mut buf = [Opcode::Binfloat.byte(); 9];
+            buf[1..].copy_from_slice(&f.to_be_bytes());
+            self.out.extend_from_slice(&buf);
         } else {
             let t = crate::repr::float_repr(f);
             self.op(Op::Float(t.as_bytes()));
