@@ -4,6 +4,7 @@
 //! `pickletools`' text; hostile inputs give typed errors; property tests
 //! check that parsing inverts writing and decoding inverts encoding.
 
+mod alloc;
 mod dis;
 mod fixtures;
 mod hostile;

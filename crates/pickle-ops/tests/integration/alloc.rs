@@ -1,0 +1,113 @@
+//! Memory bounds on hostile and valid input, measured with a counting
+//! allocator (per thread, so parallel tests do not disturb each other):
+//! decoding never holds more than a small multiple of the input size.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use pickle_ops::decode;
+
+use crate::{fixtures_dir, with_big_stack};
+
+struct Counting;
+
+thread_local! {
+    static CURRENT: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn note(delta: isize) {
+    let _ = CURRENT.try_with(|c| {
+        let now = c.get() + delta;
+        c.set(now);
+        let _ = PEAK.try_with(|p| {
+            if now > p.get() {
+                p.set(now)
+            }
+        });
+    });
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; the
+// bookkeeping only touches const-initialised thread-locals (no allocation).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size() as isize);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note(-(layout.size() as isize));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size as isize - layout.size() as isize);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak bytes allocated (above the start) while running `f` on this thread.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = CURRENT.with(|c| c.get());
+    PEAK.with(|p| p.set(base));
+    let r = f();
+    let peak = PEAK.with(|p| p.get());
+    (r, (peak - base).max(0) as usize)
+}
+
+/// The documented bound: a node (32 bytes) per input byte at most, plus
+/// the stack, memo and a constant.
+fn bound(input: usize) -> usize {
+    64 * input + (1 << 20)
+}
+
+#[test]
+fn decoding_stays_within_a_small_multiple_of_the_input() {
+    with_big_stack(|| {
+        let mut checked = 0;
+        for sub in ["pickle", "hostile"] {
+            let dir = fixtures_dir().join(sub);
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.extension().is_none_or(|x| x != "pkl") {
+                    continue;
+                }
+                let data = std::fs::read(&path).unwrap();
+                let (r, peak) =
+                    peak_of(|| decode::decode(&data, &Default::default()).map(|p| p.len()));
+                drop(r);
+                assert!(
+                    peak <= bound(data.len()),
+                    "{}: {} bytes of input took {} bytes",
+                    path.display(),
+                    data.len(),
+                    peak
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1500, "only {checked} files checked");
+        // Claimed lengths: nothing like them is allocated.
+        let mut d = vec![0x8e];
+        d.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        d.extend_from_slice(&[0; 64]);
+        let (r, peak) = peak_of(|| decode::decode(&d, &Default::default()).is_err());
+        assert!(r);
+        assert!(peak <= bound(d.len()), "{peak}");
+        // A sparse memo index does not allocate up to it.
+        let (r, peak) = peak_of(|| {
+            decode::decode(
+                b"\x80\x02Nr\xff\xff\xff\xffj\xff\xff\xff\xff.",
+                &Default::default(),
+            )
+            .is_ok()
+        });
+        assert!(r);
+        assert!(peak <= bound(16), "{peak}");
+    });
+}
