@@ -10,9 +10,15 @@
 //! | `target/venv/np1` | `numpy==1.23.5` | `gen_numpy.py` (numpy 1.x pickles) |
 //! | `target/venv/np2` | newest `numpy` 2.x | `gen_numpy.py` (numpy 2.x pickles) |
 //!
+//! `cargo xtask bench` (module [`bench`]) also uses `target/venv/py`, with
+//! `benches/pickle/cpython_peer.py`, and builds the Rust peers under
+//! `benches/`.
+//!
 //! Venvs are created on first use and reused afterwards. Set `PYTHON` to
 //! choose the interpreter they are made from (default `python3`; the
 //! fixtures record its `sys.version`).
+
+mod bench;
 
 use std::env;
 use std::ffi::OsString;
@@ -42,6 +48,16 @@ const TASKS: &[Task] = &[
                 --check regenerates into target/fixtures-check and fails if anything differs \
                 from fixtures/",
         run: fixtures,
+    },
+    Task {
+        name: "bench",
+        args: "pickle [--quick] [OPTIONS]",
+        about: "time pickle-ops' decode/encode against CPython's pickle and serde-pickle, \
+                interleaved, on the same CPython-written bytes (benches/pickle/, data in \
+                target/bench-data/) and rewrite its section of BENCHMARKS.md; --quick: \
+                10,000 entries, a smoke test that writes only target/bench-data/pickle-quick.md; \
+                OPTIONS: --n N, --rounds R, --iters K, --no-write",
+        run: bench::bench,
     },
     Task {
         name: "conformance",

@@ -1,0 +1,103 @@
+//! serde-pickle side of `cargo xtask bench pickle` (see BENCHMARKS.md).
+//!
+//! ```text
+//! serde-pickle-peer time FILE [--warmup W] [--iters K]
+//!     one line per timed iteration: `decode\t<seconds>` for
+//!     `serde_pickle::value_from_slice(bytes, DeOptions::default())` and
+//!     `encode\t<seconds>` for `serde_pickle::value_to_vec(&value,
+//!     SerOptions::default())` (serde-pickle writes protocol 3, so its bytes
+//!     differ from the input's; informational only)
+//! serde-pickle-peer peak FILE
+//!     decodes once in this fresh process: `peak\t<VmHWM kB after>\t<VmHWM kB before>`
+//! ```
+//!
+//! Decoded values are dropped outside the timed region, as the other
+//! contenders do.
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde_pickle::{DeOptions, SerOptions};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let r = match args.first().map(String::as_str) {
+        Some("time") => time(&args[1..]),
+        Some("peak") => peak(&args[1..]),
+        _ => Err("usage: serde-pickle-peer time|peak ... (see the source)".into()),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("serde-pickle-peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+}
+
+fn time(args: &[String]) -> Result<(), String> {
+    let mut file = None;
+    let (mut warmup, mut iters) = (1usize, 3usize);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = |name: &str| -> Result<usize, String> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or(format!("{name} needs a number"))
+        };
+        match a.as_str() {
+            "--warmup" => warmup = num("--warmup")?,
+            "--iters" => iters = num("--iters")?,
+            f if file.is_none() && !f.starts_with('-') => file = Some(f.to_string()),
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
+    let path = file.ok_or("missing FILE")?;
+    let data = read(&path)?;
+    let mut out = String::new();
+    for i in 0..warmup + iters {
+        let t = Instant::now();
+        let v = serde_pickle::value_from_slice(&data, DeOptions::default())
+            .map_err(|e| format!("{path}: {e}"))?;
+        let td = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let bytes = serde_pickle::value_to_vec(&v, SerOptions::default())
+            .map_err(|e| format!("{path}: {e}"))?;
+        let te = t.elapsed().as_secs_f64();
+        std::hint::black_box(&bytes);
+        drop((v, bytes));
+        if i >= warmup {
+            out.push_str(&format!("decode\t{td:.9}\nencode\t{te:.9}\n"));
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// Peak resident set size so far (`VmHWM`), in kB.
+fn vm_hwm_kb() -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmHWM in /proc/self/status".to_string())
+}
+
+fn peak(args: &[String]) -> Result<(), String> {
+    let [path] = args else {
+        return Err("usage: serde-pickle-peer peak FILE".into());
+    };
+    let data = read(path)?;
+    let before = vm_hwm_kb()?;
+    let v = serde_pickle::value_from_slice(&data, DeOptions::default())
+        .map_err(|e| format!("{path}: {e}"))?;
+    let after = vm_hwm_kb()?;
+    std::hint::black_box(&v);
+    println!("peak\t{after}\t{before}");
+    Ok(())
+}

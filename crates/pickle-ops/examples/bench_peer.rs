@@ -1,0 +1,169 @@
+//! pickle-ops side of `cargo xtask bench pickle` (see BENCHMARKS.md); build
+//! with `cargo build --release -p pickle-ops --example bench_peer`.
+//!
+//! ```text
+//! bench_peer time FILE [--warmup W] [--iters K] [--check]
+//!     one line per timed iteration: `decode\t<seconds>` and `encode\t<seconds>`
+//!     (encode of the graph just decoded, at the file's protocol); --check
+//!     first makes sure that encode(decode(b)) == b
+//! bench_peer peak FILE
+//!     decodes once in this fresh process: `peak\t<VmHWM kB after>\t<VmHWM kB before>`
+//! bench_peer check-dict N FILE
+//!     builds {str(i): [i, float(i), str(i)] for i in range(N)} in Rust, encodes
+//!     it at protocol 4 and prints `same\ttrue` if the bytes equal FILE's
+//! ```
+//!
+//! Decoded values are dropped outside the timed region, as the peers do.
+use std::process::ExitCode;
+use std::time::Instant;
+
+use pickle_ops::value::PyStr;
+use pickle_ops::{decode, encode, Pickle, PyInt, Value};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let r = match args.first().map(String::as_str) {
+        Some("time") => time(&args[1..]),
+        Some("peak") => peak(&args[1..]),
+        Some("check-dict") => check_dict(&args[1..]),
+        _ => Err("usage: bench_peer time|peak|check-dict ... (see the source)".into()),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Arguments of `time`.
+struct TimeArgs {
+    file: String,
+    warmup: usize,
+    iters: usize,
+    check: bool,
+}
+
+/// `FILE [--warmup W] [--iters K] [--check]`
+fn parse_time_args(args: &[String]) -> Result<TimeArgs, String> {
+    let mut file = None;
+    let (mut warmup, mut iters, mut check) = (1, 3, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = |name: &str| -> Result<usize, String> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or(format!("{name} needs a number"))
+        };
+        match a.as_str() {
+            "--warmup" => warmup = num("--warmup")?,
+            "--iters" => iters = num("--iters")?,
+            "--check" => check = true,
+            f if file.is_none() && !f.starts_with('-') => file = Some(f.to_string()),
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
+    Ok(TimeArgs {
+        file: file.ok_or("missing FILE")?,
+        warmup,
+        iters,
+        check,
+    })
+}
+
+fn time(args: &[String]) -> Result<(), String> {
+    let TimeArgs {
+        file: path,
+        warmup,
+        iters,
+        check,
+    } = parse_time_args(args)?;
+    let data = read(&path)?;
+    let opts = decode::Options::default();
+    let protocol = match data.as_slice() {
+        [0x80, p, ..] => *p,
+        _ => 0,
+    };
+    if check {
+        let p = decode::decode(&data, &opts).map_err(|e| format!("{path}: {e}"))?;
+        let again = encode::encode(&p, protocol).map_err(|e| format!("{path}: {e}"))?;
+        if again != data {
+            return Err(format!("{path}: encode(decode(b)) != b"));
+        }
+    }
+    let mut out = String::new();
+    for i in 0..warmup + iters {
+        let t = Instant::now();
+        let p = decode::decode(&data, &opts).map_err(|e| format!("{path}: {e}"))?;
+        let td = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let bytes = encode::encode(&p, protocol).map_err(|e| format!("{path}: {e}"))?;
+        let te = t.elapsed().as_secs_f64();
+        std::hint::black_box(&bytes);
+        drop((p, bytes));
+        if i >= warmup {
+            out.push_str(&format!("decode\t{td:.9}\nencode\t{te:.9}\n"));
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// Peak resident set size so far (`VmHWM`), in kB.
+fn vm_hwm_kb() -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmHWM in /proc/self/status".to_string())
+}
+
+fn peak(args: &[String]) -> Result<(), String> {
+    let [path] = args else {
+        return Err("usage: bench_peer peak FILE".into());
+    };
+    let data = read(path)?;
+    let before = vm_hwm_kb()?;
+    let p = decode::decode(&data, &decode::Options::default()).map_err(|e| format!("{e}"))?;
+    let after = vm_hwm_kb()?;
+    std::hint::black_box(&p);
+    println!("peak\t{after}\t{before}");
+    Ok(())
+}
+
+/// `{str(i): [i, float(i), str(i)] for i in range(n)}`: key and value strs
+/// are distinct objects, as in CPython.
+fn build_dict(n: usize) -> Pickle {
+    let mut p = Pickle::with_capacity(1 + 5 * n);
+    let mut items = Vec::with_capacity(n);
+    for i in 0..n {
+        let s = i.to_string();
+        let k = p.push(Value::Str(PyStr::from(s.as_str())));
+        let a = p.push(Value::Int(PyInt::Small(i as i64)));
+        let b = p.push(Value::Float(i as f64));
+        let c = p.push(Value::Str(PyStr::from(s.as_str())));
+        let l = p.push(Value::List(vec![a, b, c]));
+        items.push((k, l));
+    }
+    let root = p.push(Value::Dict(items));
+    p.set_root(root);
+    p
+}
+
+fn check_dict(args: &[String]) -> Result<(), String> {
+    let [n, path] = args else {
+        return Err("usage: bench_peer check-dict N FILE".into());
+    };
+    let n: usize = n.parse().map_err(|_| format!("bad N `{n}`"))?;
+    let data = read(path)?;
+    let bytes = encode::encode(&build_dict(n), 4).map_err(|e| format!("{e}"))?;
+    println!("same\t{}", bytes == data);
+    Ok(())
+}
