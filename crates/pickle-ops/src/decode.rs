@@ -279,6 +279,9 @@ pub(crate) struct Machine<'o> {
     proto: u8,
     buffers: u64,
     opts: &'o Options,
+    /// Dicts, sets and frozensets made so far: the nodes whose members may
+    /// need merging at the end.
+    containers: Vec<NodeId>,
 }
 
 type Step = Result<Option<NodeId>, DecodeError>;
@@ -293,12 +296,17 @@ impl<'o> Machine<'o> {
             proto: 0,
             buffers: 0,
             opts,
+            containers: Vec::new(),
         }
     }
 
     fn finish(mut self, root: NodeId, end: usize) -> Result<Pickle, DecodeError> {
-        keys::dedupe_all(&mut self.pickle, self.opts.max_compare_work)
-            .map_err(|kind| DecodeError { offset: end, kind })?;
+        keys::dedupe(
+            &mut self.pickle,
+            &self.containers,
+            self.opts.max_compare_work,
+        )
+        .map_err(|kind| DecodeError { offset: end, kind })?;
         self.pickle.set_root(root);
         Ok(self.pickle)
     }
@@ -320,6 +328,13 @@ impl<'o> Machine<'o> {
     fn push(&mut self, v: Value) -> Result<(), DecodeErrorKind> {
         let id = self.new_node(v)?;
         self.stack.push(id);
+        Ok(())
+    }
+
+    fn push_container(&mut self, v: Value) -> Result<(), DecodeErrorKind> {
+        self.push(v)?;
+        self.containers
+            .push(*self.stack.last().expect("just pushed"));
         Ok(())
     }
 
@@ -538,8 +553,8 @@ impl<'o> Machine<'o> {
             }
             Op::EmptyList => self.push(Value::List(Vec::new()))?,
             Op::EmptyTuple => self.push(Value::Tuple(Box::new([])))?,
-            Op::EmptyDict => self.push(Value::Dict(Vec::new()))?,
-            Op::EmptySet => self.push(Value::Set(Vec::new()))?,
+            Op::EmptyDict => self.push_container(Value::Dict(Vec::new()))?,
+            Op::EmptySet => self.push_container(Value::Set(Vec::new()))?,
             Op::List => {
                 let items = self.pop_marked()?;
                 self.push(Value::List(items))?
@@ -562,7 +577,7 @@ impl<'o> Machine<'o> {
             }
             Op::Frozenset => {
                 let items = self.pop_marked()?;
-                self.push(Value::FrozenSet(items.into()))?
+                self.push_container(Value::FrozenSet(items.into()))?
             }
             Op::Dict => {
                 let items = self.pop_marked()?;
@@ -570,7 +585,7 @@ impl<'o> Machine<'o> {
                     return Err(K::OddItems(Opcode::Dict));
                 }
                 let pairs = items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-                self.push(Value::Dict(pairs))?
+                self.push_container(Value::Dict(pairs))?
             }
             Op::Append => {
                 if self.stack.len() < self.fence() + 2 {
