@@ -119,6 +119,8 @@ pub enum DecodeErrorKind {
     TooComplex,
     /// More nodes than [`Options::max_nodes`] (or 2^32).
     TooManyNodes,
+    /// A STOP inside a fragment of value ops.
+    UnexpectedStop,
     /// The value ops of a fragment left other than exactly one value.
     FragmentNotOneValue(usize),
 }
@@ -178,6 +180,7 @@ impl std::fmt::Display for DecodeError {
             }
             K::TooComplex => f.write_str("comparing dict keys exceeded the work budget"),
             K::TooManyNodes => f.write_str("too many values"),
+            K::UnexpectedStop => f.write_str("STOP inside an entry's value ops"),
             K::FragmentNotOneValue(n) => write!(f, "value ops left {n} values instead of one"),
         }
     }
@@ -215,7 +218,7 @@ pub fn decode_fragment(data: &[u8], base: usize, opts: &Options) -> Result<Pickl
         if m.step(off, op, end)?.is_some() {
             return Err(DecodeError {
                 offset: off,
-                kind: DecodeErrorKind::Parse(ParseErrorKind::UnknownOpcode(b'.')),
+                kind: DecodeErrorKind::UnexpectedStop,
             });
         }
     }
@@ -824,5 +827,83 @@ impl<'o> Machine<'o> {
             return Err(DecodeErrorKind::BadExtCode(code));
         }
         self.push(Value::Ext(code as i32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_decode_one_value_with_file_offsets() {
+        // An mmpk entry's value: a list memoized at index 7 and fetched again.
+        let ops = b"]q\x07K\x01ah\x07a";
+        let p = decode_fragment(ops, 1000, &Options::default()).unwrap();
+        let Value::List(items) = p.value(p.root()) else {
+            panic!()
+        };
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1], p.root());
+        let e = decode_fragment(b"K\x01.", 50, &Options::default()).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError {
+                offset: 52,
+                kind: DecodeErrorKind::UnexpectedStop
+            }
+        );
+        let e = decode_fragment(b"K\x01K\x02", 50, &Options::default()).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError {
+                offset: 54,
+                kind: DecodeErrorKind::FragmentNotOneValue(2)
+            }
+        );
+        let e = decode_fragment(b"h\x03", 10, &Options::default()).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError {
+                offset: 10,
+                kind: DecodeErrorKind::MemoMissing(3)
+            }
+        );
+        let e = decode_fragment(b"K", 10, &Options::default()).unwrap_err();
+        assert_eq!(e.offset, 10);
+    }
+
+    #[test]
+    fn marks_and_pops_follow_the_c_unpickler() {
+        // POP of a mark pops the mark: ( 0 N .  -> None
+        let p = decode(b"(0N.", &Options::default()).unwrap();
+        assert_eq!(p.value(p.root()), &Value::None);
+        // Taking items from below the current mark is an underflow.
+        let e = decode(b"N(\x85.", &Options::default()).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError {
+                offset: 2,
+                kind: DecodeErrorKind::StackUnderflow
+            }
+        );
+        let e = decode(b"N(t0.", &Options::default()).unwrap();
+        assert_eq!(e.value(e.root()), &Value::None);
+        let e = decode(b"(.", &Options::default()).unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::StackUnderflow);
+        let e = decode(b"N\x80\x06.", &Options::default()).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError {
+                offset: 1,
+                kind: DecodeErrorKind::UnsupportedProtocol(6)
+            }
+        );
+        // The limit on nodes holds.
+        let opts = Options {
+            max_nodes: 2,
+            ..Options::default()
+        };
+        let e = decode(b"(NNNl.", &opts).unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::TooManyNodes);
     }
 }
