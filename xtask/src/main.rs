@@ -10,7 +10,7 @@
 //! | `target/venv/np1` | `numpy==1.23.5` | `gen_numpy.py` (numpy 1.x pickles) |
 //! | `target/venv/np2` | newest `numpy` 2.x | `gen_numpy.py` (numpy 2.x pickles) |
 //!
-//! `cargo xtask bench` (module [`bench`]) also uses `target/venv/py`, with
+//! `cargo xtask bench` (module [`mod@bench`]) also uses `target/venv/py`, with
 //! `benches/pickle/cpython_peer.py`, and builds the Rust peers under
 //! `benches/`.
 //!

@@ -1,0 +1,68 @@
+//! # mmpk-format
+//!
+//! The mmpk file layout (mmappickle version 1) as pure functions over byte
+//! slices: no files, maps, locks or threads. It sits between `pickle-ops`
+//! (which knows pickle ops) and `mmpk` (which knows files); most users want
+//! `mmpk`.
+//!
+//! ```
+//! use mmpk_format::{entry::write_entry, header, scan::{scan, Kind}};
+//!
+//! // An empty dict, then two entries; the later live 'a' wins.
+//! let mut file = header::write_header(1).to_vec();
+//! write_entry(&mut file, "a", b"K\x01", 1, true)?; // BININT1 1
+//! write_entry(&mut file, "a", b"K\x02", 1, true)?;
+//! file.extend_from_slice(&header::TERMINATOR);
+//!
+//! let s = scan(&file)?;
+//! assert!(s.is_clean());
+//! assert_eq!(s.entries[0].kind, Kind::Live);
+//! let latest = &s.entries[s.live_index()["a"]].entry;
+//! assert_eq!(&file[latest.value_span()], b"K\x02");
+//! # Ok::<(), mmpk_format::Error>(())
+//! ```
+//!
+//! ## The format in brief (FORMAT.md has every byte)
+//!
+//! A file is a protocol-4 pickle building one `dict`:
+//!
+//! - [`header`]: 24 bytes, `PROTO 4`, `FRAME 13`, the format version (1) and
+//!   the **commit number** (byte 18) as `BININT ... POP`, then `MARK`.
+//! - [`entry`]: one `FRAME` per entry: key as `SHORT_BINUNICODE` (at most
+//!   255 UTF-8 bytes), the value's ops, `BININT memo_max POP`, then
+//!   `NEWTRUE POP` (live) or `POP POP` (deleted): deleting flips one byte.
+//! - the **terminator**: `FRAME 2`, `DICT`, `STOP` (11 bytes). An empty
+//!   dict is 35 bytes.
+//! - [`mod@scan`]: the index, found by hopping frames without decoding values;
+//!   a torn tail (crash mid-write) is reported with what is intact.
+//! - [`mod@array`]: the v2 (default) and v1 (mmappickle 1.0) array values,
+//!   written around caller-written raw bytes, decoded without copying them.
+//! - [`filler`]: deleted, empty-keyed entries that align the next array's
+//!   raw bytes (default 64); every mmappickle 1 reader skips them.
+//!
+//! ## Decisions where FORMAT.md leaves room
+//!
+//! - The commit number is the raw `i32` of its `BININT`; writers wrap.
+//! - A negative `memo_max`, a validity byte other than `88`/`30`, a key that
+//!   is not UTF-8, or a value of zero bytes make an entry corrupt.
+//! - A filler's `SHORT_BINBYTES`/`BINBYTES` holds any number of zero bytes
+//!   (that is how it reaches every length from 20 up); recognising one
+//!   requires all its bytes to be zero.
+//! - A `FRAME 2` whose `DICT STOP` was overwritten is an interrupted insert
+//!   ([`scan::Tail::BrokenTerminator`]), not corruption.
+//!
+//! Every length or offset read from the input is checked; any input gives a
+//! value or an [`Error`] naming a byte offset, never a panic.
+#![forbid(unsafe_code)]
+
+pub mod array;
+pub mod entry;
+pub mod error;
+pub mod filler;
+pub mod header;
+pub mod scan;
+
+pub use entry::Entry;
+pub use error::{Error, Result};
+pub use header::Header;
+pub use scan::{scan, Scan};

@@ -1,0 +1,5 @@
+//! Integration tests of mmpk-format: whole files built with the public API,
+//! scanned back, and damaged in every way a crash or a bit flip can.
+
+mod hostile;
+mod roundtrip;
