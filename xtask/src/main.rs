@@ -60,6 +60,13 @@ const TASKS: &[Task] = &[
         run: bench::bench,
     },
     Task {
+        name: "fuzz",
+        args: "[--seconds N] [TARGET...]",
+        about: "run the cargo-fuzz targets of fuzz/ (default: all, 60 s each), seeded with the \
+                fixtures; installs cargo-fuzz when missing (stable toolchain via RUSTC_BOOTSTRAP)",
+        run: fuzz,
+    },
+    Task {
         name: "conformance",
         args: "[ARGS...]",
         about: "build mmpk-cli, then cross-check its pickle codec against CPython \
@@ -364,6 +371,75 @@ fn compare_trees(a: &Path, b: &Path, rel: &Path, diffs: &mut Vec<String>) -> Res
 // ---------------------------------------------------------------------------
 // conformance
 // ---------------------------------------------------------------------------
+
+/// The targets in fuzz/Cargo.toml.
+const FUZZ_TARGETS: &[&str] = &["ops", "decode", "dis"];
+
+fn fuzz(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let mut seconds = 60u64;
+    let mut targets: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => {
+                seconds = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--seconds needs a number")?
+            }
+            t if FUZZ_TARGETS.contains(&t) => targets.push(t.to_string()),
+            other => {
+                return Err(format!(
+                    "unknown fuzz argument {other:?} (targets: {FUZZ_TARGETS:?})"
+                ))
+            }
+        }
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.iter().map(|s| s.to_string()).collect();
+    }
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let have = Command::new(&cargo)
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        run(Command::new(&cargo).args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let fuzz_dir = ctx.root.join("fuzz");
+    for t in &targets {
+        // Seeds: every small fixture pickle.
+        let corpus = fuzz_dir.join("corpus").join(t);
+        fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        for sub in ["pickle", "hostile"] {
+            let dir = ctx.root.join("fixtures").join(sub);
+            for e in fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+                let p = e.map_err(|e| e.to_string())?.path();
+                let small = fs::metadata(&p).is_ok_and(|m| m.len() < 20_000);
+                if small && p.extension().is_some_and(|x| x == "pkl") {
+                    let name = format!(
+                        "{sub}-{}",
+                        p.file_name().unwrap_or_default().to_string_lossy()
+                    );
+                    fs::copy(&p, corpus.join(name)).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        run(Command::new(&cargo)
+            .current_dir(&fuzz_dir)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "-O", t])
+            .arg(&corpus)
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .args([
+                "-rss_limit_mb=2048",
+                "-max_len=65536",
+                "-print_final_stats=1",
+            ]))?;
+    }
+    Ok(())
+}
 
 fn conformance(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));

@@ -52,10 +52,16 @@ pub enum EncodeErrorKind {
     },
     /// A global's names are not ASCII (protocols 0-2 need ASCII).
     NonAsciiGlobal,
+    /// A global whose names hold a newline cannot be written as text
+    /// (protocols 0-3).
+    NewlineInGlobal,
     /// A protocol 0 persistent id must be an ASCII str.
     BadPersId,
     /// Nesting deeper than [`MAX_DEPTH`].
     TooDeep,
+    /// An int of more than 4300 decimal digits at protocol 0 or 1 (CPython
+    /// cannot write its text either).
+    IntTooLongForText,
     /// A node kind this layer does not encode.
     NotEncodable(&'static str),
     /// The pickle has no root.
@@ -82,8 +88,14 @@ impl std::fmt::Display for EncodeError {
             K::NonAsciiGlobal => {
                 f.write_str("a global with non-ASCII names needs pickle protocol 3 or newer")
             }
+            K::NewlineInGlobal => {
+                f.write_str("a global whose names hold a newline needs pickle protocol 4 or newer")
+            }
             K::BadPersId => f.write_str("protocol 0 persistent ids must be ASCII str"),
             K::TooDeep => write!(f, "value nested deeper than {MAX_DEPTH} levels"),
+            K::IntTooLongForText => {
+                f.write_str("an int of more than 4300 digits needs pickle protocol 2 or newer")
+            }
             K::NotEncodable(what) => write!(f, "{what} values cannot be encoded by pickle-ops"),
             K::NoRoot => f.write_str("pickle has no root value"),
         }?;
@@ -354,7 +366,7 @@ impl<'p> Encoder<'p> {
 
     // ---- atoms --------------------------------------------------------
 
-    fn save_int(&mut self, v: &PyInt) {
+    fn save_int(&mut self, v: &PyInt) -> R {
         if let Some(i) = v
             .as_i64()
             .filter(|i| *i >= i32::MIN as i64 && *i <= i32::MAX as i64)
@@ -371,7 +383,7 @@ impl<'p> Encoder<'p> {
                 let t = i.to_string();
                 self.op(Op::Int(t.as_bytes()));
             }
-            return;
+            return Ok(());
         }
         if self.proto >= 2 {
             let b = v.to_le_bytes();
@@ -381,10 +393,17 @@ impl<'p> Encoder<'p> {
                 self.op(Op::Long4(&b));
             }
         } else {
-            let mut t = v.to_decimal(usize::MAX).unwrap_or_default();
+            // CPython writes repr(obj), which refuses more than 4300 digits.
+            let Some(mut t) = v.to_decimal(crate::int::INT_MAX_STR_DIGITS) else {
+                return Err(EncodeError {
+                    node: None,
+                    kind: EncodeErrorKind::IntTooLongForText,
+                });
+            };
             t.push('L');
             self.op(Op::Long(t.as_bytes()));
         }
+        Ok(())
     }
 
     #[inline]
@@ -454,6 +473,19 @@ impl<'p> Encoder<'p> {
     // ---- globals ------------------------------------------------------
 
     fn save_global(&mut self, g: &Global, node: Option<NodeId>) -> R {
+        // A Python 2 name read at protocol 0-2 means what CPython's loader
+        // mapped it to; protocols 3+ are loaded without mapping, so write
+        // the Python 3 name there.
+        let mapped;
+        let g = if g.proto < 3 && self.proto >= 3 {
+            let mut m = g.clone();
+            crate::resolve::map_global(&mut m);
+            m.name_nodes = None;
+            mapped = m;
+            &mapped
+        } else {
+            g
+        };
         let key = Key::Global(g.module.clone(), g.name.clone());
         if self.try_get(&key) {
             return Ok(());
@@ -461,9 +493,13 @@ impl<'p> Encoder<'p> {
         let name = g.name.as_bytes();
         let dotted = name.iter().rposition(|&c| c == b'.');
         if self.proto >= 4 {
+            // The stream's own name strings, while they still hold the names.
+            let holds = |id: NodeId, want: &PyStr| matches!(self.p.get(id), Some(Value::Str(s)) if s == want);
             let (mkey, nkey) = match g.name_nodes {
-                Some((m, n)) => (Key::Node(m), Key::Node(n)),
-                None => (
+                Some((m, n)) if holds(m, &g.module) && holds(n, &g.name) => {
+                    (Key::Node(m), Key::Node(n))
+                }
+                _ => (
                     Key::GlobalModule(g.module.clone()),
                     Key::GlobalName(g.module.clone(), g.name.clone()),
                 ),
@@ -496,6 +532,9 @@ impl<'p> Encoder<'p> {
             self.save_global_syn("builtins", "getattr")?;
             self.boundary();
             // args = (parent, last): a fresh tuple of two.
+            if self.proto < 2 {
+                self.op(Op::Mark);
+            }
             self.save_global(&parent, None)?;
             self.boundary();
             if !self.try_get(&last_key) {
@@ -522,6 +561,9 @@ impl<'p> Encoder<'p> {
                 if !module.is_ascii() || !name.is_ascii() {
                     return Err(err_opt(node, EncodeErrorKind::NonAsciiGlobal));
                 }
+            }
+            if module.contains(&b'\n') || name.contains(&b'\n') {
+                return Err(err_opt(node, EncodeErrorKind::NewlineInGlobal));
             }
             self.op(Op::Global(&module, &name));
         }
@@ -874,6 +916,15 @@ impl<'p> Encoder<'p> {
                     self.save(x)?;
                 }
                 match g {
+                    Some(g)
+                        if g.module.as_bytes().contains(&b'\n')
+                            || g.name.as_bytes().contains(&b'\n') =>
+                    {
+                        return Err(err(id, EncodeErrorKind::NewlineInGlobal))
+                    }
+                    Some(g) if !g.module.as_bytes().is_ascii() || !g.name.as_bytes().is_ascii() => {
+                        return Err(err(id, EncodeErrorKind::NonAsciiGlobal))
+                    }
                     Some(g) => self.op(Op::Inst(g.module.as_bytes(), g.name.as_bytes())),
                     None => self.op(Op::Obj),
                 }
@@ -917,8 +968,10 @@ impl<'p> Encoder<'p> {
                 return Ok(());
             }
             Value::Int(i) => {
-                self.save_int(i);
-                return Ok(());
+                return self.save_int(i).map_err(|e| EncodeError {
+                    node: Some(id),
+                    ..e
+                })
             }
             Value::Float(f) => {
                 self.save_float(*f);
@@ -1107,6 +1160,25 @@ mod tests {
             enc(Value::str("abc"), 3),
             b"\x80\x03X\x03\x00\x00\x00abcq\x00."
         );
+    }
+
+    #[test]
+    fn nested_globals_below_protocol_4_use_getattr() {
+        // pickle.dumps(fxclasses.Outer.Inner, P) (found by fuzzing: the
+        // MARK of protocols 0 and 1 was missing).
+        let want: [&[u8]; 4] = [
+            b"c__builtin__\ngetattr\np0\n(cfxclasses\nOuter\np1\nVInner\np2\ntp3\nRp4\n.",
+            b"c__builtin__\ngetattr\nq\x00(cfxclasses\nOuter\nq\x01X\x05\x00\x00\x00Innerq\x02tq\x03Rq\x04.",
+            b"\x80\x02c__builtin__\ngetattr\nq\x00cfxclasses\nOuter\nq\x01X\x05\x00\x00\x00Innerq\x02\x86q\x03Rq\x04.",
+            b"\x80\x03cbuiltins\ngetattr\nq\x00cfxclasses\nOuter\nq\x01X\x05\x00\x00\x00Innerq\x02\x86q\x03Rq\x04.",
+        ];
+        for (proto, want) in want.iter().enumerate() {
+            let got = enc(
+                Value::Global(Box::new(Global::new("fxclasses", "Outer.Inner"))),
+                proto as u8,
+            );
+            assert_eq!(got, want.to_vec(), "protocol {proto}");
+        }
     }
 
     #[test]

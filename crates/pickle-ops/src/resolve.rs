@@ -19,7 +19,7 @@ pub fn map_names(p: &mut Pickle) {
     }
 }
 
-fn map_global(g: &mut Global) {
+pub(crate) fn map_global(g: &mut Global) {
     if g.proto >= 3 {
         return;
     }
@@ -29,8 +29,10 @@ fn map_global(g: &mut Global) {
     if let Some((_, (m2, n2))) = NAME_MAPPING.iter().find(|((a, b), _)| *a == m && *b == n) {
         g.module = PyStr::from(*m2);
         g.name = PyStr::from(*n2);
+        g.name_nodes = None;
     } else if let Some((_, m2)) = IMPORT_MAPPING.iter().find(|(a, _)| *a == m) {
         g.module = PyStr::from(*m2);
+        g.name_nodes = None;
     }
     g.proto = 3;
 }

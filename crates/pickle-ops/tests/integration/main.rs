@@ -9,6 +9,7 @@ mod dis;
 mod fixtures;
 mod hostile;
 mod props;
+mod regressions;
 
 use std::path::PathBuf;
 
