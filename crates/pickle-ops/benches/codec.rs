@@ -20,36 +20,11 @@ use std::time::Duration;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use pickle_ops::value::PyStr;
-use pickle_ops::{decode, encode, Pickle, PyInt, Value};
+use pickle_ops::{decode, encode, Pickle};
 
-/// `{str(i): [i, float(i), str(i)] for i in range(n)}`; key and value strs
-/// are distinct objects, as in CPython.
-fn build_dict(n: usize) -> Pickle {
-    let mut p = Pickle::with_capacity(1 + 5 * n);
-    let mut items = Vec::with_capacity(n);
-    for i in 0..n {
-        let s = i.to_string();
-        let k = p.push(Value::Str(PyStr::from(s.as_str())));
-        let a = p.push(Value::Int(PyInt::Small(i as i64)));
-        let b = p.push(Value::Float(i as f64));
-        let c = p.push(Value::Str(PyStr::from(s.as_str())));
-        let l = p.push(Value::List(vec![a, b, c]));
-        items.push((k, l));
-    }
-    let root = p.push(Value::Dict(items));
-    p.set_root(root);
-    p
-}
-
-/// `[float(i) for i in range(n)]`
-fn build_floats(n: usize) -> Pickle {
-    let mut p = Pickle::with_capacity(1 + n);
-    let items = (0..n).map(|i| p.push(Value::Float(i as f64))).collect();
-    let root = p.push(Value::List(items));
-    p.set_root(root);
-    p
-}
+#[path = "shared/data.rs"]
+mod data;
+use data::{build_dict, build_floats};
 
 /// One data set; bench ids are `<op>/<kind>_<entries>/<pickle size>`, e.g.
 /// `decode/dict_1000000/35.7MB`.

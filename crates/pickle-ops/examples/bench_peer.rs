@@ -17,8 +17,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use pickle_ops::value::PyStr;
-use pickle_ops::{decode, encode, Pickle, PyInt, Value};
+use pickle_ops::{decode, encode};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -138,24 +137,9 @@ fn peak(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `{str(i): [i, float(i), str(i)] for i in range(n)}`: key and value strs
-/// are distinct objects, as in CPython.
-fn build_dict(n: usize) -> Pickle {
-    let mut p = Pickle::with_capacity(1 + 5 * n);
-    let mut items = Vec::with_capacity(n);
-    for i in 0..n {
-        let s = i.to_string();
-        let k = p.push(Value::Str(PyStr::from(s.as_str())));
-        let a = p.push(Value::Int(PyInt::Small(i as i64)));
-        let b = p.push(Value::Float(i as f64));
-        let c = p.push(Value::Str(PyStr::from(s.as_str())));
-        let l = p.push(Value::List(vec![a, b, c]));
-        items.push((k, l));
-    }
-    let root = p.push(Value::Dict(items));
-    p.set_root(root);
-    p
-}
+#[path = "../benches/shared/data.rs"]
+mod data;
+use data::build_dict;
 
 fn check_dict(args: &[String]) -> Result<(), String> {
     let [n, path] = args else {
