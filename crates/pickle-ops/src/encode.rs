@@ -651,7 +651,14 @@ impl<'p> Encoder<'p> {
         for chunk in items.chunks(BATCHSIZE) {
             self.op(Op::Mark);
             for &c in chunk {
-                self.save(c)?;
+                // Floats are the bulk of numeric lists: write them here, with
+                // the same frame check `save` makes first.
+                if let Value::Float(f) = self.p.value(c) {
+                    self.boundary();
+                    self.save_float(*f);
+                } else {
+                    self.save(c)?;
+                }
             }
             self.op(Op::Appends);
         }
