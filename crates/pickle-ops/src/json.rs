@@ -423,14 +423,12 @@ fn descr_json(p: &Pickle, id: NodeId, out: &mut String) -> Result<(), JsonError>
     Ok(())
 }
 
+/// Pushes a sequence's items (to pop in order) with a [`COMMA`] marker
+/// before every item but the first.
 fn push_descr(stack: &mut Vec<Option<NodeId>>, v: &[NodeId]) {
-    // Commas are emitted by the consumer via a sentinel-free approach: we
-    // print items separated by ',' by pushing them with markers.
     for (i, &c) in v.iter().enumerate().rev() {
         stack.push(Some(c));
         if i > 0 {
-            // A comma is printed before every item but the first; emulate by
-            // a zero-size marker node handled in `descr_json`.
             stack.push(Some(COMMA));
         }
     }
@@ -955,6 +953,20 @@ mod tests {
             to_json(&back, back.root(), &JsonOptions::default()).unwrap(),
             s
         );
+    }
+
+    #[test]
+    fn structured_dtypes_print_as_descr_lists() {
+        let text = r#"{"ndarray":{"dtype":[["x","<f4"],["y","<i8"],["z",[["a","|b1"]]],["w","<f8",[2,3]]],"shape":[2],"data_b64":"AAAA"}}"#;
+        let p = from_json_str(text).unwrap();
+        assert_eq!(
+            to_json(&p, p.root(), &JsonOptions::default()).unwrap(),
+            text
+        );
+        let Value::NdArray(a) = p.value(p.root()) else {
+            panic!()
+        };
+        assert!(matches!(a.dtype, Dtype::Descr(_)));
     }
 
     #[test]
