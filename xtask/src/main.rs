@@ -9,6 +9,7 @@
 //! | `target/venv/py` | standard library only | `gen_pickles.py`, `conformance_pickle.py` |
 //! | `target/venv/np1` | `numpy==1.23.5` | `gen_numpy.py` (numpy 1.x pickles) |
 //! | `target/venv/np2` | newest `numpy` 2.x | `gen_numpy.py` (numpy 2.x pickles) |
+//! | `target/venv/mmp1` | `numpy==1.23.5 mmappickle==1.0.0` | `gen_mmappickle.py` (mmappickle 1.0 files) |
 //!
 //! `cargo xtask bench` (module [`mod@bench`]) also uses `target/venv/py`, with
 //! `benches/pickle/cpython_peer.py`, and builds the Rust peers under
@@ -211,14 +212,15 @@ fn ensure_venv(
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     run(Command::new(base_python()).arg("-m").arg("venv").arg(&dir))?;
     if let Some(req) = requirement {
-        run(Command::new(&py).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            req,
-        ]))?;
+        run(Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(req.split_whitespace()))?;
     }
     if !python_ok(&py, probe) {
         return Err(format!(
@@ -271,6 +273,18 @@ fn fixtures(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     } else {
         Vec::new()
     };
+    let mmp1 = if numpy {
+        Some(ensure_venv(
+            ctx,
+            "mmp1",
+            Some("numpy==1.23.5 mmappickle==1.0.0"),
+            "import numpy, mmappickle, importlib.metadata as m; \
+             assert numpy.__version__ == '1.23.5'; \
+             assert m.version('mmappickle') == '1.0.0'",
+        )?)
+    } else {
+        None
+    };
     let fixtures = ctx.root.join("fixtures");
     let out = if check {
         let scratch = ctx.target.join("fixtures-check");
@@ -294,10 +308,17 @@ fn fixtures(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             .arg("--root")
             .arg(out.join("numpy")))?;
     }
+    if let Some(mmp) = &mmp1 {
+        run(python(mmp)
+            .arg(ctx.gen("gen_mmappickle.py"))
+            .arg("--root")
+            .arg(out.join("mmappickle")))?;
+    }
     if check {
         let mut subdirs = vec!["pickle", "hostile"];
         if numpy {
             subdirs.push("numpy");
+            subdirs.push("mmappickle");
         }
         let mut diffs = Vec::new();
         for sub in subdirs {
