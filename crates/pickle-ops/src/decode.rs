@@ -273,6 +273,26 @@ impl Memo {
     }
 }
 
+/// Appends items to the list or object at `target` (APPEND, APPENDS).
+fn extend_list(
+    pickle: &mut Pickle,
+    op: Opcode,
+    target: NodeId,
+    items: impl IntoIterator<Item = NodeId>,
+) -> Result<(), DecodeErrorKind> {
+    match pickle.value_mut(target) {
+        Value::List(l) => l.extend(items),
+        Value::Object(o) => o.listitems.extend(items),
+        other => {
+            return Err(DecodeErrorKind::WrongTarget {
+                op,
+                found: other.kind_name(),
+            })
+        }
+    }
+    Ok(())
+}
+
 /// The unpickling machine.
 pub(crate) struct Machine<'o> {
     pickle: Pickle,
@@ -403,28 +423,6 @@ impl<'o> Machine<'o> {
     }
 
     /// Appends items to the list or object at `target`.
-    fn extend_list(
-        &mut self,
-        op: Opcode,
-        target: NodeId,
-        items: Vec<NodeId>,
-    ) -> Result<(), DecodeErrorKind> {
-        match self.pickle.value_mut(target) {
-            Value::List(l) => {
-                l.extend(items);
-                Ok(())
-            }
-            Value::Object(o) => {
-                o.listitems.extend(items);
-                Ok(())
-            }
-            other => Err(DecodeErrorKind::WrongTarget {
-                op,
-                found: other.kind_name(),
-            }),
-        }
-    }
-
     fn set_items(
         &mut self,
         op: Opcode,
@@ -596,21 +594,17 @@ impl<'o> Machine<'o> {
                 }
                 let v = self.stack.pop().expect("checked");
                 let target = *self.stack.last().expect("checked");
-                self.extend_list(Opcode::Append, target, vec![v])?;
+                extend_list(&mut self.pickle, Opcode::Append, target, [v])?;
             }
             Op::Appends => {
                 let m = self.pop_mark()?.min(self.stack.len());
                 let target = *self.stack[..m].last().ok_or(K::StackUnderflow)?;
-                match self.pickle.value_mut(target) {
-                    Value::List(l) => l.extend(self.stack.drain(m..)),
-                    Value::Object(o) => o.listitems.extend(self.stack.drain(m..)),
-                    other => {
-                        return Err(K::WrongTarget {
-                            op: Opcode::Appends,
-                            found: other.kind_name(),
-                        })
-                    }
-                }
+                extend_list(
+                    &mut self.pickle,
+                    Opcode::Appends,
+                    target,
+                    self.stack.drain(m..),
+                )?;
             }
             Op::Setitem => {
                 if self.stack.len() < self.fence() + 3 {

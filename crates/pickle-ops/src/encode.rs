@@ -504,14 +504,8 @@ impl<'p> Encoder<'p> {
                     Key::GlobalName(g.module.clone(), g.name.clone()),
                 ),
             };
-            self.boundary();
-            if !self.try_get(&mkey) {
-                self.save_str_bytes(g.module.as_bytes(), mkey);
-            }
-            self.boundary();
-            if !self.try_get(&nkey) {
-                self.save_str_bytes(name, nkey);
-            }
+            self.save_syn(&Syn::Str(g.module.as_bytes(), mkey))?;
+            self.save_syn(&Syn::Str(name, nkey))?;
             self.op(Op::StackGlobal);
         } else if let Some(dot) = dotted {
             // Nested qualname below protocol 4: getattr(parent, last).
@@ -536,10 +530,7 @@ impl<'p> Encoder<'p> {
                 self.op(Op::Mark);
             }
             self.save_global(&parent, None)?;
-            self.boundary();
-            if !self.try_get(&last_key) {
-                self.save_str_bytes(last, last_key);
-            }
+            self.save_syn(&Syn::Str(last, last_key))?;
             self.tuple_end(2, None);
             self.op(Op::Reduce);
         } else {
