@@ -171,7 +171,7 @@ J\x01\x00\x00\x000J\x07\x00\x00\x000(\
     #[test]
     fn empty_file_decodes_to_empty_dict() {
         let p = pickle_ops::decode::decode(&empty_file(3), &Default::default()).unwrap();
-        assert!(matches!(p.value(p.root()), pickle_ops::Value::Dict(d) if d.is_empty()));
+        assert!(matches!(p.node(p.root()), Some(pickle_ops::Value::Dict(d)) if d.is_empty()));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::int::PyInt;
 use crate::keys;
 use crate::op::Op;
 use crate::opcode::Opcode;
-use crate::parse::{Ops, ParseError, ParseErrorKind};
+use crate::parse::{parse_op, ParseError, ParseErrorKind};
 use crate::text::{self, IntText};
 use crate::value::{Global, NodeId, Object, ObjectKind, Pickle, PyStr, Value};
 
@@ -53,8 +53,9 @@ impl std::str::FromStr for StrEncoding {
 pub struct Options {
     /// How Python 2 strings decode.
     pub encoding: StrEncoding,
-    /// At most this many nodes (0 means no limit beyond the input's size,
-    /// which already bounds them: one node per op at most).
+    /// At most this many arena nodes (0 means no limit beyond the input's
+    /// size, which already bounds them: one node per op at most). Scalars
+    /// held inline in their handle ([`crate::NodeId`]) are not counted.
     pub max_nodes: usize,
     /// Work budget for comparing dict keys and set members (units: element
     /// comparisons); bounds time on crafted inputs.
@@ -191,37 +192,25 @@ impl std::error::Error for DecodeError {}
 /// Decodes one pickle (through its STOP). Bytes after STOP are ignored, as
 /// `pickle.loads` does.
 pub fn decode(data: &[u8], opts: &Options) -> Result<Pickle, DecodeError> {
-    let mut m = Machine::new(opts, data.len() / 4 + 16);
-    let mut root = None;
-    for r in crate::parse::ops(data) {
-        let (off, op) = r?;
-        if let Some(v) = m.step(off, op, data.len())? {
-            root = Some(v);
-        }
+    let mut m = Machine::new(opts, data.len() / 16 + 16);
+    match m.run(data, 0, true)? {
+        Some(root) => m.finish(root, data.len()),
+        // `run` reports a missing STOP as a parse error, so this is unreachable
+        // in practice; keep it a typed error all the same.
+        None => Err(DecodeError {
+            offset: data.len(),
+            kind: DecodeErrorKind::Parse(ParseErrorKind::NoStop),
+        }),
     }
-    // `ops` yields an error before ending without STOP, so root is set here.
-    let root = root.ok_or(DecodeError {
-        offset: data.len(),
-        kind: DecodeErrorKind::Parse(ParseErrorKind::NoStop),
-    })?;
-    m.finish(root, data.len())
 }
 
 /// Decodes a fragment of value ops (no PROTO/STOP needed) that must push
 /// exactly one value, such as one entry's value in an mmpk file. `base` is
 /// the fragment's offset in the file (for error offsets).
 pub fn decode_fragment(data: &[u8], base: usize, opts: &Options) -> Result<Pickle, DecodeError> {
-    let mut m = Machine::new(opts, data.len() / 4 + 16);
+    let mut m = Machine::new(opts, data.len() / 16 + 16);
     let end = base + data.len();
-    for r in Ops::fragment(data, base) {
-        let (off, op) = r?;
-        if m.step(off, op, end)?.is_some() {
-            return Err(DecodeError {
-                offset: off,
-                kind: DecodeErrorKind::UnexpectedStop,
-            });
-        }
-    }
+    m.run(data, base, false)?;
     if m.stack.len() != 1 || !m.marks.is_empty() {
         return Err(DecodeError {
             offset: end,
@@ -236,18 +225,18 @@ pub fn decode_fragment(data: &[u8], base: usize, opts: &Options) -> Result<Pickl
 /// LONG_BINPUT of 2^32-1 costs one entry, not 16 GiB.
 #[derive(Default)]
 struct Memo {
-    dense: Vec<u32>,
+    dense: Vec<NodeId>,
     sparse: std::collections::HashMap<u64, NodeId>,
     count: u64,
 }
 
-const EMPTY: u32 = u32::MAX;
+const EMPTY: NodeId = NodeId::INVALID;
 
 impl Memo {
     fn get(&self, i: u64) -> Option<NodeId> {
         match self.dense.get(i as usize) {
             Some(&EMPTY) => None,
-            Some(&v) => Some(NodeId(v)),
+            Some(&v) => Some(v),
             None => self.sparse.get(&i).copied(),
         }
     }
@@ -258,12 +247,12 @@ impl Memo {
             if self.dense[i as usize] == EMPTY {
                 self.count += 1;
             }
-            self.dense[i as usize] = v.0;
+            self.dense[i as usize] = v;
             return;
         }
         if i <= 2 * (self.count + 16) && i < u32::MAX as u64 && !self.sparse.contains_key(&i) {
             self.dense.resize(i as usize + 1, EMPTY);
-            self.dense[i as usize] = v.0;
+            self.dense[i as usize] = v;
             self.count += 1;
             return;
         }
@@ -280,7 +269,10 @@ fn extend_list(
     target: NodeId,
     items: impl IntoIterator<Item = NodeId>,
 ) -> Result<(), DecodeErrorKind> {
-    match pickle.value_mut(target) {
+    match pickle
+        .target_mut(target)
+        .map_err(|found| DecodeErrorKind::WrongTarget { op, found })?
+    {
         Value::List(l) => l.extend(items),
         Value::Object(o) => o.listitems.extend(items),
         other => {
@@ -419,7 +411,7 @@ impl<'o> Machine<'o> {
     }
 
     fn is_tuple(&self, id: NodeId) -> bool {
-        matches!(self.pickle.value(id), Value::Tuple(_))
+        matches!(self.pickle.node(id), Some(Value::Tuple(_)))
     }
 
     /// Appends items to the list or object at `target`.
@@ -433,7 +425,11 @@ impl<'o> Machine<'o> {
             return Err(DecodeErrorKind::OddItems(op));
         }
         let pairs = items.chunks_exact(2).map(|c| (c[0], c[1]));
-        match self.pickle.value_mut(target) {
+        match self
+            .pickle
+            .target_mut(target)
+            .map_err(|found| DecodeErrorKind::WrongTarget { op, found })?
+        {
             Value::Dict(d) => {
                 d.extend(pairs);
                 Ok(())
@@ -457,6 +453,58 @@ impl<'o> Machine<'o> {
         let top = self.top()?;
         self.memo.put(i, top);
         Ok(())
+    }
+
+    /// Runs the ops of `data` (at offset `base` of the whole input): through
+    /// STOP, returning its value, when `whole`; else to the end of `data`,
+    /// where a STOP is an error ([`DecodeErrorKind::UnexpectedStop`]).
+    ///
+    /// The ops that make up numeric data (BINFLOAT, BININT1/2, BININT) are
+    /// read here directly, with the same effect as parsing them and calling
+    /// [`Machine::step`]; everything else goes through the parser.
+    fn run(&mut self, data: &[u8], base: usize, whole: bool) -> Step {
+        let end = base + data.len();
+        let mut pos = 0;
+        loop {
+            let rest = &data[pos.min(data.len())..];
+            let scalar = match rest {
+                [b'G', a, b, c, d, e, f, g, h, ..] => {
+                    let v = f64::from_be_bytes([*a, *b, *c, *d, *e, *f, *g, *h]);
+                    NodeId::float(v).map(|id| (id, 9))
+                }
+                [b'K', a, ..] => NodeId::int(*a as i64).map(|id| (id, 2)),
+                [b'M', a, b, ..] => {
+                    NodeId::int(u16::from_le_bytes([*a, *b]) as i64).map(|id| (id, 3))
+                }
+                [b'J', a, b, c, d, ..] => {
+                    NodeId::int(i32::from_le_bytes([*a, *b, *c, *d]) as i64).map(|id| (id, 5))
+                }
+                _ => None,
+            };
+            if let Some((id, n)) = scalar {
+                self.stack.push(id);
+                pos += n;
+                continue;
+            }
+            if rest.is_empty() && !whole {
+                return Ok(None);
+            }
+            let (op, n) = parse_op(rest).map_err(|mut e| {
+                e.offset = base + pos;
+                DecodeError::from(e)
+            })?;
+            let off = base + pos;
+            pos += n;
+            if let Some(v) = self.step(off, op, end)? {
+                if whole {
+                    return Ok(Some(v));
+                }
+                return Err(DecodeError {
+                    offset: off,
+                    kind: DecodeErrorKind::UnexpectedStop,
+                });
+            }
+        }
     }
 
     /// Runs one op. Returns the result at STOP. `end` is the offset where
@@ -623,7 +671,12 @@ impl<'o> Machine<'o> {
             Op::Additems => {
                 let items = self.pop_marked()?;
                 let target = *self.stack.last().ok_or(K::StackUnderflow)?;
-                match self.pickle.value_mut(target) {
+                match self.pickle.target_mut(target).map_err(|found| {
+                    DecodeErrorKind::WrongTarget {
+                        op: Opcode::Additems,
+                        found,
+                    }
+                })? {
                     Value::Set(s) => s.extend(items),
                     Value::Object(o) => o.additems.extend(items),
                     other => {
@@ -677,8 +730,8 @@ impl<'o> Machine<'o> {
             Op::StackGlobal => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let (Value::Str(m), Value::Str(n)) =
-                    (self.pickle.value(module), self.pickle.value(name))
+                let (Some(Value::Str(m)), Some(Value::Str(n))) =
+                    (self.pickle.node(module), self.pickle.node(name))
                 else {
                     return Err(K::StackGlobalNotStr);
                 };
@@ -697,14 +750,14 @@ impl<'o> Machine<'o> {
                 // argument list: CPython's call would fail.
                 let cv = self.pickle.value(callable);
                 if !matches!(
-                    cv,
+                    *cv,
                     Value::Global(_) | Value::Object(_) | Value::PersId(_) | Value::Ext(_)
                 ) {
                     return Err(K::NotCallable(cv.kind_name()));
                 }
                 let av = self.pickle.value(args);
                 if !matches!(
-                    av,
+                    *av,
                     Value::Tuple(_)
                         | Value::Object(_)
                         | Value::PersId(_)
@@ -713,9 +766,9 @@ impl<'o> Machine<'o> {
                 ) {
                     return Err(K::BadReduceArgs(av.kind_name()));
                 }
-                let list_len = match self.pickle.value(args) {
-                    Value::Tuple(t) if t.len() == 1 => match self.pickle.value(t[0]) {
-                        Value::List(l) => Some(l.len()),
+                let list_len = match self.pickle.node(args) {
+                    Some(Value::Tuple(t)) if t.len() == 1 => match self.pickle.node(t[0]) {
+                        Some(Value::List(l)) => Some(l.len()),
                         _ => None,
                     },
                     _ => None,
@@ -738,7 +791,8 @@ impl<'o> Machine<'o> {
                 let kwargs = self.pop()?;
                 let args = self.pop()?;
                 let cls = self.pop()?;
-                if !self.is_tuple(args) || !matches!(self.pickle.value(kwargs), Value::Dict(_)) {
+                if !self.is_tuple(args) || !matches!(self.pickle.node(kwargs), Some(Value::Dict(_)))
+                {
                     return Err(K::BadNewObjArgs(Opcode::NewobjEx));
                 }
                 self.object(ObjectKind::NewObjEx { cls, args, kwargs })?;
@@ -765,7 +819,12 @@ impl<'o> Machine<'o> {
             Op::Build => {
                 let state = self.pop()?;
                 let target = self.top()?;
-                match self.pickle.value_mut(target) {
+                match self.pickle.target_mut(target).map_err(|found| {
+                    DecodeErrorKind::WrongTarget {
+                        op: Opcode::Build,
+                        found,
+                    }
+                })? {
                     Value::Object(o) => o.state = Some(state),
                     other => {
                         return Err(K::WrongTarget {
@@ -799,7 +858,13 @@ impl<'o> Machine<'o> {
             }
             Op::ReadonlyBuffer => {
                 let t = self.top()?;
-                match self.pickle.value_mut(t) {
+                match self
+                    .pickle
+                    .target_mut(t)
+                    .map_err(|found| DecodeErrorKind::WrongTarget {
+                        op: Opcode::ReadonlyBuffer,
+                        found,
+                    })? {
                     Value::OobBuffer { readonly, .. } => *readonly = true,
                     // Read-only already. (A bytearray would become a
                     // memoryview, which has no data-only form: refused.)
@@ -829,11 +894,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nan_keys_keep_python_identity() {
+        // {nan: 1, nan: 2} with two NaN objects keeps both keys; a memoized
+        // NaN used twice is one key (pickle.loads agrees).
+        let two = b"\x80\x04}\x94(G\x7f\xf8\x00\x00\x00\x00\x00\x00K\x01G\x7f\xf8\x00\x00\x00\x00\x00\x00K\x02u.";
+        let p = decode(two, &Options::default()).unwrap();
+        let Some(Value::Dict(items)) = p.node(p.root()) else {
+            panic!()
+        };
+        assert_eq!(items.len(), 2);
+        let one = b"\x80\x04}\x94(G\x7f\xf8\x00\x00\x00\x00\x00\x00\x94K\x01h\x01K\x02u.";
+        let p = decode(one, &Options::default()).unwrap();
+        let Some(Value::Dict(items)) = p.node(p.root()) else {
+            panic!()
+        };
+        assert_eq!(items.len(), 1);
+        assert_eq!(*p.value(items[0].1), Value::int(2));
+    }
+
+    #[test]
+    fn fast_path_scalars_match_the_parser() {
+        // BINFLOAT, BININT1, BININT2, BININT read directly; truncated ones
+        // still give the parser's error at the right offset.
+        let data = b"\x80\x04(G?\xf0\x00\x00\x00\x00\x00\x00K\x07M\x00\x01J\xff\xff\xff\xffl.";
+        let p = decode(data, &Options::default()).unwrap();
+        let Some(Value::List(items)) = p.node(p.root()) else {
+            panic!()
+        };
+        let got: Vec<Value> = items.iter().map(|&i| p.value(i).into_owned()).collect();
+        assert_eq!(
+            got,
+            [
+                Value::Float(1.0),
+                Value::int(7),
+                Value::int(256),
+                Value::int(-1)
+            ]
+        );
+        let e = decode(b"\x80\x04(G?\xf0\x00", &Options::default()).unwrap_err();
+        assert_eq!(e.offset, 3);
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::Parse(ParseErrorKind::Truncated(_))
+        ));
+        let e = decode_fragment(b"K\x01.", 100, &Options::default()).unwrap_err();
+        assert_eq!((e.offset, e.kind), (102, DecodeErrorKind::UnexpectedStop));
+        let e = decode_fragment(b"K\x01K\x02", 100, &Options::default()).unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::FragmentNotOneValue(2));
+    }
+
+    #[test]
     fn fragments_decode_one_value_with_file_offsets() {
         // An mmpk entry's value: a list memoized at index 7 and fetched again.
         let ops = b"]q\x07K\x01ah\x07a";
         let p = decode_fragment(ops, 1000, &Options::default()).unwrap();
-        let Value::List(items) = p.value(p.root()) else {
+        let Some(Value::List(items)) = p.node(p.root()) else {
             panic!()
         };
         assert_eq!(items.len(), 2);
@@ -870,7 +985,7 @@ mod tests {
     fn marks_and_pops_follow_the_c_unpickler() {
         // POP of a mark pops the mark: ( 0 N .  -> None
         let p = decode(b"(0N.", &Options::default()).unwrap();
-        assert_eq!(p.value(p.root()), &Value::None);
+        assert_eq!(*p.value(p.root()), Value::None);
         // Taking items from below the current mark is an underflow.
         let e = decode(b"N(\x85.", &Options::default()).unwrap_err();
         assert_eq!(
@@ -881,7 +996,7 @@ mod tests {
             }
         );
         let e = decode(b"N(t0.", &Options::default()).unwrap();
-        assert_eq!(e.value(e.root()), &Value::None);
+        assert_eq!(*e.value(e.root()), Value::None);
         let e = decode(b"(.", &Options::default()).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::StackUnderflow);
         let e = decode(b"N\x80\x06.", &Options::default()).unwrap_err();
@@ -897,7 +1012,10 @@ mod tests {
             max_nodes: 2,
             ..Options::default()
         };
-        let e = decode(b"(NNNl.", &opts).unwrap_err();
+        let e = decode(b"(]]]l.", &opts).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::TooManyNodes);
+        // Inline scalars (None, bool, small int, float) are not nodes.
+        let p = decode(b"(NNNl.", &opts).unwrap();
+        assert_eq!(p.len(), 1);
     }
 }

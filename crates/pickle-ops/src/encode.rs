@@ -27,7 +27,7 @@ use crate::op::Op;
 use crate::opcode::Opcode;
 use crate::table::{REVERSE_IMPORT_MAPPING, REVERSE_NAME_MAPPING};
 use crate::text;
-use crate::value::{Global, NodeId, Object, ObjectKind, Pickle, PyStr, Value};
+use crate::value::{Global, NodeId, Object, ObjectKind, Pickle, PyStr, Scalar, Value};
 use crate::write::write_op;
 
 /// Deepest nesting the encoder follows.
@@ -100,7 +100,7 @@ impl std::fmt::Display for EncodeError {
             K::NoRoot => f.write_str("pickle has no root value"),
         }?;
         if let Some(n) = self.node {
-            write!(f, " (node {})", n.index())?;
+            write!(f, " (node {n:?})")?;
         }
         Ok(())
     }
@@ -128,6 +128,7 @@ pub fn encode_node(p: &Pickle, root: NodeId, protocol: u8) -> Result<Vec<u8>, En
         });
     }
     let mut e = Encoder::new(p, protocol);
+    e.out.reserve(size_estimate(p));
     if protocol >= 2 {
         e.out.extend_from_slice(&[0x80, protocol]);
     }
@@ -138,6 +139,28 @@ pub fn encode_node(p: &Pickle, root: NodeId, protocol: u8) -> Result<Vec<u8>, En
     e.raw(b".");
     e.end_framing();
     Ok(e.out)
+}
+
+/// About the size of the whole arena's encoding (binary protocols), so
+/// that the output grows once instead of by doubling and copying: a few
+/// bytes per node plus payloads, and 9 per container item (a float's BINFLOAT;
+/// item nodes are counted again on their own). Capped at 1 GiB; reserving
+/// more than is written costs address space, not memory.
+fn size_estimate(p: &Pickle) -> usize {
+    let mut n: usize = 64;
+    for id in p.ids() {
+        let Some(v) = p.node(id) else { continue };
+        n = n.saturating_add(match v {
+            Value::Str(s) => s.as_bytes().len() + 10,
+            Value::Bytes(b) => b.len() + 10,
+            Value::ByteArray(b) => b.len() + 10,
+            Value::List(v) | Value::Set(v) => v.len() * 9 + 8,
+            Value::Tuple(v) | Value::FrozenSet(v) => v.len() * 9 + 8,
+            Value::Dict(v) => v.len() * 18 + 8,
+            _ => 24,
+        });
+    }
+    n.min(1 << 30)
 }
 
 /// Memo keys: node identity, or the implicit sharing CPython has.
@@ -182,9 +205,9 @@ impl Memo {
     #[inline]
     fn get(&self, key: &Key) -> Option<u32> {
         match key {
-            Key::Node(id) => self
-                .nodes
-                .get(id.index())
+            Key::Node(id) => id
+                .index()
+                .and_then(|i| self.nodes.get(i))
                 .copied()
                 .filter(|&i| i != u32::MAX),
             Key::Fresh(_) => None,
@@ -197,7 +220,11 @@ impl Memo {
         let idx = self.len;
         self.len += 1;
         match key {
-            Key::Node(id) if id.index() < self.nodes.len() => self.nodes[id.index()] = idx,
+            Key::Node(id) if id.index().is_some_and(|i| i < self.nodes.len()) => {
+                if let Some(i) = id.index() {
+                    self.nodes[i] = idx
+                }
+            }
             Key::Fresh(_) => {}
             k => {
                 self.other.insert(k, idx);
@@ -494,7 +521,7 @@ impl<'p> Encoder<'p> {
         let dotted = name.iter().rposition(|&c| c == b'.');
         if self.proto >= 4 {
             // The stream's own name strings, while they still hold the names.
-            let holds = |id: NodeId, want: &PyStr| matches!(self.p.get(id), Some(Value::Str(s)) if s == want);
+            let holds = |id: NodeId, want: &PyStr| matches!(self.p.node(id), Some(Value::Str(s)) if s == want);
             let (mkey, nkey) = match g.name_nodes {
                 Some((m, n)) if holds(m, &g.module) && holds(n, &g.name) => {
                     (Key::Node(m), Key::Node(n))
@@ -518,7 +545,7 @@ impl<'p> Encoder<'p> {
             let parent = Global::new(module, parent_name);
             let last = &name[dot + 1..];
             let last_key = if last.len() <= 1 {
-                str_key(NodeId(u32::MAX), last)
+                str_key(NodeId::INVALID, last)
             } else {
                 self.fresh_key()
             };
@@ -641,12 +668,15 @@ impl<'p> Encoder<'p> {
         }
         for chunk in items.chunks(BATCHSIZE) {
             self.op(Op::Mark);
+            self.out.reserve(chunk.len() * 9 + 1);
             for &c in chunk {
                 // Floats are the bulk of numeric lists: write them here, with
                 // the same frame check `save` makes first.
-                if let Value::Float(f) = self.p.value(c) {
+                if let (Some(f), true) = (c.as_float(), self.proto >= 1) {
                     self.boundary();
-                    self.save_float(*f);
+                    let mut buf = [Opcode::Binfloat.byte(); 9];
+                    buf[1..].copy_from_slice(&f.to_be_bytes());
+                    self.out.extend_from_slice(&buf);
                 } else {
                     self.save(c)?;
                 }
@@ -868,7 +898,7 @@ impl<'p> Encoder<'p> {
                     self.reduce_tail(key)?
                 } else {
                     // copyreg.__newobj__(cls, *args), as pickle.py writes it.
-                    let Value::Tuple(a) = self.p.value(args) else {
+                    let Some(Value::Tuple(a)) = self.p.node(args) else {
                         return Err(err(
                             id,
                             EncodeErrorKind::NotEncodable("NEWOBJ with non-tuple arguments"),
@@ -896,15 +926,15 @@ impl<'p> Encoder<'p> {
                 self.reduce_tail(key)?
             }
             ObjectKind::Inst { cls, args } => {
-                let Value::Tuple(a) = self.p.value(args) else {
+                let Some(Value::Tuple(a)) = self.p.node(args) else {
                     return Err(err(
                         id,
                         EncodeErrorKind::NotEncodable("INST with non-tuple arguments"),
                     ));
                 };
                 self.op(Op::Mark);
-                let g = match self.p.value(cls) {
-                    Value::Global(g) if self.proto == 0 => Some(g.clone()),
+                let g = match self.p.node(cls) {
+                    Some(Value::Global(g)) if self.proto == 0 => Some(g.clone()),
                     _ => None,
                 };
                 if g.is_none() {
@@ -951,7 +981,13 @@ impl<'p> Encoder<'p> {
     fn save(&mut self, id: NodeId) -> R {
         self.boundary();
         let p = self.p;
-        let v = p.value(id);
+        if let Some(s) = id.scalar() {
+            return self.save_scalar(id, s);
+        }
+        let v = p.node(id).ok_or(err(
+            id,
+            EncodeErrorKind::NotEncodable("a node of another pickle"),
+        ))?;
         match v {
             Value::None => {
                 self.op(Op::None);
@@ -980,8 +1016,8 @@ impl<'p> Encoder<'p> {
                     self.save(*pid)?;
                     self.op(Op::Binpersid);
                 } else {
-                    match p.value(*pid) {
-                        Value::Str(s)
+                    match p.node(*pid) {
+                        Some(Value::Str(s))
                             if s.as_bytes().is_ascii() && !s.as_bytes().contains(&b'\n') =>
                         {
                             self.op(Op::Persid(s.as_bytes()))
@@ -1045,6 +1081,26 @@ impl<'p> Encoder<'p> {
         let r = self.save_new(id, v, key);
         self.depth -= 1;
         r
+    }
+
+    /// `None`, `bool`, a small int or a float held inline in its handle.
+    #[inline]
+    fn save_scalar(&mut self, id: NodeId, s: Scalar) -> R {
+        match s {
+            Scalar::None => self.op(Op::None),
+            Scalar::Bool(b) if self.proto >= 2 => {
+                self.op(if b { Op::Newtrue } else { Op::Newfalse })
+            }
+            Scalar::Bool(b) => self.op(Op::Int(if b { b"01" } else { b"00" })),
+            Scalar::Int(i) => {
+                return self.save_int(&PyInt::Small(i)).map_err(|e| EncodeError {
+                    node: Some(id),
+                    ..e
+                })
+            }
+            Scalar::Float(f) => self.save_float(f),
+        }
+        Ok(())
     }
 
     fn save_new(&mut self, id: NodeId, v: &Value, key: Key) -> R {

@@ -285,7 +285,7 @@ fn expand(
     out: &mut String,
     opts: &JsonOptions,
 ) -> Result<(), JsonError> {
-    match p.value(id) {
+    match &*p.value(id) {
         Value::None => out.push_str("{\"none\":null}"),
         Value::Bool(b) => out.push_str(if *b {
             "{\"bool\":true}"
@@ -402,7 +402,7 @@ fn descr_json(p: &Pickle, id: NodeId, out: &mut String) -> Result<(), JsonError>
             out.push(',');
             continue;
         }
-        match p.value(id) {
+        match &*p.value(id) {
             Value::Str(s) => py_str(s, out),
             Value::Int(i) => {
                 let _ = write!(out, "{i}");
@@ -435,7 +435,7 @@ fn push_descr(stack: &mut Vec<Option<NodeId>>, v: &[NodeId]) {
 }
 
 /// A marker id that `descr_json` prints as a comma.
-const COMMA: NodeId = NodeId(u32::MAX);
+const COMMA: NodeId = NodeId::INVALID;
 
 fn object(o: &Object, tasks: &mut Vec<Task>, out: &mut String) {
     let (kind, fields): (&str, Vec<(&'static str, NodeId)>) = match o.kind {
@@ -494,6 +494,7 @@ pub fn to_json(p: &Pickle, root: NodeId, opts: &JsonOptions) -> Result<String, J
             return jerr(format!("JSON output would exceed {} nodes", opts.max_nodes));
         }
         let v = p.value(id);
+        let v = &*v;
         if has_identity(v) {
             let n = seen.entry(id).or_insert(0);
             *n += 1;
@@ -518,6 +519,7 @@ pub fn to_json(p: &Pickle, root: NodeId, opts: &JsonOptions) -> Result<String, J
             Task::Node(id) => id,
         };
         let v = p.value(id);
+        let v = &*v;
         if has_identity(v) {
             if let Some(k) = ids.get(&id) {
                 let _ = write!(out, "{{\"ref\":{k}}}");
@@ -589,7 +591,7 @@ impl Builder {
                 .ok_or_else(|| JsonError(format!("ref {k} before its id")));
         }
         // Reserve the node first so that cycles can refer to it.
-        let me = self.p.push(Value::None);
+        let me = self.p.push_node(Value::None);
         if let Some(k) = id {
             if self.ids.insert(k, me).is_some() {
                 return jerr(format!("id {k} used twice"));
@@ -726,6 +728,14 @@ impl Builder {
             }
             other => return jerr(format!("unknown node kind {other:?}")),
         };
+        // Scalars (which have no id) live in their handle: drop the
+        // reserved node, which is still the last one.
+        if id.is_none() {
+            if let Some(h) = NodeId::inline(&val) {
+                self.p.pop_last_node(me);
+                return Ok(h);
+            }
+        }
         self.p.replace(me, val);
         Ok(me)
     }
@@ -963,7 +973,7 @@ mod tests {
             to_json(&p, p.root(), &JsonOptions::default()).unwrap(),
             text
         );
-        let Value::NdArray(a) = p.value(p.root()) else {
+        let Some(Value::NdArray(a)) = p.node(p.root()) else {
             panic!()
         };
         assert!(matches!(a.dtype, Dtype::Descr(_)));

@@ -162,20 +162,20 @@ impl<'p> Keys<'p> {
             if self.cache.contains_key(&n) {
                 continue;
             }
-            match self.p.value(n) {
+            match &*self.p.value(n) {
                 Value::Tuple(items) | Value::FrozenSet(items) => {
                     if !expanded {
                         todo.push((n, true));
                         for &c in items.iter() {
                             if !self.cache.contains_key(&c)
-                                && matches!(self.p.value(c), Value::Tuple(_) | Value::FrozenSet(_))
+                                && matches!(*self.p.value(c), Value::Tuple(_) | Value::FrozenSet(_))
                             {
                                 todo.push((c, false));
                             }
                         }
                         continue;
                     }
-                    let tuple = matches!(self.p.value(n), Value::Tuple(_));
+                    let tuple = matches!(*self.p.value(n), Value::Tuple(_));
                     let mut acc: u64 = if tuple { 0x7475706c65 } else { 0x66726f7a656e };
                     for &c in items.iter() {
                         let h = match self.cache.get(&c) {
@@ -205,6 +205,7 @@ impl<'p> Keys<'p> {
 
     fn leaf_hash(&self, id: NodeId) -> Result<u64, DecodeErrorKind> {
         let v = self.p.value(id);
+        let v = &*v;
         let mut h = self.hasher();
         if let Some(n) = num(v) {
             match n {
@@ -238,6 +239,7 @@ impl<'p> Keys<'p> {
                 continue;
             }
             let (va, vb) = (self.p.value(a), self.p.value(b));
+            let (va, vb) = (&*va, &*vb);
             let same = match (va, vb) {
                 (Value::Tuple(x), Value::Tuple(y)) => {
                     if x.len() != y.len() {
@@ -301,10 +303,10 @@ impl<'p> Keys<'p> {
     fn groups(&mut self, items: &[NodeId]) -> Result<Option<Vec<usize>>, DecodeErrorKind> {
         let all_str = items
             .iter()
-            .all(|&k| matches!(self.p.value(k), Value::Str(_)));
+            .all(|&k| matches!(*self.p.value(k), Value::Str(_)));
         let mut hashed: Vec<(u64, u32)> = Vec::with_capacity(items.len());
         for (i, &k) in items.iter().enumerate() {
-            let h = match self.p.value(k) {
+            let h = match &*self.p.value(k) {
                 Value::Str(s) if all_str => self.state.hash_one(s.as_bytes()),
                 _ => self.hash(k)?,
             };
@@ -359,7 +361,7 @@ pub(crate) fn dedupe(p: &mut Pickle, ids: &[NodeId], budget: u64) -> Result<(), 
     {
         let mut keys = Keys::new(p, budget);
         for &id in ids {
-            match p.value(id) {
+            match &*p.value(id) {
                 Value::Dict(items) => {
                     let ks: Vec<NodeId> = items.iter().map(|&(k, _)| k).collect();
                     if ks.len() == 1 {
@@ -383,9 +385,9 @@ pub(crate) fn dedupe(p: &mut Pickle, ids: &[NodeId], budget: u64) -> Result<(), 
                     }
                 }
                 Value::Set(_) | Value::FrozenSet(_) => {
-                    let (items, frozen): (&[NodeId], bool) = match p.value(id) {
-                        Value::Set(v) => (v, false),
-                        Value::FrozenSet(v) => (v, true),
+                    let (items, frozen): (&[NodeId], bool) = match p.node(id) {
+                        Some(Value::Set(v)) => (v, false),
+                        Some(Value::FrozenSet(v)) => (v, true),
                         _ => unreachable!("matched above"),
                     };
                     if items.is_empty() {
@@ -457,7 +459,7 @@ mod tests {
         let b = p.push(Value::str("b"));
         let d = p.push(Value::Dict(vec![(k1, a), (k2, b)]));
         dedupe_all(&mut p, 1000).unwrap();
-        assert_eq!(p.value(d), &Value::Dict(vec![(k1, b)]));
+        assert_eq!(*p.value(d), Value::Dict(vec![(k1, b)]));
     }
 
     #[test]
@@ -487,7 +489,7 @@ mod tests {
         .collect();
         let m = p.push(Value::Dict(mixed.clone()));
         dedupe_all(&mut p, 1_000_000).unwrap();
-        let Value::Dict(out) = p.value(d) else {
+        let Some(Value::Dict(out)) = p.node(d) else {
             panic!()
         };
         assert_eq!(out.len(), 4000);
@@ -500,7 +502,7 @@ mod tests {
             };
             assert_eq!(v, want);
         }
-        let Value::Dict(out) = p.value(m) else {
+        let Some(Value::Dict(out)) = p.node(m) else {
             panic!()
         };
         assert_eq!(

@@ -32,6 +32,14 @@
 //!   with plain non-tuple arguments are errors.
 //! - **Frames** are transparent, as in the C unpickler: only their declared
 //!   length must be present. Bytes after STOP are ignored.
+//! - **Scalars live in their handles.** A [`NodeId`] is eight bytes: a
+//!   float's own bits, or a tagged NaN pattern holding `None`, a bool, an int
+//!   within ±2^47, or an arena index (NaN-boxing). Bigger ints, NaNs (whose
+//!   identity matters for dict keys) and every other kind are arena nodes. A
+//!   list of a million floats therefore costs one node and eight bytes per
+//!   item. Read any handle with [`Pickle::value`] (borrowed for nodes, built
+//!   for scalars) or look for containers with [`Pickle::node`].
+//!   [`decode::Options::max_nodes`] counts arena nodes only.
 //! - **Object nodes** record what later ops did to them: `listitems`,
 //!   `dictitems`, `additems` (only when non-empty) and `state` (the last
 //!   BUILD, if BUILD ran more than once). Persistent ids, extension codes and
@@ -61,7 +69,7 @@
 //! // pickle.dumps({'a': [1, 2.5]}, 4)
 //! let bytes = b"\x80\x04\x95\x17\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01G@\x04\x00\x00\x00\x00\x00\x00es.";
 //! let pickle = decode::decode(bytes, &decode::Options::default()).unwrap();
-//! let Value::Dict(items) = pickle.value(pickle.root()) else { panic!() };
+//! let Some(Value::Dict(items)) = pickle.node(pickle.root()) else { panic!() };
 //! assert_eq!(items.len(), 1);
 //! // Encoding gives CPython's bytes back.
 //! assert_eq!(encode::encode(&pickle, 4).unwrap(), bytes.to_vec());
@@ -89,5 +97,5 @@ pub use int::PyInt;
 pub use op::{Arg, Op};
 pub use opcode::Opcode;
 pub use parse::{ops, parse_op, Ops, ParseError, ParseErrorKind};
-pub use value::{NodeId, Pickle, Value};
+pub use value::{NodeId, Pickle, Scalar, Value};
 pub use write::{write_op, write_ops};

@@ -38,23 +38,23 @@ pub(crate) fn map_global(g: &mut Global) {
 }
 
 fn global_is(p: &Pickle, id: NodeId, module: &str, name: &str) -> bool {
-    matches!(p.value(id), Value::Global(g) if g.module.as_bytes() == module.as_bytes() && g.name.as_bytes() == name.as_bytes())
+    matches!(p.node(id), Some(Value::Global(g)) if g.module.as_bytes() == module.as_bytes() && g.name.as_bytes() == name.as_bytes())
 }
 
 fn tuple_items(p: &Pickle, id: NodeId) -> Option<&[NodeId]> {
-    match p.value(id) {
-        Value::Tuple(t) => Some(t),
+    match p.node(id) {
+        Some(Value::Tuple(t)) => Some(t),
         _ => None,
     }
 }
 
 fn str_is(p: &Pickle, id: NodeId, s: &str) -> bool {
-    matches!(p.value(id), Value::Str(x) if x.as_bytes() == s.as_bytes())
+    matches!(p.node(id), Some(Value::Str(x)) if x.as_bytes() == s.as_bytes())
 }
 
 /// What a bare REDUCE node folds into, if anything.
 fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
-    let Value::Object(o) = p.value(id) else {
+    let Some(Value::Object(o)) = p.node(id) else {
         return None;
     };
     let ObjectKind::Reduce { callable, args } = o.kind else {
@@ -66,7 +66,7 @@ fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
     let a = tuple_items(p, args)?.to_vec();
     if global_is(p, callable, "copyreg", "_reconstructor") && only_state {
         if let [cls, base, none] = a[..] {
-            if global_is(p, base, "builtins", "object") && matches!(p.value(none), Value::None) {
+            if global_is(p, base, "builtins", "object") && matches!(*p.value(none), Value::None) {
                 let empty = p.push(Value::Tuple(Box::new([])));
                 let mut obj = crate::value::Object::new(ObjectKind::NewObj { cls, args: empty });
                 obj.state = state;
@@ -82,7 +82,7 @@ fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
     {
         let frozen = global_is(p, callable, "builtins", "frozenset");
         let [l] = a[..] else { return None };
-        let Value::List(items) = p.value(l) else {
+        let Some(Value::List(items)) = p.node(l) else {
             return None;
         };
         // What the list held when REDUCE ran (decoded pickles), or all of it.
@@ -112,7 +112,7 @@ fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
         if !str_is(p, enc, "latin1") && !str_is(p, enc, "latin-1") {
             return None;
         }
-        let Value::Str(s) = p.value(s) else {
+        let Some(Value::Str(s)) = p.node(s) else {
             return None;
         };
         return s.to_latin1().map(|b| Value::Bytes(b.into()));
@@ -120,12 +120,12 @@ fn fold(p: &mut Pickle, id: NodeId) -> Option<Value> {
     if global_is(p, callable, "builtins", "bytearray") {
         return match a[..] {
             [] => Some(Value::ByteArray(Vec::new())),
-            [b] => match p.value(b) {
-                Value::Bytes(b) => Some(Value::ByteArray(b.to_vec())),
+            [b] => match p.node(b) {
+                Some(Value::Bytes(b)) => Some(Value::ByteArray(b.to_vec())),
                 _ => None,
             },
-            [s, enc] if str_is(p, enc, "latin-1") || str_is(p, enc, "latin1") => match p.value(s) {
-                Value::Str(s) => s.to_latin1().map(Value::ByteArray),
+            [s, enc] if str_is(p, enc, "latin-1") || str_is(p, enc, "latin1") => match p.node(s) {
+                Some(Value::Str(s)) => s.to_latin1().map(Value::ByteArray),
                 _ => None,
             },
             _ => None,
@@ -144,7 +144,7 @@ pub fn resolve(p: &mut Pickle, compare_budget: u64) -> Result<(), DecodeErrorKin
     // Arguments always precede the REDUCE that consumes them, so one pass in
     // creation order folds inner values first.
     for i in 0..n {
-        let id = NodeId(i as u32);
+        let id = NodeId::node(i as u32);
         if let Some(v) = fold(p, id) {
             if matches!(v, Value::Set(_) | Value::FrozenSet(_)) {
                 folded_sets.push(id);
@@ -178,22 +178,22 @@ mod tests {
         // pickle.dumps([b'ab', b'', {1}], 2)
         let data = b"\x80\x02]q\x00(c_codecs\nencode\nq\x01X\x02\x00\x00\x00abq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05c__builtin__\nbytes\nq\x06)Rq\x07c__builtin__\nset\nq\x08]q\tK\x01a\x85q\nRq\x0be.";
         let p = resolved(data);
-        let Value::List(items) = p.value(p.root()) else {
+        let Some(Value::List(items)) = p.node(p.root()) else {
             panic!()
         };
-        assert_eq!(p.value(items[0]), &Value::Bytes(b"ab"[..].into()));
-        assert_eq!(p.value(items[1]), &Value::Bytes(Box::new([])));
-        let Value::Set(s) = p.value(items[2]) else {
+        assert_eq!(*p.value(items[0]), Value::Bytes(b"ab"[..].into()));
+        assert_eq!(*p.value(items[1]), Value::Bytes(Box::new([])));
+        let Some(Value::Set(s)) = p.node(items[2]) else {
             panic!("{:?}", p.value(items[2]))
         };
-        assert_eq!(p.value(s[0]), &Value::int(1));
+        assert_eq!(*p.value(s[0]), Value::int(1));
     }
 
     #[test]
     fn python2_names_map() {
         // protocol 0: c__builtin__\nset\n  and ccopy_reg\n_reconstructor\n
         let p = resolved(b"c__builtin__\nset\np0\n.");
-        let Value::Global(g) = p.value(p.root()) else {
+        let Some(Value::Global(g)) = p.node(p.root()) else {
             panic!()
         };
         assert_eq!(
@@ -201,7 +201,7 @@ mod tests {
             (Some("builtins"), Some("set"))
         );
         let p = resolved(b"\x80\x03c__builtin__\nset\n.");
-        let Value::Global(g) = p.value(p.root()) else {
+        let Some(Value::Global(g)) = p.node(p.root()) else {
             panic!()
         };
         assert_eq!(g.module.as_str(), Some("__builtin__"));

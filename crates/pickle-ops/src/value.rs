@@ -6,14 +6,158 @@
 use crate::int::PyInt;
 use crate::text;
 
-/// The index of a value in a [`Pickle`]'s arena.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(pub(crate) u32);
+/// A handle to one value of a [`Pickle`]: either an index into its arena,
+/// or a small scalar held in the handle itself (`None`, `bool`, `int` within
+/// ±2^47, and every `float` but a few NaN payloads), so that a list of a
+/// million floats costs eight bytes per item and no arena node.
+///
+/// Scalars have no identity in Python's pickling (they are never memoized
+/// by the pickler, and canonical JSON gives them no `id`), so two equal
+/// inline scalars are the same handle. Use [`Pickle::value`] to read any
+/// handle, [`NodeId::scalar`] for the inline fast path, and
+/// [`NodeId::index`] for the arena position of a node.
+///
+/// The layout is NaN-boxing: a float is its own bits (NaNs are arena nodes,
+/// see [`NodeId::float`]), and NaN bit patterns with the top 16 bits
+/// `0xFFFC`..=`0xFFFE` tag nodes, ints and constants.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub(crate) u64);
+
+const TAG_SHIFT: u32 = 48;
+/// Handles whose top 16 bits are at least this are not floats.
+const FIRST_TAG: u64 = 0xFFFC;
+const TAG_NODE: u64 = 0xFFFC;
+const TAG_INT: u64 = 0xFFFD;
+const TAG_CONST: u64 = 0xFFFE;
+const PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
+const INLINE_INT_MAX: i64 = (1 << 47) - 1;
+const INLINE_INT_MIN: i64 = -(1 << 47);
+
+/// A scalar held inline in a [`NodeId`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    /// `None`
+    None,
+    /// `bool`
+    Bool(bool),
+    /// `int` (within ±2^47)
+    Int(i64),
+    /// `float`
+    Float(f64),
+}
+
+impl Scalar {
+    /// The same value as a [`Value`].
+    #[inline]
+    pub fn to_value(self) -> Value {
+        match self {
+            Scalar::None => Value::None,
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Int(i) => Value::Int(PyInt::Small(i)),
+            Scalar::Float(f) => Value::Float(f),
+        }
+    }
+}
 
 impl NodeId {
-    /// The arena index.
-    pub fn index(self) -> usize {
-        self.0 as usize
+    /// The inline `None`.
+    pub const NONE: NodeId = NodeId(TAG_CONST << TAG_SHIFT);
+    /// The inline `False`.
+    pub const FALSE: NodeId = NodeId(TAG_CONST << TAG_SHIFT | 2);
+    /// The inline `True`.
+    pub const TRUE: NodeId = NodeId(TAG_CONST << TAG_SHIFT | 3);
+    /// Never a valid handle (a sentinel for tables and work lists).
+    pub(crate) const INVALID: NodeId = NodeId(u64::MAX);
+
+    /// The handle of arena node `i`.
+    #[inline]
+    pub(crate) const fn node(i: u32) -> NodeId {
+        NodeId(TAG_NODE << TAG_SHIFT | i as u64)
+    }
+
+    /// The inline handle of a float, unless it is a NaN. NaNs stay nodes:
+    /// in Python two NaN objects are different dict keys while one NaN
+    /// object (memoized and referenced twice) is one, so NaNs need the
+    /// identity that inline handles do not have.
+    #[inline]
+    pub fn float(f: f64) -> Option<NodeId> {
+        (!f.is_nan()).then_some(NodeId(f.to_bits()))
+    }
+
+    /// The inline handle of an int within ±2^47.
+    #[inline]
+    pub fn int(i: i64) -> Option<NodeId> {
+        (INLINE_INT_MIN..=INLINE_INT_MAX)
+            .contains(&i)
+            .then_some(NodeId(TAG_INT << TAG_SHIFT | (i as u64 & PAYLOAD)))
+    }
+
+    /// The inline handle of a bool.
+    #[inline]
+    pub fn bool(b: bool) -> NodeId {
+        if b {
+            NodeId::TRUE
+        } else {
+            NodeId::FALSE
+        }
+    }
+
+    /// The inline handle of a scalar value, if it can be one.
+    #[inline]
+    pub fn inline(v: &Value) -> Option<NodeId> {
+        match v {
+            Value::None => Some(NodeId::NONE),
+            Value::Bool(b) => Some(NodeId::bool(*b)),
+            Value::Int(PyInt::Small(i)) => NodeId::int(*i),
+            Value::Float(f) => NodeId::float(*f),
+            _ => None,
+        }
+    }
+
+    /// The arena index, for a node (not an inline scalar).
+    #[inline]
+    pub fn index(self) -> Option<usize> {
+        (self.0 >> TAG_SHIFT == TAG_NODE).then_some((self.0 & 0xFFFF_FFFF) as usize)
+    }
+
+    /// Whether this handle holds its scalar inline.
+    #[inline]
+    pub fn is_inline(self) -> bool {
+        self.0 >> TAG_SHIFT != TAG_NODE
+    }
+
+    /// The float held inline, if this handle holds one.
+    #[inline]
+    pub fn as_float(self) -> Option<f64> {
+        (self.0 >> TAG_SHIFT < FIRST_TAG).then(|| f64::from_bits(self.0))
+    }
+
+    /// The inline scalar, if this handle holds one.
+    #[inline]
+    pub fn scalar(self) -> Option<Scalar> {
+        let tag = self.0 >> TAG_SHIFT;
+        if tag < FIRST_TAG {
+            return Some(Scalar::Float(f64::from_bits(self.0)));
+        }
+        match tag {
+            TAG_INT => Some(Scalar::Int(((self.0 << 16) as i64) >> 16)),
+            TAG_CONST => Some(match self.0 & 3 {
+                0 => Scalar::None,
+                2 => Scalar::Bool(false),
+                _ => Scalar::Bool(true),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.index(), self.scalar()) {
+            (Some(i), _) => write!(f, "NodeId({i})"),
+            (None, Some(s)) => write!(f, "NodeId({s:?})"),
+            (None, None) => write!(f, "NodeId({:#x})", self.0),
+        }
     }
 }
 
@@ -404,57 +548,109 @@ impl Pickle {
         }
     }
 
-    /// Adds a value; returns its id.
+    /// Adds a value; returns its handle. `None`, `bool`, small ints and
+    /// floats are held inline in the handle (no arena node).
     ///
     /// # Panics
     /// When the arena already holds 2^32 - 1 nodes.
     #[inline]
     pub fn push(&mut self, v: Value) -> NodeId {
-        let id = u32::try_from(self.nodes.len())
-            .ok()
-            .filter(|&i| i != u32::MAX)
-            .expect("pickle arena is full (2^32 nodes)");
-        self.nodes.push(v);
-        NodeId(id)
+        self.try_push(v).expect("pickle arena is full (2^32 nodes)")
+    }
+
+    /// Adds a value as an arena node even when it is a scalar (e.g. a
+    /// placeholder to [`Pickle::replace`] later).
+    ///
+    /// # Panics
+    /// When the arena already holds 2^32 - 1 nodes.
+    pub fn push_node(&mut self, v: Value) -> NodeId {
+        self.try_push_node(v)
+            .expect("pickle arena is full (2^32 nodes)")
     }
 
     /// Adds a value unless the arena is full.
     #[inline]
     pub(crate) fn try_push(&mut self, v: Value) -> Option<NodeId> {
+        match NodeId::inline(&v) {
+            Some(id) => Some(id),
+            None => self.try_push_node(v),
+        }
+    }
+
+    /// Adds an arena node unless the arena is full.
+    #[inline]
+    pub(crate) fn try_push_node(&mut self, v: Value) -> Option<NodeId> {
         let id = u32::try_from(self.nodes.len())
             .ok()
             .filter(|&i| i != u32::MAX)?;
         self.nodes.push(v);
-        Some(NodeId(id))
+        Some(NodeId::node(id))
     }
 
-    /// The value of a node.
+    /// The value of a handle: borrowed for an arena node, built for an
+    /// inline scalar.
     ///
     /// # Panics
-    /// When `id` is not from this arena.
+    /// When `id` is a node not from this arena.
     #[inline]
-    pub fn value(&self, id: NodeId) -> &Value {
-        &self.nodes[id.index()]
+    pub fn value(&self, id: NodeId) -> std::borrow::Cow<'_, Value> {
+        match id.index() {
+            Some(i) => std::borrow::Cow::Borrowed(&self.nodes[i]),
+            None => std::borrow::Cow::Owned(id.scalar().map_or(Value::None, Scalar::to_value)),
+        }
     }
 
-    /// The value of a node, if `id` is in range.
+    /// The value of an arena node; `None` for an inline scalar (or a node
+    /// out of range). Containers, strings, globals and objects are always
+    /// nodes, so this is how to look for them.
     #[inline]
-    pub fn get(&self, id: NodeId) -> Option<&Value> {
-        self.nodes.get(id.index())
+    pub fn node(&self, id: NodeId) -> Option<&Value> {
+        self.nodes.get(id.index()?)
     }
 
-    /// The value of a node, mutably.
+    /// The value of a handle, if it is inline or a node in range.
+    #[inline]
+    pub fn get(&self, id: NodeId) -> Option<std::borrow::Cow<'_, Value>> {
+        match id.index() {
+            Some(i) => self.nodes.get(i).map(std::borrow::Cow::Borrowed),
+            None => id.scalar().map(|s| std::borrow::Cow::Owned(s.to_value())),
+        }
+    }
+
+    /// The value of an arena node, mutably.
     ///
     /// # Panics
-    /// When `id` is not from this arena.
+    /// When `id` is an inline scalar or not from this arena.
     #[inline]
     pub fn value_mut(&mut self, id: NodeId) -> &mut Value {
-        &mut self.nodes[id.index()]
+        let i = id.index().expect("value_mut of an inline scalar");
+        &mut self.nodes[i]
     }
 
-    /// Replaces a node's value, keeping its identity.
+    /// The value of an arena node, mutably, or the kind name of an inline
+    /// scalar (which no op can change).
+    #[inline]
+    pub(crate) fn target_mut(&mut self, id: NodeId) -> Result<&mut Value, &'static str> {
+        match id.index() {
+            Some(i) => self.nodes.get_mut(i).ok_or("unknown node"),
+            None => Err(id.scalar().map_or("None", |s| s.to_value().kind_name())),
+        }
+    }
+
+    /// Removes node `id` if it is the last one (a reservation that turned
+    /// out to be an inline scalar).
+    pub(crate) fn pop_last_node(&mut self, id: NodeId) {
+        if id.index().is_some_and(|i| i + 1 == self.nodes.len()) {
+            self.nodes.pop();
+        }
+    }
+
+    /// Replaces an arena node's value, keeping its identity.
+    ///
+    /// # Panics
+    /// When `id` is an inline scalar or not from this arena.
     pub fn replace(&mut self, id: NodeId, v: Value) -> Value {
-        std::mem::replace(&mut self.nodes[id.index()], v)
+        std::mem::replace(self.value_mut(id), v)
     }
 
     /// The root value's id.
@@ -484,7 +680,7 @@ impl Pickle {
         self.root = Some(id);
     }
 
-    /// Number of nodes.
+    /// Number of arena nodes (inline scalars are not counted).
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -494,15 +690,18 @@ impl Pickle {
         self.nodes.is_empty()
     }
 
-    /// All node ids, in creation order.
+    /// All arena nodes' handles, in creation order.
     pub fn ids(&self) -> impl Iterator<Item = NodeId> {
-        (0..self.nodes.len() as u32).map(NodeId)
+        (0..self.nodes.len() as u32).map(NodeId::node)
     }
 
     /// The ids a node refers to directly, in canonical JSON order.
     pub fn children(&self, id: NodeId) -> Vec<NodeId> {
         let mut out = Vec::new();
-        match self.value(id) {
+        let Some(v) = self.node(id) else {
+            return out;
+        };
+        match v {
             Value::List(v) | Value::Set(v) => out.extend_from_slice(v),
             Value::Tuple(v) | Value::FrozenSet(v) => out.extend_from_slice(v),
             Value::Dict(items) => items.iter().for_each(|&(k, v)| out.extend([k, v])),
@@ -529,5 +728,86 @@ impl Pickle {
             _ => {}
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_are_inline_and_round_trip() {
+        let mut p = Pickle::new();
+        let cases = [
+            Value::None,
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::int(0),
+            Value::int(-1),
+            Value::int((1 << 47) - 1),
+            Value::int(-(1 << 47)),
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(f64::INFINITY),
+            Value::Float(f64::NEG_INFINITY),
+            Value::Float(f64::MIN_POSITIVE / 2.0),
+            Value::Float(-1.5e300),
+        ];
+        for v in cases {
+            let id = p.push(v.clone());
+            assert!(id.is_inline(), "{v:?}");
+            assert_eq!(id.index(), None);
+            assert_eq!(*p.value(id), v);
+            assert!(p.node(id).is_none());
+            // -0.0 keeps its sign bit.
+            if let Value::Float(f) = v {
+                assert_eq!(id.as_float().map(f64::to_bits), Some(f.to_bits()));
+            } else {
+                assert_eq!(id.as_float(), None);
+            }
+        }
+        assert_eq!(p.len(), 0);
+    }
+
+    #[test]
+    fn big_ints_and_nans_are_nodes() {
+        let mut p = Pickle::new();
+        let big = [
+            Value::int(1 << 47),
+            Value::int(-(1 << 47) - 1),
+            Value::int(i64::MAX),
+            Value::int(i64::MIN),
+        ];
+        for v in big {
+            let id = p.push(v.clone());
+            assert!(!id.is_inline());
+            assert_eq!(*p.value(id), v);
+        }
+        for bits in [
+            0x7FF8_0000_0000_0000u64,
+            0xFFF8_0000_0000_0000,
+            0xFFFC_0000_0000_0001,
+            0xFFFF_FFFF_FFFF_FFFF,
+        ] {
+            let f = f64::from_bits(bits);
+            let id = p.push(Value::Float(f));
+            assert!(!id.is_inline());
+            let Value::Float(g) = *p.value(id) else {
+                panic!()
+            };
+            assert_eq!(g.to_bits(), bits);
+        }
+        assert_eq!(p.len(), 8);
+    }
+
+    #[test]
+    fn inline_handles_cannot_be_changed() {
+        let mut p = Pickle::new();
+        let id = p.push(Value::int(3));
+        assert_eq!(p.target_mut(id).unwrap_err(), "int");
+        assert_eq!(p.target_mut(NodeId::NONE).unwrap_err(), "None");
+        let n = p.push_node(Value::None);
+        assert!(!n.is_inline());
+        assert!(p.target_mut(n).is_ok());
     }
 }

@@ -57,7 +57,7 @@ fn small_file_is_pinned_and_scans() {
 fn small_file_decodes_as_a_pickle() {
     use pickle_ops::value::Value;
     let p = pickle_ops::decode::decode(&small_file(), &Default::default()).unwrap();
-    let Value::Dict(items) = p.value(p.root()) else {
+    let Some(Value::Dict(items)) = p.node(p.root()) else {
         panic!("not a dict")
     };
     assert_eq!(items.len(), 2);
