@@ -235,16 +235,17 @@ const EMPTY: NodeId = NodeId::INVALID;
 impl Memo {
     fn get(&self, i: u64) -> Option<NodeId> {
         match self.dense.get(i as usize) {
-            Some(&EMPTY) => None,
-            Some(&v) => Some(v),
-            None => self.sparse.get(&i).copied(),
+            Some(&v) if v != EMPTY => Some(v),
+            // Indices stored sparsely before the dense table grew past them
+            // stay in the map.
+            _ => self.sparse.get(&i).copied(),
         }
     }
 
     fn put(&mut self, i: u64, v: NodeId) {
         let len = self.dense.len() as u64;
         if i < len {
-            if self.dense[i as usize] == EMPTY {
+            if self.dense[i as usize] == EMPTY && self.sparse.remove(&i).is_none() {
                 self.count += 1;
             }
             self.dense[i as usize] = v;
@@ -892,6 +893,26 @@ impl<'o> Machine<'o> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memo_indices_stored_sparsely_stay_reachable() {
+        // The first PUT above the dense range goes to the map; later PUTs
+        // grow the dense table past it; GET must still find it (found by
+        // the mmpk-format generic-value tests).
+        let p = decode(b"\x80\x04Nq!0Nq\"0h!.", &Options::default()).unwrap();
+        assert_eq!(*p.value(p.root()), Value::None);
+        let mut data = b"\x80\x04]q(".to_vec();
+        for i in (0..100u8).filter(|&i| i != 40) {
+            data.extend_from_slice(&[b'K', i, b'q', i, b'0']);
+        }
+        data.extend_from_slice(b"0h(.");
+        // (The list is at 40; ints fill 0..100 around it.)
+        let p = decode(&data, &Options::default()).unwrap();
+        assert!(matches!(p.node(p.root()), Some(Value::List(_))));
+        // Overwriting a sparse index through the dense table keeps one entry.
+        let p = decode(b"\x80\x04]q(]q\x00]q(h(.", &Options::default()).unwrap();
+        assert!(matches!(p.node(p.root()), Some(Value::List(_))));
+    }
 
     #[test]
     fn nan_keys_keep_python_identity() {
