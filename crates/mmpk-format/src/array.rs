@@ -6,13 +6,40 @@
 //! and shape). [`decode_array`] finds dtype, shape and the raw bytes' span
 //! of an entry's value without copying the data.
 //!
-//! This module handles dtypes given as their string (`dtype.str` for v2,
-//! `str(dtype)` for v1); structured dtypes (v2's descr list) are not done yet.
+//! Typed: [`read_array`] validates everything (dtype, shape, and that the
+//! raw bytes are exactly `prod(shape) * itemsize`) and returns an [`Array`]
+//! with a [`Dtype`]; [`write_array_tail_dtype`] and [`encode_array`] write
+//! from a [`Dtype`] (v2: `dtype.str`, or the `descr` list of a structured
+//! dtype; v1: numpy's `str(dtype)`). [`decode_array`] and
+//! [`write_array_tail`] are the untyped forms (the dtype as its string).
+//!
+//! ```
+//! use mmpk_format::array::{encode_array, read_array, Encoding};
+//! use mmpk_format::dtype::Dtype;
+//!
+//! let dtype = Dtype::parse("[('x', '<f4'), ('y', '>i2', (2,))]")?;
+//! let mut value = Vec::new();
+//! let raw = [0u8; 2 * 8];
+//! let span = encode_array(&mut value, Encoding::V2, &dtype, &[2], &raw)?;
+//! assert_eq!(span.start, Encoding::V2.data_offset());
+//!
+//! let a = read_array(&value, 0..value.len())?;
+//! assert_eq!((a.dtype.itemsize(), a.shape.as_slice()), (8, &[2][..]));
+//! assert_eq!(a.data, span); // where to map the elements from
+//! assert!(!a.dtype.is_native()); // a big-endian field
+//! # Ok::<(), mmpk_format::Error>(())
+//! ```
+//!
+//! The v2 bytes of structured, big-endian, datetime, string, void, 0-d and
+//! masked arrays were checked manually to load with plain `pickle.load`
+//! under numpy 1.23.5 and 2.4.6 with warnings as errors (target/venv).
 
 use std::ops::Range;
 
-use pickle_ops::{write_op, Op, Ops};
+use pickle_ops::{write_op, Op};
 
+use crate::cursor::{Cursor, RawArray, RawDtype};
+use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 
 /// Bytes of a v2 array value before its `BINBYTES8`.
@@ -56,6 +83,12 @@ impl Encoding {
             Encoding::V2 => V2_PREFIX_LEN,
             Encoding::V1 => V1_PREFIX_LEN,
         }
+    }
+
+    /// Offset of the raw bytes from the start of the value: the prefix and
+    /// `BINBYTES8`'s 9 bytes (68 for v2, 79 for v1).
+    pub fn data_offset(self) -> usize {
+        self.prefix_len() + 9
     }
 }
 
@@ -102,7 +135,7 @@ pub fn write_array_tail(
 
 /// Appends a tuple of non-negative ints the way CPython's pickler does
 /// (protocol 2+), without memo ops.
-fn write_shape(out: &mut Vec<u8>, shape: &[u64]) {
+pub(crate) fn write_shape(out: &mut Vec<u8>, shape: &[u64]) {
     if shape.is_empty() {
         write_op(&Op::EmptyTuple, out);
         return;
@@ -141,7 +174,147 @@ fn write_shape(out: &mut Vec<u8>, shape: &[u64]) {
     );
 }
 
-/// An array value found by [`decode_array`]; offsets are the input's.
+/// `prod(shape) * itemsize`, or `None` if it overflows `i64` (numpy's
+/// limit, checked as numpy does: over the non-zero dimensions, so
+/// `(2**63, 0)` is refused even though it holds nothing).
+pub fn nbytes(dtype: &Dtype, shape: &[u64]) -> Option<u64> {
+    let limit = i64::MAX as u64;
+    let mut n = dtype.itemsize().max(1);
+    let mut zero = dtype.itemsize() == 0;
+    for &d in shape {
+        if d == 0 {
+            zero = true;
+        } else {
+            n = n.checked_mul(d).filter(|&n| n <= limit)?;
+        }
+        if d > limit {
+            return None;
+        }
+    }
+    Some(if zero { 0 } else { n })
+}
+
+/// Appends an array value's ops after the raw bytes, for a typed dtype: v2
+/// writes `dtype.str` (a structured dtype: its `descr` pickled as a list of
+/// tuples); v1 writes numpy's `str(dtype)` as mmappickle 1.0 does (at most
+/// 255 bytes, like mmappickle).
+///
+/// A structured dtype in v1 is refused ([`Error::BadDtype`]): numpy cannot
+/// parse its `str(dtype)`, so neither `pickle.load` of the whole file nor
+/// mmappickle could read it (mmpk could). To reproduce such bytes anyway,
+/// pass `dtype.name()` to [`write_array_tail`].
+pub fn write_array_tail_dtype(
+    out: &mut Vec<u8>,
+    enc: Encoding,
+    dtype: &Dtype,
+    shape: &[u64],
+) -> Result<()> {
+    match (enc, dtype) {
+        (Encoding::V1, Dtype::Structured(_)) => Err(Error::BadDtype {
+            offset: out.len(),
+            dtype: String::new(),
+            what: "a dtype whose name numpy parses (use v2 for structured dtypes)",
+        }),
+        (Encoding::V1, _) => write_array_tail(out, enc, &dtype.name(), shape),
+        (Encoding::V2, Dtype::Scalar(s)) => write_array_tail(out, enc, &s.str(), shape),
+        (Encoding::V2, Dtype::Structured(_)) => {
+            if shape.len() > MAX_DIMS {
+                return Err(Error::TooManyDims { ndim: shape.len() });
+            }
+            write_op(&Op::Tuple1, out);
+            write_op(&Op::Reduce, out);
+            dtype.descr().write_ops(out);
+            write_op(&Op::Tuple2, out);
+            write_op(&Op::Reduce, out);
+            write_shape(out, shape);
+            write_op(&Op::Tuple2, out);
+            write_op(&Op::Reduce, out);
+            Ok(())
+        }
+    }
+}
+
+/// The ops [`write_array_tail_dtype`] appends, as a vector (to size an
+/// entry before writing it).
+pub fn array_tail(enc: Encoding, dtype: &Dtype, shape: &[u64]) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    write_array_tail_dtype(&mut v, enc, dtype, shape)?;
+    Ok(v)
+}
+
+/// Bytes of a whole array value: prefix, `BINBYTES8`, data, tail.
+pub fn array_value_len(enc: Encoding, dtype: &Dtype, shape: &[u64]) -> Result<u64> {
+    let overflow = Error::Overflow { offset: 0 };
+    let n = nbytes(dtype, shape).ok_or(overflow.clone())?;
+    let tail = array_tail(enc, dtype, shape)?.len() as u64;
+    (enc.data_offset() as u64)
+        .checked_add(n)
+        .and_then(|x| x.checked_add(tail))
+        .ok_or(overflow)
+}
+
+/// Appends a whole array value (`raw` must be `prod(shape) * itemsize`
+/// bytes, C order, in the dtype's byte order); returns the span of the raw
+/// bytes inside `out`.
+pub fn encode_array(
+    out: &mut Vec<u8>,
+    enc: Encoding,
+    dtype: &Dtype,
+    shape: &[u64],
+    raw: &[u8],
+) -> Result<Range<usize>> {
+    let expected = nbytes(dtype, shape).ok_or(Error::Overflow { offset: out.len() })?;
+    if expected != raw.len() as u64 {
+        return Err(Error::SizeMismatch {
+            offset: out.len(),
+            expected,
+            found: raw.len() as u64,
+        });
+    }
+    let tail = array_tail(enc, dtype, shape)?;
+    write_array_head(out, enc, expected);
+    let start = out.len();
+    out.extend_from_slice(raw);
+    let data = start..out.len();
+    out.extend_from_slice(&tail);
+    Ok(data)
+}
+
+/// A validated array value; offsets are the input's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Array {
+    /// Which encoding it is in.
+    pub encoding: Encoding,
+    /// The dtype.
+    pub dtype: Dtype,
+    /// The shape (C order).
+    pub shape: Vec<u64>,
+    /// The span of the raw bytes: exactly `prod(shape) * itemsize` bytes.
+    pub data: Range<usize>,
+}
+
+impl Array {
+    /// Number of elements (`prod(shape)`; 1 for a 0-d array).
+    pub fn len(&self) -> u64 {
+        self.shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .unwrap_or(0)
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of raw data.
+    pub fn nbytes(&self) -> u64 {
+        self.data.end.saturating_sub(self.data.start) as u64
+    }
+}
+
+/// An array value found by [`decode_array`] (untyped); offsets are the
+/// input's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArrayValue<'a> {
     /// Which encoding it is in.
@@ -154,194 +327,120 @@ pub struct ArrayValue<'a> {
     pub data: Range<usize>,
 }
 
-/// Most ops an array value of [`MAX_DIMS`] dimensions has.
-const MAX_OPS: usize = 20 + MAX_DIMS;
-
 /// Decodes the array value whose ops span `span` of `file` (an entry's
-/// [`crate::Entry::value_span`]). Memo ops (`MEMOIZE`, `BINPUT`,
+/// [`crate::Entry::value_span`]) without validating the dtype or the data
+/// length (see [`read_array`]). Memo ops (`MEMOIZE`, `BINPUT`,
 /// `LONG_BINPUT`) are skipped; anything else that differs from the two
 /// encodings is [`Error::NotAnArray`] naming the op's offset. The raw bytes
-/// may be `BINBYTES8`, `BINBYTES` or `SHORT_BINBYTES`.
+/// may be `BINBYTES8`, `BINBYTES` or `SHORT_BINBYTES`. A structured dtype
+/// (a descr list) is an error here: use [`read_array`].
 pub fn decode_array(file: &[u8], span: Range<usize>) -> Result<ArrayValue<'_>> {
-    let start = span.start;
-    let value = file.get(span).ok_or(Error::Truncated {
-        offset: start,
-        needed: 0,
-    })?;
-    let mut ops: Vec<(usize, Op<'_>)> = Vec::new();
-    for item in Ops::fragment(value, start) {
-        let (at, op) = item?;
-        if matches!(op, Op::Memoize | Op::Binput(_) | Op::LongBinput(_)) {
-            continue;
-        }
-        if ops.len() == MAX_OPS {
-            return Err(Error::NotAnArray {
-                offset: at,
-                what: "the end of the value (too many ops)",
-            });
-        }
-        ops.push((at, op));
+    let mut c = Cursor::new(file, span)?;
+    let raw = raw_array(&mut c)?;
+    end_of_value(&mut c)?;
+    match raw.dtype {
+        RawDtype::Str(dtype) => Ok(ArrayValue {
+            encoding: raw.encoding,
+            dtype,
+            shape: raw.shape,
+            data: raw.data,
+        }),
+        RawDtype::Lit(_) => Err(Error::NotAnArray {
+            offset: raw.dtype_offset,
+            what: "a dtype string (read structured dtypes with read_array)",
+        }),
     }
-    let end = start + value.len();
-    let mut c = Cursor {
-        ops: &ops,
-        i: 0,
-        end,
+}
+
+/// Decodes and validates the array value whose ops span `span` of `file`:
+/// as [`decode_array`], and the dtype parses ([`Error::BadDtype`],
+/// [`Error::ObjectDtype`]), `prod(shape) * itemsize` does not overflow
+/// ([`Error::Overflow`]) and equals the raw bytes' length
+/// ([`Error::SizeMismatch`]). O(1) in the size of the data.
+pub fn read_array(file: &[u8], span: Range<usize>) -> Result<Array> {
+    let mut c = Cursor::new(file, span)?;
+    let a = array_at(&mut c)?;
+    end_of_value(&mut c)?;
+    Ok(a)
+}
+
+/// Fails unless the cursor is at the end of the value.
+pub(crate) fn end_of_value(c: &mut Cursor<'_>) -> Result<()> {
+    match c.at_end()? {
+        Some(offset) => Err(Error::NotAnArray {
+            offset,
+            what: "the end of the value",
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One validated array at the cursor.
+pub(crate) fn array_at(c: &mut Cursor<'_>) -> Result<Array> {
+    let raw = raw_array(c)?;
+    let at = raw.dtype_offset;
+    let relocate = |e: Error| match e {
+        Error::BadDtype { dtype, what, .. } => Error::BadDtype {
+            offset: at,
+            dtype,
+            what,
+        },
+        Error::ObjectDtype { .. } => Error::ObjectDtype { offset: at },
+        Error::Overflow { .. } => Error::Overflow { offset: at },
+        other => other,
     };
-    let encoding = match c.peek() {
-        Some(Op::ShortBinunicode(b"numpy") | Op::Binunicode(b"numpy")) => Encoding::V2,
+    let dtype = match &raw.dtype {
+        RawDtype::Str(s) => Dtype::parse(s),
+        RawDtype::Lit(l) => crate::descr::dtype_from_value(l),
+    }
+    .map_err(relocate)?;
+    let expected = nbytes(&dtype, &raw.shape).ok_or(Error::Overflow {
+        offset: raw.raw_offset,
+    })?;
+    let found = raw.data.end.saturating_sub(raw.data.start) as u64;
+    if expected != found {
+        return Err(Error::SizeMismatch {
+            offset: raw.raw_offset,
+            expected,
+            found,
+        });
+    }
+    Ok(Array {
+        encoding: raw.encoding,
+        dtype,
+        shape: raw.shape,
+        data: raw.data,
+    })
+}
+
+/// One array at the cursor, dtype as written.
+pub(crate) fn raw_array<'a>(c: &mut Cursor<'a>) -> Result<RawArray<'a>> {
+    let encoding = match c.peek_str()? {
+        Some(b"numpy") => Encoding::V2,
         _ => Encoding::V1,
     };
     for (module, name) in encoding.globals() {
-        c.string(module, "the module of a global")?;
-        c.string(name, "the name of a global")?;
-        c.op(|o| matches!(o, Op::StackGlobal), "STACK_GLOBAL")?;
+        c.global(module, name)?;
     }
-    let (at, raw) = c.next("the raw bytes")?;
-    let (head, bytes) = match raw {
-        Op::Binbytes8(b) => (9, b),
-        Op::Binbytes(b) => (5, b),
-        Op::ShortBinbytes(b) => (2, b),
-        _ => return Err(c.bad(at, "BINBYTES8, BINBYTES or SHORT_BINBYTES")),
-    };
-    let data = at + head..at + head + bytes.len();
+    let (raw_offset, data) = c.raw_bytes()?;
     if encoding == Encoding::V2 {
         c.op(|o| matches!(o, Op::Tuple1), "TUPLE1")?;
         c.op(|o| matches!(o, Op::Reduce), "REDUCE")?;
     }
-    let (at, d) = c.next("the dtype string")?;
-    let dtype = match d {
-        Op::ShortBinunicode(s) | Op::Binunicode(s) | Op::Binunicode8(s) => {
-            std::str::from_utf8(s).map_err(|_| c.bad(at, "a UTF-8 dtype string"))?
-        }
-        _ => {
-            return Err(c.bad(
-                at,
-                "a dtype string (structured dtypes are not supported yet)",
-            ))
-        }
-    };
+    let (dtype_offset, dtype) = c.dtype()?;
     c.op(|o| matches!(o, Op::Tuple2), "TUPLE2")?;
     c.op(|o| matches!(o, Op::Reduce), "REDUCE")?;
     let shape = c.shape()?;
     c.op(|o| matches!(o, Op::Tuple2), "TUPLE2")?;
     c.op(|o| matches!(o, Op::Reduce), "REDUCE")?;
-    if let Some(&(at, _)) = ops.get(c.i) {
-        return Err(Error::NotAnArray {
-            offset: at,
-            what: "the end of the value",
-        });
-    }
-    Ok(ArrayValue {
+    Ok(RawArray {
         encoding,
         dtype,
+        dtype_offset,
         shape,
+        raw_offset,
         data,
     })
-}
-
-/// A cursor over parsed ops, for [`decode_array`].
-struct Cursor<'o, 'a> {
-    ops: &'o [(usize, Op<'a>)],
-    i: usize,
-    end: usize,
-}
-
-impl<'a> Cursor<'_, 'a> {
-    fn peek(&self) -> Option<&Op<'a>> {
-        self.ops.get(self.i).map(|(_, o)| o)
-    }
-
-    fn bad(&self, offset: usize, what: &'static str) -> Error {
-        Error::NotAnArray { offset, what }
-    }
-
-    fn next(&mut self, what: &'static str) -> Result<(usize, Op<'a>)> {
-        let item = *self.ops.get(self.i).ok_or(Error::NotAnArray {
-            offset: self.end,
-            what,
-        })?;
-        self.i += 1;
-        Ok(item)
-    }
-
-    fn op(&mut self, ok: impl Fn(&Op<'a>) -> bool, what: &'static str) -> Result<()> {
-        let (at, o) = self.next(what)?;
-        if ok(&o) {
-            Ok(())
-        } else {
-            Err(self.bad(at, what))
-        }
-    }
-
-    fn string(&mut self, want: &str, what: &'static str) -> Result<()> {
-        let w = want.as_bytes();
-        self.op(
-            |o| matches!(o, Op::ShortBinunicode(s) | Op::Binunicode(s) if *s == w),
-            what,
-        )
-    }
-
-    /// A tuple of non-negative ints, in any of CPython's forms.
-    fn shape(&mut self) -> Result<Vec<u64>> {
-        let (at, first) = self.next("the shape tuple")?;
-        let marked = match first {
-            Op::EmptyTuple => return Ok(Vec::new()),
-            Op::Mark => true,
-            _ => {
-                self.i -= 1;
-                false
-            }
-        };
-        let mut dims = Vec::new();
-        loop {
-            let (op_at, o) = self.next("a dimension or the end of the shape")?;
-            let dim = match o {
-                Op::Binint1(v) => u64::from(v),
-                Op::Binint2(v) => u64::from(v),
-                Op::Binint(v) => {
-                    u64::try_from(v).map_err(|_| self.bad(op_at, "a non-negative dimension"))?
-                }
-                Op::Long1(b) => long1_to_u64(b).ok_or(self.bad(op_at, "a dimension below 2^64"))?,
-                Op::Tuple if marked => break,
-                Op::Tuple1 | Op::Tuple2 | Op::Tuple3 if !marked => {
-                    let n = match o {
-                        Op::Tuple1 => 1,
-                        Op::Tuple2 => 2,
-                        _ => 3,
-                    };
-                    if dims.len() != n {
-                        return Err(self.bad(op_at, "a TUPLEn matching the number of dimensions"));
-                    }
-                    break;
-                }
-                _ => return Err(self.bad(op_at, "a dimension (BININT1, BININT2, BININT, LONG1)")),
-            };
-            if dims.len() == MAX_DIMS {
-                return Err(self.bad(at, "at most 64 dimensions"));
-            }
-            dims.push(dim);
-        }
-        Ok(dims)
-    }
-}
-
-/// A LONG1 argument (two's complement, little-endian) as a `u64`, if it is
-/// non-negative and fits.
-fn long1_to_u64(b: &[u8]) -> Option<u64> {
-    if b.last().is_some_and(|&x| x & 0x80 != 0) {
-        return None;
-    }
-    let mut v = 0u64;
-    for (i, &x) in b.iter().enumerate() {
-        if x != 0 {
-            if i >= 8 {
-                return None;
-            }
-            v |= u64::from(x) << (8 * i);
-        }
-    }
-    Some(v)
 }
 
 #[cfg(test)]

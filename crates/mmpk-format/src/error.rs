@@ -86,6 +86,68 @@ pub enum Error {
         /// Offset of the structure whose arithmetic overflowed.
         offset: usize,
     },
+    /// A dtype string, name or descr that is not a numpy dtype this crate
+    /// stores (see [`crate::dtype`]).
+    BadDtype {
+        /// Offset of the op holding it (0 when parsed from a string alone).
+        offset: usize,
+        /// The offending text (at most 200 bytes of it; may be empty).
+        dtype: String,
+        /// What was expected.
+        what: &'static str,
+    },
+    /// An object dtype (`|O`): object arrays hold pointers, not data, and
+    /// are refused.
+    ObjectDtype {
+        /// Offset of the op holding the dtype (0 when parsed alone).
+        offset: usize,
+    },
+    /// An array's raw bytes are not `prod(shape) * itemsize` long.
+    SizeMismatch {
+        /// Offset of the raw-bytes op.
+        offset: usize,
+        /// `prod(shape) * itemsize`.
+        expected: u64,
+        /// The length found (or given).
+        found: u64,
+    },
+    /// A masked array's mask is not a bool array of the data's shape (or 0-d).
+    BadMask {
+        /// Offset of the mask's first op.
+        offset: usize,
+        /// What was expected.
+        what: &'static str,
+    },
+    /// A generic value could not be encoded (FORMAT.md section 6).
+    Encode(pickle_ops::encode::EncodeError),
+    /// A generic value's ops could not be decoded (offsets in the inner
+    /// error count from the start of the file, or of the given ops).
+    Decode(pickle_ops::decode::DecodeError),
+    /// A memo fetch (GET, BINGET, LONG_BINGET) of an index that no earlier
+    /// op of the same value stored.
+    MemoGetWithoutPut {
+        /// Offset of the fetch.
+        offset: usize,
+        /// The index fetched (negative for a malformed text GET).
+        index: i64,
+    },
+    /// A text PUT with a negative index.
+    NegativeMemoPut {
+        /// Offset of the PUT.
+        offset: usize,
+    },
+    /// A PROTO above 4 in a value to be stored in a protocol-4 file.
+    UnsupportedProtocol {
+        /// Offset of the PROTO op.
+        offset: usize,
+        /// Its argument.
+        protocol: u8,
+    },
+    /// A STOP inside an entry's value ops.
+    StopInValue {
+        /// Offset of the STOP.
+        offset: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -134,6 +196,42 @@ impl fmt::Display for Error {
             Error::Overflow { offset } => {
                 write!(f, "at byte {offset}: offset arithmetic overflows")
             }
+            Error::BadDtype {
+                offset,
+                dtype,
+                what,
+            } => write!(f, "at byte {offset}: bad dtype {dtype:?}: expected {what}"),
+            Error::ObjectDtype { offset } => write!(
+                f,
+                "at byte {offset}: object arrays are refused (they hold pointers, not data)"
+            ),
+            Error::SizeMismatch {
+                offset,
+                expected,
+                found,
+            } => write!(
+                f,
+                "at byte {offset}: array data is {found} bytes, shape and dtype need {expected}"
+            ),
+            Error::BadMask { offset, what } => {
+                write!(f, "at byte {offset}: bad mask: expected {what}")
+            }
+            Error::Encode(e) => write!(f, "cannot encode value: {e}"),
+            Error::Decode(e) => write!(f, "{e}"),
+            Error::MemoGetWithoutPut { offset, index } => write!(
+                f,
+                "at byte {offset}: memo index {index} is fetched but not stored by this value"
+            ),
+            Error::NegativeMemoPut { offset } => {
+                write!(f, "at byte {offset}: negative PUT argument")
+            }
+            Error::UnsupportedProtocol { offset, protocol } => write!(
+                f,
+                "at byte {offset}: protocol {protocol} pickle in a protocol 4 file"
+            ),
+            Error::StopInValue { offset } => {
+                write!(f, "at byte {offset}: STOP inside an entry's value ops")
+            }
         }
     }
 }
@@ -142,6 +240,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Op(e) => Some(e),
+            Error::Encode(e) => Some(e),
+            Error::Decode(e) => Some(e),
             _ => None,
         }
     }

@@ -1,5 +1,10 @@
 //! Integration tests of mmpk-format: whole files built with the public API,
 //! scanned back, and damaged in every way a crash or a bit flip can.
 
+mod array_props;
+mod arrays;
+mod dtypes;
+mod generic;
 mod hostile;
+mod numpy;
 mod roundtrip;

@@ -1,0 +1,616 @@
+//! Generic values (FORMAT.md section 6): any value that is not an array is
+//! stored as CPython's `pickle.dumps(value, 4)`, rewritten at the op level
+//! so that an entry's value is a self-contained fragment of the file's one
+//! big pickle:
+//!
+//! - `PROTO`, `FRAME` and `STOP` are dropped (the file has its own);
+//! - memo stores (`MEMOIZE`, `PUT`, `BINPUT`, `LONG_BINPUT`) whose index no
+//!   memo fetch (`GET`, `BINGET`, `LONG_BINGET`) names are dropped;
+//! - the kept stores are renumbered in order of appearance from the file's
+//!   memo base ([`crate::Scan::memo_max`]: the highest `memo_max` of all
+//!   entries, live or deleted, and at least 1), written as `BINPUT`
+//!   (index < 256) or `LONG_BINPUT`, and the fetches follow as `BINGET` or
+//!   `LONG_BINGET`;
+//! - every other op is copied byte for byte;
+//! - the entry's `memo_max` is the next free index: the base plus the
+//!   number of kept stores (so the base itself when nothing is kept).
+//!
+//! This is what mmappickle 1.0.0's `_pickle_dump_fix` does, so an entry
+//! written here is byte-identical to mmappickle's for the same value and
+//! the same file (checked against its files in `fixtures/mmappickle`).
+//!
+//! Decoding needs only the entry's bytes: [`decode_value`] runs
+//! `pickle-ops`' data-only decoder over the fragment, whatever memo indices
+//! it uses, and refuses a fetch of an index the fragment did not store.
+//!
+//! ```
+//! use mmpk_format::generic::{decode_value, encode_value, rewrite_pickle};
+//! use pickle_ops::decode::Options;
+//!
+//! // pickle.dumps(['ab', 'ab'], 4) with one shared str
+//! let p = b"\x80\x04\x95\x0c\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x02ab\x94h\x01e.";
+//! let v = rewrite_pickle(p, 300)?;
+//! // EMPTY_LIST MARK SHORT_BINUNICODE 'ab' LONG_BINPUT 300 LONG_BINGET 300 APPENDS
+//! assert_eq!(v.ops, b"](\x8c\x02abr\x2c\x01\x00\x00j\x2c\x01\x00\x00e");
+//! assert_eq!(v.memo_max, 301);
+//!
+//! let back = decode_value(&v.ops, 0, &Options::default())?;
+//! assert_eq!(encode_value(&back, 300)?, v);
+//! # Ok::<(), mmpk_format::Error>(())
+//! ```
+
+use std::collections::{HashMap, HashSet};
+
+use pickle_ops::decode::{decode_fragment, Options};
+use pickle_ops::encode::encode_node;
+use pickle_ops::{text, NodeId, Op, Ops, Pickle};
+
+use crate::entry::{write_entry, Entry};
+use crate::error::{Error, Result};
+
+/// The pickle protocol generic values are encoded with (the file's).
+pub const PROTOCOL: u8 = 4;
+
+/// Highest `memo_max` an entry can record (its `BININT` is an `i32`).
+pub const MAX_MEMO: u32 = i32::MAX as u32;
+
+/// A generic value's ops, rewritten for one entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenericValue {
+    /// The value's ops: a fragment that pushes one object, without
+    /// `PROTO`, `FRAME` or `STOP`.
+    pub ops: Vec<u8>,
+    /// The next free memo index after this value (the entry's `memo_max`).
+    pub memo_max: u32,
+}
+
+impl GenericValue {
+    /// Appends this value as one entry (FORMAT.md section 2) to `out`.
+    pub fn write_entry(&self, out: &mut Vec<u8>, key: &str, live: bool) -> Result<()> {
+        write_entry(out, key, &self.ops, self.memo_max, live)
+    }
+}
+
+/// Encodes the root of `p` as CPython's `pickle.dumps(root, 4)` and
+/// rewrites it for an entry whose memo starts at `memo_base` (for a file,
+/// [`crate::Scan::memo_max`]). Arrays are written by [`crate::array`]:
+/// numpy nodes here are an [`Error::Encode`].
+pub fn encode_value(p: &Pickle, memo_base: u32) -> Result<GenericValue> {
+    let root = p
+        .try_root()
+        .ok_or(Error::Encode(pickle_ops::encode::EncodeError {
+            node: None,
+            kind: pickle_ops::encode::EncodeErrorKind::NoRoot,
+        }))?;
+    encode_node_value(p, root, memo_base)
+}
+
+/// Encodes node `node` of `p` as CPython's `pickle.dumps(node, 4)` and
+/// rewrites it for an entry whose memo starts at `memo_base`.
+pub fn encode_node_value(p: &Pickle, node: NodeId, memo_base: u32) -> Result<GenericValue> {
+    let pickle = encode_node(p, node, PROTOCOL).map_err(Error::Encode)?;
+    rewrite_pickle(&pickle, memo_base)
+}
+
+/// Encodes the root of `p` and appends it as one entry to `out` (the
+/// mmappickle 1.0 writer's steps for a non-array value). Returns the
+/// entry's `memo_max`, the file's memo base for the next entry if larger.
+pub fn write_value_entry(
+    out: &mut Vec<u8>,
+    key: &str,
+    p: &Pickle,
+    memo_base: u32,
+    live: bool,
+) -> Result<u32> {
+    if key.len() > crate::entry::MAX_KEY_LEN {
+        return Err(Error::KeyTooLong { len: key.len() });
+    }
+    let v = encode_value(p, memo_base)?;
+    v.write_entry(out, key, live)?;
+    Ok(v.memo_max)
+}
+
+/// Rewrites a whole pickle (through its `STOP`; bytes after it are
+/// ignored) as FORMAT.md section 6 says, numbering the kept memo stores
+/// from `memo_base`. Error offsets count from the start of `pickle`.
+///
+/// Any valid pickle of protocol 4 or less is accepted; CPython's protocol-4
+/// output is what FORMAT.md prescribes, and only for it is the result
+/// guaranteed to be what mmappickle 1.0.0 writes.
+pub fn rewrite_pickle(pickle: &[u8], memo_base: u32) -> Result<GenericValue> {
+    rewrite(pickle, 0, memo_base, Mode::Pickle)
+}
+
+/// Renumbers the memo of an entry's value ops (a fragment, such as
+/// [`Entry::value_span`] of a file, found at `offset`) from `memo_base`,
+/// with the same rules as [`rewrite_pickle`]: used to copy a generic entry
+/// into another file, whose memo base differs. A `STOP` in the fragment is
+/// an error; error offsets count from `offset`.
+pub fn rebase_value(value: &[u8], offset: usize, memo_base: u32) -> Result<GenericValue> {
+    rewrite(value, offset, memo_base, Mode::Fragment)
+}
+
+/// Decodes an entry's value ops (`value`, found at byte `offset` of the
+/// file; error offsets count from there) into a raw [`Pickle`] with
+/// `pickle-ops`' data-only decoder. The fragment must push exactly one
+/// value, and may fetch only memo indices it stored itself.
+pub fn decode_value(value: &[u8], offset: usize, opts: &Options) -> Result<Pickle> {
+    decode_fragment(value, offset, opts).map_err(Error::Decode)
+}
+
+/// Decodes the value of `entry`, an entry of `file` (from
+/// [`crate::entry::parse_entry`] or [`crate::scan()`]), as [`decode_value`].
+pub fn decode_entry_value(file: &[u8], entry: &Entry<'_>, opts: &Options) -> Result<Pickle> {
+    let end = entry
+        .value_offset
+        .checked_add(entry.value_len)
+        .ok_or(Error::Overflow {
+            offset: entry.value_offset,
+        })?;
+    let value = file.get(entry.value_offset..end).ok_or(Error::Truncated {
+        offset: entry.value_offset,
+        needed: entry.value_len as u64,
+    })?;
+    decode_value(value, entry.value_offset, opts)
+}
+
+/// Wraps value ops as a standalone pickle, `PROTO 4 <value> STOP`: what
+/// mmappickle 1.0.0's reader hands to `pickle.loads`.
+pub fn standalone_pickle(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len().saturating_add(3));
+    out.extend_from_slice(&[0x80, PROTOCOL]);
+    out.extend_from_slice(value);
+    out.push(b'.');
+    out
+}
+
+/// What the rewriter is given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A whole pickle: `STOP` ends it.
+    Pickle,
+    /// An entry's value ops: `STOP` is an error.
+    Fragment,
+}
+
+/// A memo op, classified.
+enum Memo {
+    /// A store of this (old) index; `MEMOIZE` has already been resolved.
+    Put(u64),
+    /// A fetch of this (old) index.
+    Get(u64),
+}
+
+/// A set of memo indices, dense below `bits.len() * 64`, sparse above.
+struct IndexSet {
+    bits: Vec<u64>,
+    sparse: HashSet<u64>,
+}
+
+impl IndexSet {
+    fn new(dense_limit: usize) -> IndexSet {
+        IndexSet {
+            bits: vec![0; dense_limit.div_ceil(64)],
+            sparse: HashSet::new(),
+        }
+    }
+
+    fn insert(&mut self, i: u64) {
+        match usize::try_from(i / 64)
+            .ok()
+            .and_then(|w| self.bits.get_mut(w))
+        {
+            Some(word) => *word |= 1 << (i % 64),
+            None => {
+                self.sparse.insert(i);
+            }
+        }
+    }
+
+    fn contains(&self, i: u64) -> bool {
+        match usize::try_from(i / 64).ok().and_then(|w| self.bits.get(w)) {
+            Some(word) => word & (1 << (i % 64)) != 0,
+            None => self.sparse.contains(&i),
+        }
+    }
+}
+
+/// The distinct memo indices stored so far, for `MEMOIZE` (which stores at
+/// the memo's size, as CPython's unpickler does). `0..next` are all
+/// present; `extra` holds the others, all above `next`.
+#[derive(Default)]
+struct Stored {
+    next: u64,
+    extra: HashSet<u64>,
+}
+
+impl Stored {
+    fn insert(&mut self, i: u64) {
+        if i < self.next {
+            return;
+        }
+        if i == self.next {
+            self.next += 1;
+            while !self.extra.is_empty() && self.extra.remove(&self.next) {
+                self.next += 1;
+            }
+        } else {
+            self.extra.insert(i);
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.next + self.extra.len() as u64
+    }
+}
+
+/// Old memo index -> new one, dense below `dense.len()`, sparse above.
+struct Renumber {
+    dense: Vec<u32>,
+    sparse: HashMap<u64, u32>,
+}
+
+const UNSET: u32 = u32::MAX;
+
+impl Renumber {
+    fn new(dense_limit: usize) -> Renumber {
+        Renumber {
+            dense: vec![UNSET; dense_limit],
+            sparse: HashMap::new(),
+        }
+    }
+
+    fn set(&mut self, old: u64, new: u32) {
+        match usize::try_from(old)
+            .ok()
+            .and_then(|i| self.dense.get_mut(i))
+        {
+            Some(slot) => *slot = new,
+            None => {
+                self.sparse.insert(old, new);
+            }
+        }
+    }
+
+    fn get(&self, old: u64) -> Option<u32> {
+        match usize::try_from(old).ok().and_then(|i| self.dense.get(i)) {
+            Some(&UNSET) => None,
+            Some(&v) => Some(v),
+            None => self.sparse.get(&old).copied(),
+        }
+    }
+}
+
+/// Classifies a memo op (`stored` resolves `MEMOIZE`'s implicit index).
+/// `None` for every other op.
+fn memo_op(op: &Op<'_>, offset: usize, stored: &Stored) -> Result<Option<Memo>> {
+    let index = |t: &[u8]| text::index_text(t).unwrap_or(-1);
+    Ok(Some(match *op {
+        Op::Memoize => Memo::Put(stored.len()),
+        Op::Binput(i) => Memo::Put(u64::from(i)),
+        Op::LongBinput(i) => Memo::Put(u64::from(i)),
+        Op::Put(t) => {
+            let i = index(t);
+            Memo::Put(u64::try_from(i).map_err(|_| Error::NegativeMemoPut { offset })?)
+        }
+        Op::Binget(i) => Memo::Get(u64::from(i)),
+        Op::LongBinget(i) => Memo::Get(u64::from(i)),
+        Op::Get(t) => {
+            let i = index(t);
+            Memo::Get(u64::try_from(i).map_err(|_| Error::MemoGetWithoutPut { offset, index: i })?)
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// The two-pass rewrite of `input` (found at `base` of the file: offsets
+/// in errors count from there).
+fn rewrite(input: &[u8], base: usize, memo_base: u32, mode: Mode) -> Result<GenericValue> {
+    let ops = || match mode {
+        Mode::Pickle => pickle_ops::ops(input),
+        Mode::Fragment => Ops::fragment(input, base),
+    };
+    if memo_base > MAX_MEMO {
+        return Err(Error::MemoMaxTooLarge {
+            memo_max: memo_base,
+        });
+    }
+    // Pass 1: check the ops, count the stores, and note every fetched index.
+    // MEMOIZE indices are below the number of stores; explicit ones may be
+    // anything, so indices above that bound go to the sparse side.
+    let mut stores = 0usize;
+    let mut fetched_list = Vec::new();
+    let mut stored = Stored::default();
+    for r in ops() {
+        let (offset, op) = r?;
+        match op {
+            Op::Proto(p) if p > PROTOCOL => {
+                return Err(Error::UnsupportedProtocol {
+                    offset,
+                    protocol: p,
+                })
+            }
+            Op::Stop if mode == Mode::Fragment => return Err(Error::StopInValue { offset }),
+            _ => {}
+        }
+        match memo_op(&op, offset, &stored)? {
+            Some(Memo::Put(i)) => {
+                stores += 1;
+                stored.insert(i);
+            }
+            Some(Memo::Get(i)) => fetched_list.push(i),
+            None => {}
+        }
+    }
+    // Dense tables cover the fetched indices MEMOIZE can reach; no fetch,
+    // no table.
+    let dense = fetched_list
+        .iter()
+        .max()
+        .and_then(|&m| usize::try_from(m).ok())
+        .map_or(0, |m| m.saturating_add(1))
+        .min(stores);
+    let mut fetched = IndexSet::new(dense);
+    for &i in &fetched_list {
+        fetched.insert(i);
+    }
+    drop(fetched_list);
+
+    // Pass 2: copy runs of other ops as they are, write the renumbered
+    // memo ops with `pickle-ops`' writer, drop the rest.
+    let mut out = Vec::with_capacity(input.len());
+    let mut renumber = Renumber::new(dense);
+    let mut stored = Stored::default();
+    let mut next = memo_base;
+    let mut it = ops();
+    // Input index where the pending run of copied ops starts.
+    let mut run = 0usize;
+    let flush = |out: &mut Vec<u8>, run: usize, to: usize, offset: usize| {
+        let bytes = input.get(run..to).ok_or(Error::Overflow { offset })?;
+        out.extend_from_slice(bytes);
+        Ok::<(), Error>(())
+    };
+    while let Some(r) = it.next() {
+        let (offset, op) = r?;
+        let start = offset.checked_sub(base).ok_or(Error::Overflow { offset })?;
+        let end = it
+            .position()
+            .checked_sub(base)
+            .ok_or(Error::Overflow { offset })?;
+        let memo = memo_op(&op, offset, &stored)?;
+        if memo.is_none() && !matches!(op, Op::Proto(_) | Op::Frame(_) | Op::Stop) {
+            continue;
+        }
+        flush(&mut out, run, start, offset)?;
+        run = end;
+        match memo {
+            Some(Memo::Put(i)) => {
+                stored.insert(i);
+                if fetched.contains(i) {
+                    if next >= MAX_MEMO {
+                        return Err(Error::MemoMaxTooLarge {
+                            memo_max: next.saturating_add(1),
+                        });
+                    }
+                    renumber.set(i, next);
+                    let put = match u8::try_from(next) {
+                        Ok(b) => Op::Binput(b),
+                        Err(_) => Op::LongBinput(next),
+                    };
+                    pickle_ops::write_op(&put, &mut out);
+                    next += 1;
+                }
+            }
+            Some(Memo::Get(i)) => {
+                let new = renumber.get(i).ok_or(Error::MemoGetWithoutPut {
+                    offset,
+                    index: i64::try_from(i).unwrap_or(i64::MAX),
+                })?;
+                let get = match u8::try_from(new) {
+                    Ok(b) => Op::Binget(b),
+                    Err(_) => Op::LongBinget(new),
+                };
+                pickle_ops::write_op(&get, &mut out);
+            }
+            // PROTO, FRAME, STOP: dropped.
+            None => {}
+        }
+    }
+    // The last run ends where the iteration ended (after STOP, bytes are
+    // ignored).
+    let last = it
+        .position()
+        .checked_sub(base)
+        .ok_or(Error::Overflow { offset: base })?;
+    flush(&mut out, run, last.max(run), base)?;
+    Ok(GenericValue {
+        ops: out,
+        memo_max: next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pickle.dumps([x, x], 4)` with `x = 'ab'`.
+    const SHARED: &[u8] =
+        b"\x80\x04\x95\x0c\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x02ab\x94h\x01e.";
+
+    #[test]
+    fn unused_stores_and_framing_are_dropped() {
+        // pickle.dumps([[1], [2]], 4): three MEMOIZE, no GET.
+        let p = b"\x80\x04\x95\x0f\x00\x00\x00\x00\x00\x00\x00]\x94(]\x94K\x01a]\x94K\x02ae.";
+        for base in [0, 1, 7, 255, 256, MAX_MEMO] {
+            let v = rewrite_pickle(p, base).unwrap();
+            assert_eq!(v.ops, b"](]K\x01a]K\x02ae");
+            assert_eq!(v.memo_max, base);
+        }
+    }
+
+    #[test]
+    fn kept_stores_are_numbered_from_the_base() {
+        let v = rewrite_pickle(SHARED, 1).unwrap();
+        assert_eq!(v.ops, b"](\x8c\x02abq\x01h\x01e");
+        assert_eq!(v.memo_max, 2);
+        let v = rewrite_pickle(SHARED, 255).unwrap();
+        assert_eq!(v.ops, b"](\x8c\x02abq\xffh\xffe");
+        assert_eq!(v.memo_max, 256);
+        let v = rewrite_pickle(SHARED, 256).unwrap();
+        assert_eq!(v.ops, b"](\x8c\x02abr\x00\x01\x00\x00j\x00\x01\x00\x00e");
+        assert_eq!(v.memo_max, 257);
+        // A dict holding itself: its own store is kept (index 0 -> base).
+        let d = b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x02me\x94h\x00s.";
+        let v = rewrite_pickle(d, 9).unwrap();
+        assert_eq!(v.ops, b"}q\x09\x8c\x02meh\x09s");
+        assert_eq!(v.memo_max, 10);
+    }
+
+    #[test]
+    fn older_protocols_and_text_memo_ops() {
+        // pickle.dumps([x, x], 0) and (.., 2)
+        let v = rewrite_pickle(b"(lp0\nVab\np1\nag1\na.", 3).unwrap();
+        assert_eq!(v.ops, b"(lVab\nq\x03ah\x03a");
+        assert_eq!(v.memo_max, 4);
+        let v = rewrite_pickle(b"\x80\x02]q\x00(X\x02\x00\x00\x00abq\x01h\x01e.", 3).unwrap();
+        assert_eq!(v.ops, b"](X\x02\x00\x00\x00abq\x03h\x03e");
+        // A store of an index stored twice: fetches follow the latest store.
+        let v = rewrite_pickle(b"(Nq\x05Nq\x05h\x05t.", 1).unwrap();
+        assert_eq!(v.ops, b"(Nq\x01Nq\x02h\x02t");
+        // MEMOIZE stores at the memo's size (distinct indices so far).
+        let v = rewrite_pickle(b"(Nq\x00Nq\x00N\x94h\x01t.", 1).unwrap();
+        assert_eq!(v.ops, b"(NNNq\x01h\x01t");
+    }
+
+    #[test]
+    fn bad_memo_use_is_a_typed_error() {
+        assert_eq!(
+            rewrite_pickle(b"\x80\x04h\x00.", 1),
+            Err(Error::MemoGetWithoutPut {
+                offset: 2,
+                index: 0
+            })
+        );
+        assert_eq!(
+            rewrite_pickle(b"Ng-1\n.", 1),
+            Err(Error::MemoGetWithoutPut {
+                offset: 1,
+                index: -1
+            })
+        );
+        assert_eq!(
+            rewrite_pickle(b"Np-1\n.", 1),
+            Err(Error::NegativeMemoPut { offset: 1 })
+        );
+        assert_eq!(
+            rewrite_pickle(b"\x80\x05N.", 1),
+            Err(Error::UnsupportedProtocol {
+                offset: 0,
+                protocol: 5
+            })
+        );
+        let e = rewrite_pickle(b"\x80\x04h\x00.", 1).unwrap_err();
+        assert!(e.to_string().starts_with("at byte 2: memo index 0"), "{e}");
+        let e = decode_value(b"", 7, &Options::default()).unwrap_err();
+        assert!(e.to_string().starts_with("at byte 7:"), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(matches!(rewrite_pickle(b"N", 1), Err(Error::Op(_))));
+        assert!(matches!(rewrite_pickle(b"\xff", 1), Err(Error::Op(_))));
+        assert_eq!(
+            rewrite_pickle(b"N.", MAX_MEMO + 1),
+            Err(Error::MemoMaxTooLarge {
+                memo_max: MAX_MEMO + 1
+            })
+        );
+        assert_eq!(
+            rewrite_pickle(SHARED, MAX_MEMO),
+            Err(Error::MemoMaxTooLarge {
+                memo_max: MAX_MEMO + 1
+            })
+        );
+        assert_eq!(
+            rewrite_pickle(SHARED, MAX_MEMO - 1).unwrap().memo_max,
+            MAX_MEMO
+        );
+        assert_eq!(
+            rebase_value(b"N.", 40, 1),
+            Err(Error::StopInValue { offset: 41 })
+        );
+    }
+
+    #[test]
+    fn rebasing_a_value_is_rewriting_at_the_new_base() {
+        let at1 = rewrite_pickle(SHARED, 1).unwrap();
+        for base in [1, 2, 255, 256, 70000] {
+            assert_eq!(
+                rebase_value(&at1.ops, 0, base).unwrap(),
+                rewrite_pickle(SHARED, base).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn values_decode_from_their_bytes_alone() {
+        let v = rewrite_pickle(SHARED, 70000).unwrap();
+        let p = decode_value(&v.ops, 0, &Options::default()).unwrap();
+        assert_eq!(encode_value(&p, 70000).unwrap(), v);
+        let whole = pickle_ops::decode::decode(&standalone_pickle(&v.ops), &Options::default());
+        assert_eq!(
+            pickle_ops::encode::encode(&whole.unwrap(), 4).unwrap(),
+            SHARED
+        );
+        // A fetch of another entry's store is an error, at the file offset.
+        let e = decode_value(b"h\x01", 100, &Options::default()).unwrap_err();
+        assert!(matches!(e, Error::Decode(ref d) if d.offset == 100), "{e}");
+        assert!(decode_value(b"", 0, &Options::default()).is_err());
+        assert!(decode_value(b"NN", 0, &Options::default()).is_err());
+        assert!(decode_value(b"N.", 0, &Options::default()).is_err());
+    }
+
+    #[test]
+    fn sparse_memo_indices_decode() {
+        // NONE BINPUT 33 POP NONE BINPUT 34 POP BINGET 33: pickle.loads of
+        // it wrapped gives None. pickle-ops' decoder alone reports index 33
+        // missing (its dense memo table grows over the sparse entry).
+        let v = b"Nq\x21\x30Nq\x22\x30h\x21";
+        let p = decode_value(v, 0, &Options::default()).unwrap();
+        assert_eq!(pickle_ops::encode::encode(&p, 4).unwrap(), b"\x80\x04N.");
+        // A genuinely missing index is still an error, at its offset.
+        let e = decode_value(b"Nq\x21\x30Nq\x22\x30h\x23", 10, &Options::default());
+        assert!(
+            matches!(e, Err(Error::Decode(ref d)) if d.offset == 18),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn entries_are_written_and_decoded() {
+        let p = pickle_ops::decode::decode(SHARED, &Options::default()).unwrap();
+        let mut file = vec![0u8; 5];
+        let memo = write_value_entry(&mut file, "k", &p, 1, true).unwrap();
+        assert_eq!(memo, 2);
+        let e = crate::entry::parse_entry(&file, 5).unwrap();
+        assert_eq!(e.memo_max, 2);
+        assert_eq!(&file[e.value_span()], b"](\x8c\x02abq\x01h\x01e");
+        let back = decode_entry_value(&file, &e, &Options::default()).unwrap();
+        assert_eq!(pickle_ops::encode::encode(&back, 4).unwrap(), SHARED);
+        let bad = Entry {
+            value_len: usize::MAX,
+            ..e
+        };
+        assert!(decode_entry_value(&file, &bad, &Options::default()).is_err());
+        let bad = Entry {
+            value_len: 100,
+            ..e
+        };
+        assert!(decode_entry_value(&file, &bad, &Options::default()).is_err());
+        assert_eq!(
+            write_value_entry(&mut file, &"x".repeat(256), &p, 1, true),
+            Err(Error::KeyTooLong { len: 256 })
+        );
+        assert!(matches!(
+            encode_value(&Pickle::new(), 1),
+            Err(Error::Encode(_))
+        ));
+    }
+}
