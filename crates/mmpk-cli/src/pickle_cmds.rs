@@ -59,6 +59,8 @@ pub fn pickle_json(m: &ArgMatches) -> Result<(), Failure> {
                 }
             ))
         })?;
+        // Rule 3: numpy arrays (out-of-band buffers are not given here).
+        mmpk_format::numpy::resolve_numpy(&mut p, &[]);
     }
     let mut s = json::pickle_to_json(&p, &json::JsonOptions::default())
         .map_err(|e| Failure::input(format!("{path}: {e}")))?;

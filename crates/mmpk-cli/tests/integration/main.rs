@@ -57,6 +57,22 @@ fn pickle_json_prints_canonical_json_raw_and_resolved() {
 }
 
 #[test]
+fn pickle_json_resolves_numpy_arrays() {
+    // numpy 2's pickle of a Fortran-ordered 3x4 array: an ndarray node in C
+    // order when resolved, numpy's _reconstruct REDUCE when raw.
+    let f = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/numpy"))
+        .join("np2/fortran_3x4.p4.pkl");
+    let f = f.to_string_lossy();
+    let res = mmpk(&["pickle-json", &f]);
+    assert!(res.status.success(), "{}", stderr(&res));
+    let res = String::from_utf8(res.stdout).unwrap();
+    assert!(res.starts_with("{\"ndarray\":{\"dtype\":"), "{res}");
+    assert!(res.contains("\"shape\":[3,4]"), "{res}");
+    let raw = String::from_utf8(mmpk(&["pickle-json", "--raw", &f]).stdout).unwrap();
+    assert!(raw.contains("_reconstruct"), "{raw}");
+}
+
+#[test]
 fn pickle_encode_round_trips_through_pickle_json() {
     let json = tmp("v.json");
     std::fs::write(
