@@ -71,7 +71,10 @@ const TASKS: &[Task] = &[
         name: "conformance",
         args: "[ARGS...]",
         about: "build mmpk-cli, then cross-check its pickle codec against CPython \
-                (fixtures/gen/conformance_pickle.py; ARGS are passed on, e.g. --cases 300)",
+                (fixtures/gen/conformance_pickle.py; ARGS are passed on, e.g. --cases 300); \
+                then load files mmpk-format writes (both layouts, every dtype) with \
+                pickle.load under numpy 2 (-W error) and 1.23.5 and with mmappickle 1.0.0 \
+                (fixtures/gen/check_files.py)",
         run: conformance,
     },
 ];
@@ -394,7 +397,7 @@ fn compare_trees(a: &Path, b: &Path, rel: &Path, diffs: &mut Vec<String>) -> Res
 // ---------------------------------------------------------------------------
 
 /// The targets in fuzz/Cargo.toml.
-const FUZZ_TARGETS: &[&str] = &["ops", "decode", "dis"];
+const FUZZ_TARGETS: &[&str] = &["ops", "decode", "dis", "array", "scan"];
 
 fn fuzz(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let mut seconds = 60u64;
@@ -428,10 +431,58 @@ fn fuzz(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         run(Command::new(&cargo).args(["install", "cargo-fuzz", "--locked"]))?;
     }
     let fuzz_dir = ctx.root.join("fuzz");
+    // Files mmpk-format writes (both layouts, every dtype), and each of their
+    // array values alone.
+    let written = ctx.target.join("fuzz-seeds");
+    run(Command::new(&cargo)
+        .current_dir(&ctx.root)
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "mmpk-format",
+            "--example",
+            "conformance_files",
+            "--",
+        ])
+        .arg(&written))?;
     for t in &targets {
-        // Seeds: every small fixture pickle.
         let corpus = fuzz_dir.join("corpus").join(t);
         fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        let copy_all = |dir: &Path, ext: &str, prefix: &str| -> Result<(), String> {
+            for e in fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+                let p = e.map_err(|e| e.to_string())?.path();
+                if p.extension().is_some_and(|x| x == ext) {
+                    let name = format!(
+                        "{prefix}-{}",
+                        p.file_name().unwrap_or_default().to_string_lossy()
+                    );
+                    fs::copy(&p, corpus.join(name)).map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        };
+        match t.as_str() {
+            // Seeds: whole mmpk files (mmappickle 1.0's and ours).
+            "scan" => {
+                copy_all(
+                    &ctx.root.join("fixtures").join("mmappickle"),
+                    "mmpk",
+                    "mmappickle",
+                )?;
+                copy_all(&written, "mmpk", "written")?;
+                run_fuzz(&cargo, &fuzz_dir, t, &corpus, seconds)?;
+                continue;
+            }
+            // Seeds: single array and masked values.
+            "array" => {
+                copy_all(&written.join("array-seeds"), "bin", "written")?;
+                run_fuzz(&cargo, &fuzz_dir, t, &corpus, seconds)?;
+                continue;
+            }
+            _ => {}
+        }
+        // Seeds: every small fixture pickle.
         for sub in ["pickle", "hostile"] {
             let dir = ctx.root.join("fixtures").join(sub);
             for e in fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
@@ -446,20 +497,30 @@ fn fuzz(ctx: &Ctx, args: &[String]) -> Result<(), String> {
                 }
             }
         }
-        run(Command::new(&cargo)
-            .current_dir(&fuzz_dir)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", "-O", t])
-            .arg(&corpus)
-            .arg("--")
-            .arg(format!("-max_total_time={seconds}"))
-            .args([
-                "-rss_limit_mb=2048",
-                "-max_len=65536",
-                "-print_final_stats=1",
-            ]))?;
+        run_fuzz(&cargo, &fuzz_dir, t, &corpus, seconds)?;
     }
     Ok(())
+}
+
+fn run_fuzz(
+    cargo: &OsString,
+    fuzz_dir: &Path,
+    t: &str,
+    corpus: &Path,
+    seconds: u64,
+) -> Result<(), String> {
+    run(Command::new(cargo)
+        .current_dir(fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "run", "-O", t])
+        .arg(corpus)
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .args([
+            "-rss_limit_mb=2048",
+            "-max_len=65536",
+            "-print_final_stats=1",
+        ]))
 }
 
 fn conformance(ctx: &Ctx, args: &[String]) -> Result<(), String> {
@@ -479,5 +540,65 @@ fn conformance(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         .arg(ctx.gen("conformance_pickle.py"))
         .arg("--mmpk")
         .arg(&exe)
-        .args(args))
+        .args(args))?;
+    conformance_files(ctx)
+}
+
+/// Files written by mmpk-format in both layouts (every dtype, masked arrays,
+/// generic values, deleted and replaced keys) must load with plain
+/// `pickle.load` under numpy 2 with warnings as errors (v2 layout) and under
+/// numpy 1.23.5 (both), and with mmappickle 1.0.0 (both), all equal to what
+/// was written (`fixtures/gen/check_files.py`).
+fn conformance_files(ctx: &Ctx) -> Result<(), String> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let dir = ctx.target.join("conformance-files");
+    run(Command::new(&cargo)
+        .current_dir(&ctx.root)
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "mmpk-format",
+            "--example",
+            "conformance_files",
+            "--",
+        ])
+        .arg(&dir))?;
+    let np1 = ensure_venv(
+        ctx,
+        "np1",
+        Some("numpy==1.23.5"),
+        "import numpy; assert numpy.__version__ == '1.23.5'",
+    )?;
+    let np2 = ensure_venv(
+        ctx,
+        "np2",
+        Some("numpy>=2,<3"),
+        "import numpy; assert numpy.__version__.startswith('2.')",
+    )?;
+    let mmp1 = ensure_venv(
+        ctx,
+        "mmp1",
+        Some("numpy==1.23.5 mmappickle==1.0.0"),
+        "import numpy, mmappickle, importlib.metadata as m; \
+         assert numpy.__version__ == '1.23.5'; \
+         assert m.version('mmappickle') == '1.0.0'",
+    )?;
+    let script = ctx.gen("check_files.py");
+    // numpy 2: no warning at all may be raised by the v2 layout.
+    run(python(&np2)
+        .args(["-W", "error"])
+        .arg(&script)
+        .arg(&dir)
+        .args(["--mode", "pickle", "--layouts", "v2"]))?;
+    // numpy 1.23.5 warns (DeprecationWarning) on v1's fromstring, as it
+    // does for mmappickle's own files.
+    for (py, mode) in [(&np1, "pickle"), (&mmp1, "mmappickle")] {
+        run(python(py)
+            .args(["-W", "ignore::DeprecationWarning"])
+            .arg(&script)
+            .arg(&dir)
+            .args(["--mode", mode]))?;
+    }
+    Ok(())
 }
