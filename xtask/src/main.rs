@@ -6,7 +6,7 @@
 //!
 //! | venv | contents | used for |
 //! |---|---|---|
-//! | `target/venv/py` | standard library only | `gen_pickles.py`, `conformance_pickle.py` |
+//! | `target/venv/py` | standard library only | `gen_pickles.py`, `gen_handbuilt.py`, `conformance_pickle.py` |
 //! | `target/venv/np1` | `numpy==1.23.5` | `gen_numpy.py` (numpy 1.x pickles) |
 //! | `target/venv/np2` | newest `numpy` 2.x | `gen_numpy.py` (numpy 2.x pickles) |
 //! | `target/venv/mmp1` | `numpy==1.23.5 mmappickle==1.0.0` | `gen_mmappickle.py` (mmappickle 1.0 files) |
@@ -45,7 +45,7 @@ const TASKS: &[Task] = &[
     Task {
         name: "fixtures",
         args: "[--check] [--skip-numpy]",
-        about: "regenerate fixtures/{pickle,hostile,numpy} with real Python in target/venv/*; \
+        about: "regenerate fixtures/{pickle,hostile,handbuilt,numpy,mmappickle} with real Python in target/venv/*; \
                 --check regenerates into target/fixtures-check and fails if anything differs \
                 from fixtures/",
         run: fixtures,
@@ -305,6 +305,10 @@ fn fixtures(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         .arg(ctx.gen("gen_pickles.py"))
         .arg("--root")
         .arg(&out))?;
+    run(python(&py)
+        .arg(ctx.gen("gen_handbuilt.py"))
+        .arg("--root")
+        .arg(&out))?;
     for np in &pythons {
         run(python(np)
             .arg(ctx.gen("gen_numpy.py"))
@@ -318,7 +322,7 @@ fn fixtures(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             .arg(out.join("mmappickle")))?;
     }
     if check {
-        let mut subdirs = vec!["pickle", "hostile"];
+        let mut subdirs = vec!["pickle", "hostile", "handbuilt"];
         if numpy {
             subdirs.push("numpy");
             subdirs.push("mmappickle");

@@ -5,6 +5,7 @@ mod array_props;
 mod arrays;
 mod dtypes;
 mod generic;
+mod handbuilt;
 mod hostile;
 mod numpy;
 mod roundtrip;
