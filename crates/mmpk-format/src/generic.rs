@@ -42,7 +42,7 @@
 use std::collections::{HashMap, HashSet};
 
 use pickle_ops::decode::{decode_fragment, Options};
-use pickle_ops::encode::encode_node;
+use pickle_ops::encode::encode_fragment;
 use pickle_ops::{text, NodeId, Op, Ops, Pickle};
 
 use crate::entry::{write_entry, Entry};
@@ -87,9 +87,94 @@ pub fn encode_value(p: &Pickle, memo_base: u32) -> Result<GenericValue> {
 
 /// Encodes node `node` of `p` as CPython's `pickle.dumps(node, 4)` and
 /// rewrites it for an entry whose memo starts at `memo_base`.
+///
+/// The encoder lists its memo ops as it writes them
+/// ([`pickle_ops::encode::encode_fragment`]), so the rewrite copies the
+/// bytes between them without parsing anything; the result is the same as
+/// [`rewrite_pickle`] of `pickle.dumps(node, 4)`.
 pub fn encode_node_value(p: &Pickle, node: NodeId, memo_base: u32) -> Result<GenericValue> {
-    let pickle = encode_node(p, node, PROTOCOL).map_err(Error::Encode)?;
-    rewrite_pickle(&pickle, memo_base)
+    if memo_base > MAX_MEMO {
+        return Err(Error::MemoMaxTooLarge {
+            memo_max: memo_base,
+        });
+    }
+    let f = encode_fragment(p, node).map_err(Error::Encode)?;
+    if f.gets.is_empty() {
+        // Nothing shared: no memo op is kept (the common case; no copy).
+        return Ok(GenericValue {
+            ops: f.ops,
+            memo_max: memo_base,
+        });
+    }
+    let mut fetched = vec![false; f.puts.len()];
+    for &(_, _, i) in &f.gets {
+        if let Some(x) = fetched.get_mut(i as usize) {
+            *x = true;
+        }
+    }
+    // The stores that are kept (fetched somewhere), in order.
+    let kept: Vec<u32> = (0..f.puts.len() as u32)
+        .filter(|&k| fetched[k as usize])
+        .collect();
+    let mut ki = 0;
+    let mut gi = 0;
+    let mut renumber = vec![u32::MAX; f.puts.len()];
+    let mut out = Vec::with_capacity(f.ops.len() + 5 * (kept.len() + f.gets.len()));
+    let mut next = memo_base;
+    let mut at = 0;
+    // Merge the kept stores and the fetches by position (a store comes
+    // before a fetch at the same position: it belongs to the op before).
+    while ki < kept.len() || gi < f.gets.len() {
+        let store_pos = kept.get(ki).map(|&k| f.puts[k as usize]);
+        let get = f.gets.get(gi).copied();
+        let take_store = match (store_pos, get) {
+            (Some(s), Some((g, _, _))) => s <= g,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if take_store {
+            let k = kept[ki] as usize;
+            let pos = f.puts[k];
+            out.extend_from_slice(&f.ops[at..pos]);
+            at = pos;
+            if next >= MAX_MEMO {
+                return Err(Error::MemoMaxTooLarge {
+                    memo_max: next.saturating_add(1),
+                });
+            }
+            renumber[k] = next;
+            let put = match u8::try_from(next) {
+                Ok(b) => Op::Binput(b),
+                Err(_) => Op::LongBinput(next),
+            };
+            pickle_ops::write_op(&put, &mut out);
+            next += 1;
+            ki += 1;
+        } else if let Some((pos, len, index)) = get {
+            out.extend_from_slice(&f.ops[at..pos]);
+            at = pos + len as usize;
+            let new = renumber
+                .get(index as usize)
+                .copied()
+                .filter(|&n| n != u32::MAX)
+                .ok_or(Error::MemoGetWithoutPut {
+                    offset: pos,
+                    index: i64::from(index),
+                })?;
+            let op = match u8::try_from(new) {
+                Ok(b) => Op::Binget(b),
+                Err(_) => Op::LongBinget(new),
+            };
+            pickle_ops::write_op(&op, &mut out);
+            gi += 1;
+        }
+    }
+    let ops = f.ops;
+    out.extend_from_slice(&ops[at..]);
+    Ok(GenericValue {
+        ops: out,
+        memo_max: next,
+    })
 }
 
 /// Encodes the root of `p` and appends it as one entry to `out` (the

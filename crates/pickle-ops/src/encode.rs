@@ -141,6 +141,39 @@ pub fn encode_node(p: &Pickle, root: NodeId, protocol: u8) -> Result<Vec<u8>, En
     Ok(e.out)
 }
 
+/// A value encoded by [`encode_fragment`]: its ops without the memo stores,
+/// and where the stores and fetches are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fragment {
+    /// The ops of `pickle.dumps(root, 4)` without `PROTO`, `FRAME`s,
+    /// `STOP` and `MEMOIZE`s.
+    pub ops: Vec<u8>,
+    /// Where each `MEMOIZE` was (offsets in `ops`): the `k`-th stores memo
+    /// index `k`.
+    pub puts: Vec<usize>,
+    /// The fetches, in order: (offset in `ops`, length of the op (2 for
+    /// `BINGET`, 5 for `LONG_BINGET`), memo index fetched).
+    pub gets: Vec<(usize, u8, u32)>,
+}
+
+/// Encodes node `root` of `p` as the ops of CPython's
+/// `pickle.dumps(root, 4)`, without `PROTO`, `FRAME`s and `STOP` (a fragment
+/// that pushes one value) and without its `MEMOIZE`s, whose places are
+/// listed instead, as are the fetches: a caller renumbers or drops memo ops
+/// without parsing anything (as an mmpk entry's value needs, FORMAT.md
+/// section 6). Putting a `MEMOIZE` back at each of `puts` gives exactly the
+/// ops of [`encode_node`] at protocol 4 between its framing.
+pub fn encode_fragment(p: &Pickle, root: NodeId) -> Result<Fragment, EncodeError> {
+    let mut e = Encoder::new(p, 4);
+    e.framing = false;
+    e.trace = Some(Fragment::default());
+    e.out.reserve(size_estimate(p));
+    e.save(root)?;
+    let mut f = e.trace.take().unwrap_or_default();
+    f.ops = std::mem::take(&mut e.out);
+    Ok(f)
+}
+
 /// About the size of the whole arena's encoding (binary protocols), so
 /// that the output grows once instead of by doubling and copying: a few
 /// bytes per node plus payloads, and 9 per container item (a float's BINFLOAT;
@@ -243,6 +276,9 @@ struct Encoder<'p> {
     memo: Memo,
     fresh: u64,
     depth: usize,
+    /// Where memo ops are, when [`encode_fragment`] asks (and then no
+    /// `MEMOIZE` is written).
+    trace: Option<Fragment>,
 }
 
 fn err(node: NodeId, kind: EncodeErrorKind) -> EncodeError {
@@ -286,6 +322,7 @@ impl<'p> Encoder<'p> {
             },
             fresh: 0,
             depth: 0,
+            trace: None,
         }
     }
 
@@ -353,6 +390,10 @@ impl<'p> Encoder<'p> {
 
     fn memoize(&mut self, key: Key) {
         let idx = self.memo.insert(key);
+        if let Some(t) = &mut self.trace {
+            t.puts.push(self.out.len());
+            return;
+        }
         if self.proto >= 4 {
             self.op(Op::Memoize);
         } else if self.proto >= 1 {
@@ -368,6 +409,10 @@ impl<'p> Encoder<'p> {
     }
 
     fn get(&mut self, idx: u32) {
+        if let Some(t) = &mut self.trace {
+            t.gets
+                .push((self.out.len(), if idx < 256 { 2 } else { 5 }, idx));
+        }
         if self.proto >= 1 {
             if idx < 256 {
                 self.op(Op::Binget(idx as u8));
@@ -1250,5 +1295,38 @@ mod tests {
         let got = encode(&p, 2).unwrap();
         let want = b"\x80\x02]q\x00(c_codecs\nencode\nq\x01X\x01\x00\x00\x00aq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05h\x05h\x01X\x02\x00\x00\x00abq\x06h\x03\x86q\x07Rq\x08c__builtin__\nbytes\nq\t)Rq\ne.";
         assert_eq!(got, want.to_vec());
+    }
+}
+
+#[cfg(test)]
+mod fragment_tests {
+    use super::*;
+
+    /// `x = ['ab', 'ab']` sharing one str, in a list with another shared
+    /// list: every MEMOIZE of `encode_node`, and the fetches, are reported.
+    #[test]
+    fn fragments_are_the_framed_ops_without_memoize() {
+        let mut p = Pickle::new();
+        let s = p.push(Value::str("ab"));
+        let inner = p.push(Value::List(vec![s, s]));
+        let f1 = p.push(Value::Float(1.5));
+        let root = p.push(Value::List(vec![inner, inner, f1]));
+        p.set_root(root);
+        let full = encode_node(&p, root, 4).unwrap();
+        // PROTO 4, one FRAME (9 bytes), ..., STOP
+        let framed = &full[11..full.len() - 1];
+        let f = encode_fragment(&p, root).unwrap();
+        let mut rebuilt = f.ops.clone();
+        for &pos in f.puts.iter().rev() {
+            rebuilt.insert(pos, 0x94);
+        }
+        assert_eq!(rebuilt, framed);
+        assert_eq!(f.puts.len(), 3); // outer list, inner list, 'ab'
+        assert_eq!(f.gets.len(), 2); // 'ab' again, inner again
+        for &(pos, len, index) in &f.gets {
+            assert_eq!(len, 2);
+            assert_eq!(f.ops[pos], b'h');
+            assert_eq!(u32::from(f.ops[pos + 1]), index);
+        }
     }
 }

@@ -630,6 +630,9 @@ proptest! {
         let want = canon_p4(&p);
         let g = encode_value(&p, base).unwrap();
         check_memo_layout(&g, base);
+        // The traced encoder agrees with rewriting CPython's whole pickle.
+        let whole = pickle_ops::encode::encode(&p, 4).unwrap();
+        prop_assert_eq!(&g, &rewrite_pickle(&whole, base).unwrap());
         let back = decode_value(&g.ops, 0, &opts()).unwrap();
         prop_assert!(equal(&canon(&back), &want));
         let whole = decode(&standalone_pickle(&g.ops), &opts()).unwrap();
