@@ -1,0 +1,165 @@
+//! Converting a plain pickled dict (`pickle.dump(d, f)`) into an mmpk file
+//! in place (FORMAT.md section 9).
+
+use std::path::Path;
+
+use mmpk_format::generic::encode_node_value;
+use mmpk_format::numpy::resolve_numpy;
+use pickle_ops::value::Dtype as NodeDtype;
+use pickle_ops::{NodeId, Pickle, Value as PV};
+
+use crate::dict::{check_key, Dict, OpenOptions};
+use crate::error::{Error, Result};
+use crate::write::{insert_locked, NewEntry};
+
+impl OpenOptions {
+    /// Converts the plain pickled dict at `path` (any protocol; keys must be
+    /// str of at most 255 UTF-8 bytes) into an mmpk file, then opens it with
+    /// these options. Top-level numpy arrays and masked arrays (numpy's own
+    /// pickles, mmappickle's, or mmpk's) become mapped array entries; every
+    /// other value is stored as its pickle. Nothing in the file runs.
+    ///
+    /// The new file is written beside the original and renamed over it once
+    /// complete and synced: until then the original is untouched and
+    /// readable, and a crash leaves it as it was. An mmpk file is just
+    /// opened. Anything that is not a pickled dict gives an error and is
+    /// left unchanged.
+    ///
+    /// # Safety
+    /// As [`OpenOptions::open`], for the converted file.
+    pub unsafe fn convert(&self, path: impl AsRef<Path>) -> Result<Dict> {
+        let path = path.as_ref();
+        let bad = |what: String| Error::Unsupported {
+            what: format!("converting {}: {what}", path.display()),
+        };
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        if mmpk_format::header::parse_header(&bytes).is_ok() {
+            return self.open_accepted(path);
+        }
+        let raw = pickle_ops::decode::decode(&bytes, &Default::default())
+            .map_err(|e| bad(format!("not a pickle ({e})")))?;
+        // Python 2 / protocol 2 forms (`_codecs.encode` bytes, ...) first,
+        // then numpy's pickles; node ids stay those of `raw`.
+        let mut resolved = raw.clone();
+        let budget = pickle_ops::decode::Options::default().max_compare_work;
+        pickle_ops::resolve::resolve(&mut resolved, budget)
+            .map_err(|e| bad(format!("cannot resolve the pickle ({e:?})")))?;
+        resolve_numpy(&mut resolved, &[]);
+        let PV::Dict(items) = &*raw.value(raw.root()) else {
+            return Err(bad("the pickle is not a dict".into()));
+        };
+        let items = items.clone();
+        let mut keys = Vec::with_capacity(items.len());
+        for (k, _) in &items {
+            match &*raw.value(*k) {
+                PV::Str(s) => {
+                    let key = s
+                        .as_str()
+                        .ok_or_else(|| bad("a key holds a lone surrogate".into()))?
+                        .to_string();
+                    check_key(&key)?;
+                    keys.push(key);
+                }
+                other => return Err(bad(format!("a key is a {}", other.kind_name()))),
+            }
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.convert-{}", std::process::id()));
+        let result = (|| {
+            let mut o = self.clone();
+            o.read_only(false)
+                .create(false)
+                .create_new(true)
+                .durable(false); // one fsync of the whole file before the rename
+            let d = o.open_accepted(&tmp)?;
+            for (key, (_, v)) in keys.iter().zip(&items) {
+                put(&d, key, &raw, &resolved, *v)?;
+            }
+            d.shared
+                .file()
+                .sync_all()
+                .map_err(|e| Error::io("fsync", &tmp, e))?;
+            drop(d);
+            std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result?;
+        let mut o = self.clone();
+        o.create(false).create_new(false);
+        o.open_accepted(path)
+    }
+}
+
+/// Writes one item: an array, a masked array, or the raw pickle of `v`.
+fn put(d: &Dict, key: &str, raw: &Pickle, resolved: &Pickle, v: NodeId) -> Result<()> {
+    let array = |id: NodeId| match &*resolved.value(id) {
+        PV::NdArray(a) => match &a.dtype {
+            NodeDtype::Str(s) => Some((s.clone(), a.shape.clone(), a.data.clone())),
+            NodeDtype::Descr(_) => None,
+        },
+        _ => None,
+    };
+    let shape = |s: &[u64]| {
+        s.iter()
+            .map(|&x| usize::try_from(x).ok())
+            .collect::<Option<Vec<_>>>()
+    };
+    match &*resolved.value(v) {
+        PV::NdArray(_) => {
+            if let Some((dt, sh, data)) = array(v) {
+                if let Some(sh) = shape(&sh) {
+                    if d.insert_bytes(key, &dt, &sh, &data).is_ok() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        PV::MaskedArray { data, mask } => {
+            if let (Some((dt, sh, bytes)), Some((_, msh, m))) = (array(*data), array(*mask)) {
+                if let Some(sh) = shape(&sh) {
+                    let n: usize = sh.iter().product();
+                    // A 0-d mask: "nothing masked" (False) or "all masked".
+                    let mask = if msh.len() == sh.len() {
+                        Some(m)
+                    } else if m == [0] {
+                        None
+                    } else {
+                        Some(vec![1; n])
+                    };
+                    if d.insert_masked_bytes(key, &dt, &sh, &bytes, mask.as_deref())
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    // Anything else (and arrays mmpk cannot map): the value's own pickle.
+    d.with_lock(|s, st| {
+        let g = encode_node_value(raw, v, st.index.memo_max).map_err(|source| Error::Format {
+            key: Some(key.into()),
+            source,
+        })?;
+        insert_locked(
+            s,
+            st,
+            NewEntry {
+                key,
+                prefix: g.ops,
+                data_len: 0,
+                data: None,
+                suffix: Vec::new(),
+                memo_max: g.memo_max,
+                align_data: false,
+            },
+        )
+        .map(|_| ())
+    })
+}

@@ -1,0 +1,177 @@
+//! # mmpk
+//!
+//! A dict stored in one file that is a valid protocol-4 pickle (Python's
+//! `pickle.load` reads it, and so does mmappickle 1.0), whose numpy arrays
+//! are memory-mapped: arrays come back as zero-copy [`ndarray`] views, keys
+//! are added and removed in place, and several processes, Rust or Python,
+//! read and write the same file at once.
+//!
+//! ```
+//! use mmpk::{Dict, OpenOptions};
+//! use ndarray::array;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("cube.mmpk");
+//! // SAFETY: nobody truncates or rewrites this private file while it is open.
+//! let dict = unsafe { Dict::create(&path)? };
+//!
+//! dict.insert_array("image", &array![[1.0f32, 2.0], [3.0, 4.0]])?;
+//! dict.reserve::<u16>("stack", &[10, 512, 512])?; // sparse, no RAM
+//! {
+//!     let mut stack = dict.array_mut("stack")?;
+//!     stack.view_mut::<u16>()?.fill(7); // lands in the file
+//! }
+//!
+//! let image = dict.array("image")?;
+//! let view = image.view::<f32>()?; // zero-copy, aligned (64 by default)
+//! assert_eq!(view.sum(), 10.0);
+//! assert_eq!(dict.keys()?, ["image", "stack"]);
+//!
+//! dict.remove("image")?;
+//! // SAFETY: as above.
+//! let again = unsafe { OpenOptions::new().read_only(true).open(&path)? };
+//! assert_eq!(again.array("stack")?.view::<u16>()?[[9, 511, 511]], 7);
+//! assert!(!again.contains("image")?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## The layer
+//!
+//! `mmpk` is the crate users depend on. It owns files, maps, locks and
+//! threads; the byte layout (header, entry frames, index scan, fillers, array
+//! encodings) is `mmpk_format`'s, which works on byte slices only, and the
+//! pickle ops are `pickle_ops`'. FORMAT.md describes every byte.
+//!
+//! ## Safety: what mapping a shared file means
+//!
+//! Opening a dict is `unsafe`, as `memmap2::Mmap::map` is: the file is
+//! memory-mapped, and Rust cannot protect a `&[u8]` into a file that another
+//! process may change or shrink. By calling [`OpenOptions::open`] (or
+//! [`Dict::create`], [`Dict::open`], [`Dict::open_read_only`]) the caller
+//! promises, for as long as the dict or any [`Array`], [`ArrayMut`] or view
+//! taken from it lives:
+//!
+//! - nobody truncates the file or rewrites it outside the mmpk protocol
+//!   (FORMAT.md section 8): no vacuum or repair in another process, no editor,
+//!   no `truncate`. A shrunk file makes reads of a view raise `SIGBUS`;
+//! - concurrent writes to the same *array data* by several processes are
+//!   ordered by the caller, as for any shared memory (a process may write an
+//!   array another one is reading: that is a data race outside Rust's
+//!   control).
+//!
+//! Inside one process the dict enforces Rust's rules itself: one
+//! [`ArrayMut`] per entry, or any number of [`Array`] handles, never both
+//! (checked at run time, [`Error::Busy`]); a handle keeps its map alive
+//! (maps are `Arc`-shared and the file is remapped when it grows); two
+//! `Dict`s of one process on the same file share these rules. Every
+//! `unsafe` block of the crate is in one module (`map.rs`), each with its
+//! `// SAFETY:` reasoning; elsewhere `unsafe` marks only the opening
+//! functions' contract.
+//!
+//! ## Concurrency
+//!
+//! Every operation that reads the entry list or changes the file holds the
+//! dict's mutex (threads) and an exclusive `flock` on the file (processes;
+//! the lock Python's `fcntl.flock` takes, so mmappickle interoperates).
+//! Under the lock the commit number (header byte 18) and the file length say
+//! whether the cached index is current; when the file only grew, only the
+//! new frames are read (and the validity bytes of the known live entries
+//! re-read). A [`Dict`] is `Send + Sync` and `Clone` (clones share the
+//! cache and the lock).
+//!
+//! ## Crash safety
+//!
+//! An insert writes everything but its first frame head (the new entry's
+//! body, the raw data, the new terminator), bumps the commit number, then
+//! writes the 9-byte frame head over the old terminator: a process killed at
+//! any instant leaves a file holding every earlier entry, and the new one
+//! complete or absent. Replace is insert, then delete of the old entry (the
+//! later live entry wins if a crash comes between). [`OpenOptions::durable`]
+//! adds `fsync` at both steps (off by default, as in mmappickle).
+//!
+//! ## What else is here
+//!
+//! - Generic values: [`Dict::insert_pickle`] / [`Dict::get_pickle`] store and
+//!   decode any value of `pickle_ops`' data-only model (FORMAT.md section
+//!   6, through `mmpk_format::generic`); nothing in a file runs code.
+//! - Masked arrays: [`Dict::insert_masked`], [`Dict::masked`] (both parts
+//!   mapped).
+//! - [`Dict::get`] returns whichever of the three an entry holds.
+//! - Maintenance: [`Dict::repair`] (torn tail, missing terminator, corrupt
+//!   frame), [`Dict::vacuum`] (live entries only, fillers recomputed,
+//!   crash-safe by rename), [`Dict::upgrade`] (v1 entries to v2, so numpy
+//!   2.3+ can `pickle.load` the file).
+//! - Conversion: [`OpenOptions::convert`] turns a plain pickled dict into an
+//!   mmpk file in place (new file beside it, renamed over it when complete);
+//!   numpy arrays among its values become mapped arrays.
+//! - [`par`]: rayon reductions and fills along axis 0 of (mapped) arrays,
+//!   and parallel bulk insert.
+//!
+//! ## Decisions made here
+//!
+//! - Unix only: positioned I/O (`pread`/`pwrite`), `flock`, and sparse
+//!   files are what the format's concurrency and reservations rest on.
+//! - Opening is `unsafe` (memmap2's model), not the accessors: one place
+//!   states the contract; everything after it is safe API.
+//! - The cached index is trusted only while both the commit number and the
+//!   file length are unchanged; an incremental rescan also re-parses the
+//!   last known frame, so a file rewritten in place (mmappickle's vacuum)
+//!   is scanned whole.
+//! - Every insert bumps the commit number once, every delete once (so
+//!   replace bumps it twice), as mmappickle 1.0 does: the
+//!   [`Layout::Mmappickle1`] layout writes its bytes exactly (checked
+//!   against every replayable file in `fixtures/mmappickle`).
+//! - The commit number is bumped *before* the frame head lands, so a writer
+//!   killed in between leaves a file other processes rescan (they never
+//!   trust a stale cache over a half-finished insert).
+//! - A torn tail (a writer killed mid-insert) is overwritten by the next
+//!   insert, and trailing bytes cut; a *corrupt* frame refuses writes
+//!   ([`Error::Corrupt`]) until [`Dict::repair`].
+//! - Removing a key flips every live entry of it, shadowed ones included, so
+//!   an older entry never reappears.
+//! - Arrays are written in native byte order and C order; `bool` views check
+//!   that every byte is 0 or 1; `datetime64`/`timedelta64` read as `i64`;
+//!   other dtypes (`S`, `U`, `V`) are raw bytes ([`Array::bytes`]).
+//! - Vacuum writes a new file and renames it over the old one (crash-safe;
+//!   reserved bytes stay sparse); the price is that other processes must
+//!   not hold the file open meanwhile (FORMAT.md section 8 already forbids
+//!   it while they hold maps).
+//! - Every locked operation also checks that the path still names the
+//!   file this dict has open: a file vacuumed, converted or replaced by
+//!   another process gives [`Error::Changed`] (reopen it) instead of silent
+//!   work on the old, unlinked file.
+//! - The key index keeps every key's bytes in one arena and hashes them
+//!   with a folded multiply keyed by per-process random seeds (the
+//!   foldhash/ahash construction), not SipHash; a scan copies and hashes
+//!   each key while its frame is in cache and builds the table once:
+//!   opening a file of a million entries takes about 0.15 s, with no
+//!   per-key allocation.
+//! - Masked arrays are encoded in memory before being written (one copy);
+//!   plain arrays are written straight from the caller's memory (chunked
+//!   for non-contiguous layouts).
+
+mod array;
+mod convert;
+mod dict;
+mod dtype;
+mod error;
+mod index;
+mod keys;
+mod maint;
+mod map;
+mod masked;
+pub mod par;
+mod value;
+mod write;
+
+pub use array::{Array, ArrayInfo, ArrayMut};
+pub use dict::{Dict, EntryInfo, Layout, OpenOptions, Stats};
+pub use dtype::{ByteOrder, DType, Element, TypeKind};
+pub use error::{Error, Result};
+pub use maint::{RepairReport, VacuumReport};
+pub use masked::Masked;
+pub use mmpk_format::array::Encoding;
+pub use mmpk_format::masked::MaskKind;
+pub use pickle_ops;
+pub use pickle_ops::Pickle;
+pub use value::Value;

@@ -1,0 +1,322 @@
+//! Maintenance: repair of a torn tail, and vacuum.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mmpk_format::array::{decode_array, Encoding};
+use mmpk_format::filler::{filler_len, write_filler};
+use mmpk_format::header::{write_header, TERMINATOR};
+use mmpk_format::scan::Tail;
+
+use crate::dict::{Dict, Layout, Shared, State};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::map::Borrows;
+
+/// What [`Dict::repair`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// How the file ended before the repair.
+    pub tail: Tail,
+    /// Offset where the intact entries end (where the terminator now is).
+    pub intact_end: u64,
+    /// Bytes cut from the end of the file (a torn or corrupt frame and
+    /// anything after it); 0 when nothing was wrong.
+    pub dropped: u64,
+    /// Whether the file was changed.
+    pub changed: bool,
+}
+
+impl Dict {
+    /// Repairs a file whose end is damaged (a writer killed mid-insert, a
+    /// truncated copy, a corrupt frame): the intact entries are kept, a
+    /// terminator is written right after them and anything beyond is cut.
+    /// A clean file is left unchanged. Run it only while no other process
+    /// holds views of the file (it may shrink it).
+    pub fn repair(&self) -> Result<RepairReport> {
+        self.shared.check_writable("repair")?;
+        self.with_lock(|s, st| {
+            let tail = st.index.tail.clone().unwrap_or(Tail::Clean);
+            let end = st.index.end;
+            let len = st.index.file_len;
+            if tail == Tail::Clean {
+                return Ok(RepairReport {
+                    tail,
+                    intact_end: end,
+                    dropped: 0,
+                    changed: false,
+                });
+            }
+            let new_len = end + TERMINATOR.len() as u64;
+            s.write_at(&TERMINATOR, end, "repair: write terminator")?;
+            s.file()
+                .set_len(new_len)
+                .map_err(|e| crate::Error::io("repair: truncate", &s.path, e))?;
+            s.bump_commit(st)?;
+            s.sync()?;
+            st.index.file_len = new_len;
+            st.index.tail = Some(Tail::Clean);
+            Ok(RepairReport {
+                tail,
+                intact_end: end,
+                dropped: len.saturating_sub(new_len),
+                changed: true,
+            })
+        })
+    }
+}
+
+impl Dict {
+    /// Rewrites every live v1 (mmappickle 1.0) array and masked-array entry
+    /// in the v2 encoding (insert the new entry, then delete the old one), so
+    /// that plain `pickle.load` works with numpy 2.3 and later. Returns the
+    /// keys upgraded. Array bytes are copied straight from the map. Refused
+    /// ([`Error::Busy`]) for an entry with a live mutable view; entries of
+    /// dtypes mmpk does not handle (structured) are left as they are.
+    ///
+    /// The replaced (now deleted) entries keep their v1 bytes, which plain
+    /// `pickle.load` still evaluates, and fails on, with numpy 2.3+: follow
+    /// with [`Dict::vacuum`] to rescue a file for those readers.
+    pub fn upgrade(&self) -> Result<Vec<String>> {
+        self.shared.check_writable("upgrade")?;
+        let mut done = Vec::new();
+        for key in self.keys()? {
+            let (bytes, _) = self.value_bytes_at(&key)?;
+            if let Ok(a) = decode_array(&bytes, 0..bytes.len()) {
+                if a.encoding != Encoding::V1 {
+                    continue;
+                }
+                let old = match self.array(&key) {
+                    Ok(a) => a,
+                    // A dtype mmpk does not handle (structured, object):
+                    // left as it is.
+                    Err(Error::UnsupportedDtype { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                let (dtype, shape) = (old.dtype().clone(), old.shape().to_vec());
+                let mut write = |f: &File, at: u64| f.write_all_at(old.bytes(), at);
+                self.array_entry(&key, &dtype, &shape, Some(&mut write), Layout::V2)?;
+                done.push(key);
+            } else if let Ok(m) = mmpk_format::masked::read_masked(&bytes, 0..bytes.len()) {
+                if m.encoding != Encoding::V1 {
+                    continue;
+                }
+                let mk = match self.masked(&key) {
+                    Ok(m) => m,
+                    Err(Error::UnsupportedDtype { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                let data = mk.data().bytes().to_vec();
+                let mask = match m.mask_kind {
+                    mmpk_format::masked::MaskKind::Elementwise => Some(mk.mask().bytes().to_vec()),
+                    _ if mk.mask().bytes() == [0] => None,
+                    _ => Some(vec![1; mk.data().shape().iter().product()]),
+                };
+                let dtype = mk.data().dtype().descr();
+                let shape = mk.data().shape().to_vec();
+                drop(mk);
+                self.masked_entry(&key, &dtype, &shape, &data, mask.as_deref(), Layout::V2)?;
+                done.push(key);
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// What [`Dict::vacuum`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VacuumReport {
+    /// File length before.
+    pub before: u64,
+    /// File length after.
+    pub after: u64,
+    /// Live entries kept.
+    pub live: u64,
+    /// Frames dropped (deleted entries, old fillers, shadowed entries).
+    pub dropped: u64,
+}
+
+impl Dict {
+    /// Rewrites the file with only its live entries, in order, recomputing
+    /// alignment fillers (v2 layout): reclaims deleted entries and fillers.
+    ///
+    /// Crash-safe: the new content is written to a temporary file beside
+    /// the original, synced, and renamed over it, so a crash leaves either
+    /// the old file or the new one. Reserved (never written) array bytes stay
+    /// sparse. Refused with [`Error::ViewsAlive`] while this process holds any
+    /// [`crate::Array`] or [`crate::ArrayMut`] of the file.
+    ///
+    /// Other processes (and other `Dict` values opened separately on the same
+    /// path) must not have the file open: they would keep using the old,
+    /// unlinked file (FORMAT.md section 8: vacuum moves data).
+    pub fn vacuum(&self) -> Result<VacuumReport> {
+        self.shared.check_writable("vacuum")?;
+        let borrows = self.shared.borrows.clone();
+        self.with_lock(|s, st| {
+            let held = borrows.active();
+            let maps = st.map.as_ref().map_or(0, |m| Arc::strong_count(m) - 1);
+            if held > 0 || maps > 0 {
+                return Err(Error::ViewsAlive {
+                    maps: maps.max(held),
+                });
+            }
+            vacuum_locked(s, st)
+        })
+    }
+}
+
+/// Removes the temporary file unless disarmed.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.vacuum-{}", std::process::id()))
+}
+
+fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
+    let before = st.index.file_len;
+    let frames = st.index.frames;
+    let entries: Vec<(String, crate::index::Loc)> = st
+        .index
+        .keys_in_order()
+        .into_iter()
+        .map(|(k, l)| (k.to_string(), l))
+        .collect();
+    let map = s.index_map_covering(st, before)?;
+    let src = s.file();
+    let tmp = temp_path(&s.path);
+    let io = |op| move |e| Error::io(op, &s.path, e);
+    let out = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io("vacuum: create temporary file"))?;
+    let mut guard = TempGuard(Some(tmp.clone()));
+    let commit = st.index.commit.unwrap_or(0).wrapping_add(1);
+    out.write_all_at(&write_header(commit), 0)
+        .map_err(io("vacuum: write"))?;
+    let mut pos = mmpk_format::header::HEADER_LEN as u64;
+    for (_, loc) in &entries {
+        let span = loc.value_offset as usize..(loc.value_offset + loc.value_len) as usize;
+        if s.layout == Layout::V2 {
+            if let Ok(a) = decode_array(map.all(), span) {
+                if a.encoding == Encoding::V2 {
+                    // data_offset(pos, 0, rel - 20) == pos + rel.
+                    let rel = a.data.start as u64 - loc.offset;
+                    let f = filler_len(pos, 0, rel as usize - 20, s.align)
+                        .map_err(|source| Error::Format { key: None, source })?;
+                    let mut buf = Vec::new();
+                    write_filler(&mut buf, f)
+                        .map_err(|source| Error::Format { key: None, source })?;
+                    out.write_all_at(&buf, pos).map_err(io("vacuum: write"))?;
+                    pos += f;
+                }
+            }
+        }
+        copy_sparse(&src, loc.offset, loc.len, &out, pos).map_err(io("vacuum: write"))?;
+        pos += loc.len;
+    }
+    out.write_all_at(&TERMINATOR, pos)
+        .map_err(io("vacuum: write"))?;
+    pos += TERMINATOR.len() as u64;
+    out.set_len(pos).map_err(io("vacuum: write"))?;
+    out.sync_all().map_err(io("vacuum: fsync"))?;
+    drop(out);
+    std::fs::rename(&tmp, &s.path).map_err(io("vacuum: rename"))?;
+    guard.0 = None;
+    if let Some(dir) = s.path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    let new = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&s.path)
+        .map_err(io("vacuum: reopen"))?;
+    Borrows::register(&s.borrows, &new).map_err(io("vacuum: stat"))?;
+    *s.file.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+    drop(map);
+    st.map = None;
+    st.index_map = None;
+    st.index = Index::default();
+    s.refresh(st)?;
+    Ok(VacuumReport {
+        before,
+        after: pos,
+        live: entries.len() as u64,
+        dropped: frames.saturating_sub(entries.len() as u64),
+    })
+}
+
+/// Copies `len` bytes at `from` of `src` to `to` of `out` (with `pread`,
+/// so holes are not faulted in), leaving holes where whole chunks are zero:
+/// reserved arrays stay sparse.
+fn copy_sparse(src: &File, from: u64, len: u64, out: &File, to: u64) -> std::io::Result<()> {
+    const CHUNK: u64 = 1 << 20;
+    let mut buf = vec![0u8; CHUNK.min(len) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = CHUNK.min(len - done) as usize;
+        src.read_exact_at(&mut buf[..n], from + done)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            out.write_all_at(&buf[..n], to + done)?;
+        }
+        done += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_files_sit_beside_the_original() {
+        let t = temp_path(Path::new("/data/cube.mmpk"));
+        assert_eq!(t.parent(), Some(Path::new("/data")));
+        assert!(t
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".cube.mmpk.vacuum-"));
+    }
+
+    #[test]
+    fn sparse_copies_skip_zero_chunks() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let src = File::create_new(dir.path().join("s")).unwrap();
+        src.set_len(8 << 20).unwrap();
+        src.write_all_at(b"xyz", 5 << 20).unwrap();
+        let src = File::open(dir.path().join("s")).unwrap();
+        let out = File::create_new(dir.path().join("o")).unwrap();
+        copy_sparse(&src, 0, 8 << 20, &out, 7).unwrap();
+        out.set_len(7 + (8 << 20)).unwrap();
+        let mut b = [0u8; 3];
+        out.read_exact_at(&mut b, 7 + (5 << 20)).unwrap();
+        assert_eq!(&b, b"xyz");
+        assert!(out.metadata().unwrap().blocks() * 512 <= 4 << 20);
+    }
+}

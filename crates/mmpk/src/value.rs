@@ -1,0 +1,123 @@
+//! Generic (non-array) values: any value of `pickle_ops`' data-only model,
+//! stored as FORMAT.md section 6 says (`mmpk_format::generic`).
+
+use mmpk_format::array::decode_array;
+use mmpk_format::generic::{decode_value, encode_value};
+use mmpk_format::masked::read_masked;
+use pickle_ops::Pickle;
+
+use crate::array::Array;
+use crate::dict::{check_key, Dict};
+use crate::error::{Error, Result};
+use crate::masked::Masked;
+use crate::write::{insert_locked, NewEntry};
+
+/// A value read by [`Dict::get`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Value {
+    /// An array entry (v1 or v2), mapped.
+    Array(Array),
+    /// A masked array, both parts mapped.
+    Masked(Masked),
+    /// Any other value, decoded into the data-only
+    /// model: nothing runs, `GLOBAL`/`REDUCE` stay inert nodes.
+    Pickle(Pickle),
+}
+
+impl Dict {
+    /// Inserts (or replaces) `key` with the root value of `value`, encoded
+    /// as CPython's `pickle.dumps(value, 4)` would and rewritten for the
+    /// file's memo (what mmappickle 1.0 writes for the same value).
+    pub fn insert_pickle(&self, key: &str, value: &Pickle) -> Result<()> {
+        self.shared.check_writable("insert")?;
+        check_key(key)?;
+        self.with_lock(|s, st| {
+            let v = encode_value(value, st.index.memo_max).map_err(|source| Error::Format {
+                key: Some(key.into()),
+                source,
+            })?;
+            insert_locked(
+                s,
+                st,
+                NewEntry {
+                    key,
+                    prefix: v.ops,
+                    data_len: 0,
+                    data: None,
+                    suffix: Vec::new(),
+                    memo_max: v.memo_max,
+                    align_data: false,
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Decodes `key`'s value (array or not) into the data-only model.
+    pub fn get_pickle(&self, key: &str) -> Result<Pickle> {
+        let (bytes, offset) = self.value_bytes_at(key)?;
+        decode_value(&bytes, offset as usize, &Default::default()).map_err(|source| Error::Format {
+            key: Some(key.into()),
+            source,
+        })
+    }
+
+    /// `key`'s value: a mapped [`Array`] for array entries, a [`Masked`]
+    /// for masked arrays, a decoded [`Pickle`] for anything else.
+    pub fn get(&self, key: &str) -> Result<Value> {
+        let (bytes, offset) = self.value_bytes_at(key)?;
+        if decode_array(&bytes, 0..bytes.len()).is_ok() {
+            return self.array(key).map(Value::Array);
+        }
+        if read_masked(&bytes, 0..bytes.len()).is_ok() {
+            return self.masked(key).map(Value::Masked);
+        }
+        decode_value(&bytes, offset as usize, &Default::default())
+            .map(Value::Pickle)
+            .map_err(|source| Error::Format {
+                key: Some(key.into()),
+                source,
+            })
+    }
+
+    /// A copy of `key`'s value ops and their offset. Refused
+    /// ([`Error::Busy`]) while a mutable view of the entry lives in this
+    /// process (its array data would be read while being written).
+    pub(crate) fn value_bytes_at(&self, key: &str) -> Result<(Vec<u8>, u64)> {
+        let (index, _, loc) = self.locate(key)?;
+        let _token = self
+            .shared
+            .borrows
+            .read(loc.offset)
+            .ok_or_else(|| Error::Busy { key: key.into() })?;
+        Ok((index.bytes(loc.value_span()).to_vec(), loc.value_offset))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_tells_the_kinds_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = crate::dict::test_dict(&dir.path().join("v.mmpk"), crate::Layout::V2);
+        let mut p = Pickle::new();
+        let root = p.push(pickle_ops::Value::str("hello"));
+        p.set_root(root);
+        d.insert_pickle("s", &p).unwrap();
+        d.insert_array("a", &ndarray::arr1(&[1u8])).unwrap();
+        assert!(matches!(d.get("s").unwrap(), Value::Pickle(_)));
+        assert!(matches!(d.get("a").unwrap(), Value::Array(_)));
+        assert!(matches!(d.get("zz"), Err(Error::KeyNotFound { .. })));
+        // An array's value decodes as data too (inert REDUCE nodes).
+        assert!(d.get_pickle("a").is_ok());
+        // A Pickle without a root is a typed error, and nothing is written.
+        assert!(matches!(
+            d.insert_pickle("x", &Pickle::new()),
+            Err(Error::Format { .. })
+        ));
+        assert!(!d.contains("x").unwrap());
+    }
+}

@@ -1,0 +1,190 @@
+//! Vacuum: only live entries stay, fillers are recomputed, data is intact.
+
+use mmpk::{Error, Layout, OpenOptions};
+use mmpk_format::scan::Kind;
+use ndarray::{arr1, Array1};
+
+use crate::arrays::int_pickle;
+use crate::{create, create_with, open, open_ro, scan_clean, tmp};
+
+#[test]
+fn vacuum_keeps_live_entries_and_reclaims_the_rest() {
+    for align in [8u64, 64, 4096] {
+        let (_d, p) = tmp();
+        let d = create_with(&p, OpenOptions::new().align(align));
+        for i in 0..20 {
+            d.insert_array(&format!("k{i}"), &Array1::from_elem(i + 1, i as f64))
+                .unwrap();
+        }
+        d.insert_pickle("v", &int_pickle(77)).unwrap();
+        for i in (0..20).step_by(2) {
+            d.remove(&format!("k{i}")).unwrap();
+        }
+        d.insert_array("k1", &arr1(&[-1.0f64, -2.0])).unwrap();
+        d.reserve::<u8>("sparse", &[1 << 28]).unwrap();
+        d.array_mut("sparse").unwrap().view_mut::<u8>().unwrap()[[12345]] = 9;
+        let keys = d.keys().unwrap();
+        let before = std::fs::metadata(&p).unwrap().len();
+        let r = d.vacuum().unwrap();
+        assert_eq!(r.before, before);
+        assert_eq!(r.live, keys.len() as u64);
+        assert!(r.dropped >= 11);
+        assert_eq!(d.keys().unwrap(), keys);
+        assert_eq!(
+            d.array("k1")
+                .unwrap()
+                .view::<f64>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            [-1.0, -2.0]
+        );
+        for i in (3..20).step_by(2) {
+            let a = d.array(&format!("k{i}")).unwrap();
+            assert_eq!(a.info().data_offset % align, 0);
+            assert_eq!(a.view::<f64>().unwrap().len(), i + 1);
+        }
+        let s = d.array("sparse").unwrap();
+        assert_eq!(s.view::<u8>().unwrap()[[12345]], 9);
+        assert_eq!(s.info().data_offset % align, 0);
+        drop(s);
+        // The file: only live entries and fillers; still sparse.
+        let bytes = scan_clean(&p);
+        let scan = mmpk_format::scan(&bytes).unwrap();
+        assert!(scan.entries.iter().all(|e| e.kind != Kind::Deleted));
+        assert_eq!(scan.live_index().len(), keys.len());
+        use std::os::unix::fs::MetadataExt;
+        assert!(std::fs::metadata(&p).unwrap().blocks() * 512 < 1 << 24);
+        // It keeps working, and reopens.
+        d.insert_array("after", &arr1(&[5u8])).unwrap();
+        d.remove("v").unwrap();
+        let again = open_ro(&p);
+        assert_eq!(again.len().unwrap(), keys.len());
+        assert!(again.contains("after").unwrap());
+        // No temporary file is left behind.
+        let n = std::fs::read_dir(p.parent().unwrap()).unwrap().count();
+        assert_eq!(n, 1);
+    }
+}
+
+#[test]
+fn vacuum_refuses_while_views_live_and_on_read_only() {
+    let (_d, p) = tmp();
+    let d = create(&p);
+    d.insert_array("a", &arr1(&[1u32])).unwrap();
+    let a = d.array("a").unwrap();
+    assert!(matches!(d.vacuum(), Err(Error::ViewsAlive { .. })));
+    drop(a);
+    let m = d.array_mut("a").unwrap();
+    assert!(matches!(d.vacuum(), Err(Error::ViewsAlive { .. })));
+    drop(m);
+    d.vacuum().unwrap();
+    assert!(matches!(open_ro(&p).vacuum(), Err(Error::ReadOnly { .. })));
+}
+
+#[test]
+fn vacuum_of_an_mmappickle_file() {
+    let (_d, p) = tmp();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/mmappickle/replaced.mmpk");
+    std::fs::copy(src, &p).unwrap();
+    // SAFETY: private test file.
+    let d = unsafe { OpenOptions::new().layout(Layout::Mmappickle1).open(&p) }.unwrap();
+    let keys = d.keys().unwrap();
+    let vals: Vec<Vec<u8>> = keys.iter().map(|k| d.value_bytes(k).unwrap()).collect();
+    d.vacuum().unwrap();
+    assert_eq!(d.keys().unwrap(), keys);
+    for (k, v) in keys.iter().zip(&vals) {
+        assert_eq!(&d.value_bytes(k).unwrap(), v);
+    }
+    let bytes = scan_clean(&p);
+    assert!(mmpk_format::scan(&bytes)
+        .unwrap()
+        .entries
+        .iter()
+        .all(|e| e.kind == Kind::Live));
+    drop(open(&p));
+}
+
+#[test]
+fn upgrade_rewrites_v1_entries_as_v2() {
+    for name in [
+        "shapes.mmpk",
+        "masked.mmpk",
+        "dtype_be_f8.mmpk",
+        "converted.mmpk",
+        "values.mmpk",
+    ] {
+        let (_d, p) = tmp();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/mmappickle")
+            .join(name);
+        std::fs::copy(src, &p).unwrap();
+        let d = open(&p);
+        let keys = d.keys().unwrap();
+        let before: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| match d.get(k).unwrap() {
+                mmpk::Value::Array(a) => a.bytes().to_vec(),
+                mmpk::Value::Masked(m) => [m.data().bytes(), m.mask().bytes()].concat(),
+                _ => d.value_bytes(k).unwrap(),
+            })
+            .collect();
+        let up = d.upgrade().unwrap();
+        let mut sorted = d.keys().unwrap();
+        sorted.sort();
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(sorted, want, "{name}");
+        for (k, b) in keys.iter().zip(&before) {
+            let after = match d.get(k).unwrap() {
+                mmpk::Value::Array(a) => {
+                    assert_eq!(a.info().encoding, mmpk::Encoding::V2, "{name} {k}");
+                    assert_eq!(a.info().data_offset % 64, 0);
+                    a.bytes().to_vec()
+                }
+                mmpk::Value::Masked(m) => {
+                    assert_eq!(m.data().info().encoding, mmpk::Encoding::V2, "{name} {k}");
+                    [m.data().bytes(), m.mask().bytes()].concat()
+                }
+                _ => {
+                    assert!(!up.contains(k));
+                    d.value_bytes(k).unwrap()
+                }
+            };
+            assert_eq!(&after, b, "{name} {k}");
+        }
+        assert!(d.upgrade().unwrap().is_empty());
+        scan_clean(&p);
+        // After a vacuum no v1 array is left anywhere in the file, deleted
+        // entries included (numpy 2.3+ cannot load the v1 encoding).
+        d.vacuum().unwrap();
+        let bytes = scan_clean(&p);
+        for e in mmpk_format::scan(&bytes).unwrap().entries {
+            let v = &bytes[e.entry.value_span()];
+            if let Ok(a) = mmpk_format::array::decode_array(v, 0..v.len()) {
+                assert_eq!(a.encoding, mmpk::Encoding::V2, "{name}");
+            }
+            assert!(!mmpk_format::masked::is_masked(v) || !v.starts_with(b"\x8c\x0dnumpy.ma.core"));
+        }
+    }
+}
+
+#[test]
+fn a_dict_notices_its_file_was_vacuumed_by_another() {
+    let (_d, p) = tmp();
+    let a = create(&p);
+    a.insert_array("x", &arr1(&[1u8])).unwrap();
+    let b = open(&p);
+    b.vacuum().unwrap();
+    assert!(a.changed_by_others().unwrap());
+    match a.keys() {
+        Err(Error::Changed { what, .. }) => assert!(what.contains("replaced")),
+        other => panic!("{other:?}"),
+    }
+    // Reopening works.
+    assert_eq!(open(&p).keys().unwrap(), ["x"]);
+    std::fs::remove_file(&p).unwrap();
+    assert!(matches!(b.len(), Err(Error::Changed { .. })));
+}
