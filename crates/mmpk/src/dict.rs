@@ -569,6 +569,21 @@ impl Dict {
         Ok(self.value_bytes_at(key)?.0)
     }
 
+    /// Runs `f` on the whole file's bytes, under the lock (so no other
+    /// process changes the entry list meanwhile): for tools that read the
+    /// layout with `mmpk_format` (`mmpk ls`, `info`, `verify`). The slice is
+    /// the read-only index map; array data in it may be written by mutable
+    /// views meanwhile, as for any view (shared memory, see the crate docs).
+    /// A file with a torn tail is given whole.
+    pub fn with_file_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        self.with_lock(|s, st| {
+            let len = st.index.file_len;
+            let map = s.index_map_covering(st, len)?;
+            let all = map.all();
+            Ok(f(&all[..(len as usize).min(all.len())]))
+        })
+    }
+
     /// Statistics of the file's entry list.
     pub fn stats(&self) -> Result<Stats> {
         self.with_lock(|_, st| {

@@ -165,3 +165,20 @@ fn generic_values() {
     assert!(matches!(d.get("arr").unwrap(), Value::Array(_)));
     assert_eq!(d.len().unwrap(), 3);
 }
+
+#[test]
+fn the_whole_file_is_readable_as_bytes_for_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.mmpk");
+    // SAFETY: a private temporary file.
+    let d = unsafe { mmpk::Dict::create(&path).unwrap() };
+    d.insert_array("a", &ndarray::array![1u8, 2, 3]).unwrap();
+    let (len, keys) = d
+        .with_file_bytes(|b| {
+            let s = mmpk_format::scan(b).unwrap();
+            (b.len(), s.live_index().len())
+        })
+        .unwrap();
+    assert_eq!(len as u64, std::fs::metadata(&path).unwrap().len());
+    assert_eq!(keys, 1);
+}
