@@ -5,11 +5,11 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use mmpk_format::array::{decode_array, write_array_head, write_array_tail, Encoding};
+use mmpk_format::array::{read_array, write_array_head, write_array_tail_dtype, Encoding};
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Data, Dimension, IxDyn};
 
 use crate::dict::{Dict, Layout};
-use crate::dtype::{matches, DType, Element};
+use crate::dtype::{self, matches, Dtype, Element};
 use crate::error::{Error, Result};
 use crate::index::Loc;
 use crate::map::{self, Map, ReadToken, WriteToken};
@@ -21,7 +21,7 @@ pub struct ArrayInfo {
     /// The key.
     pub key: String,
     /// The stored dtype.
-    pub dtype: DType,
+    pub dtype: Dtype,
     /// The shape.
     pub shape: Vec<usize>,
     /// The encoding of the entry (v2 default, v1 mmappickle 1.0).
@@ -37,8 +37,8 @@ pub struct ArrayInfo {
 /// Bytes a dtype and shape need; `None` if the product of the non-zero
 /// dimensions times the item size exceeds `isize::MAX` (numpy's and
 /// ndarray's limit), even when a zero dimension makes the array empty.
-fn nbytes(dtype: &DType, shape: &[usize]) -> Option<u64> {
-    let mut n = dtype.itemsize() as u64;
+fn nbytes(dtype: &Dtype, shape: &[usize]) -> Option<u64> {
+    let mut n = dtype.itemsize();
     let mut zero = false;
     for &d in shape {
         if d == 0 {
@@ -59,7 +59,7 @@ impl Dict {
     pub(crate) fn array_entry<'a>(
         &self,
         key: &'a str,
-        dtype: &DType,
+        dtype: &Dtype,
         shape: &[usize],
         data: Option<DataWriter<'a>>,
         layout: Layout,
@@ -69,17 +69,21 @@ impl Dict {
             expected: None,
             found: 0,
         })?;
-        let (enc, name, align_data) = match layout {
-            Layout::V2 => (Encoding::V2, dtype.descr(), true),
-            Layout::Mmappickle1 => (Encoding::V1, dtype.v1_name(), false),
+        let (enc, align_data) = match layout {
+            Layout::V2 => (Encoding::V2, true),
+            Layout::Mmappickle1 => (Encoding::V1, false),
         };
         let mut prefix = Vec::with_capacity(enc.prefix_len() + 9);
         write_array_head(&mut prefix, enc, data_len);
         let mut suffix = Vec::with_capacity(32);
         let shape64: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-        write_array_tail(&mut suffix, enc, &name, &shape64).map_err(|source| Error::Format {
-            key: Some(key.into()),
-            source,
+        // (The v1 encoding refuses structured dtypes: numpy cannot parse
+        // their str(dtype) back.)
+        write_array_tail_dtype(&mut suffix, enc, dtype, &shape64).map_err(|source| {
+            Error::Format {
+                key: Some(key.into()),
+                source,
+            }
         })?;
         self.insert_entry(NewEntry {
             key,
@@ -127,7 +131,7 @@ impl Dict {
     /// `dtype.str` or `str(dtype)`) and `shape` whose raw bytes, C order in
     /// the dtype's byte order, are `raw`.
     pub fn insert_bytes(&self, key: &str, dtype: &str, shape: &[usize], raw: &[u8]) -> Result<()> {
-        let dt = DType::parse(dtype)?;
+        let dt = dtype::parse(dtype)?;
         let need = nbytes(&dt, shape);
         if need != Some(raw.len() as u64) {
             return Err(Error::ShapeMismatch {
@@ -152,7 +156,7 @@ impl Dict {
 
     /// [`Dict::reserve`] for a dtype given as a string.
     pub fn reserve_dtype(&self, key: &str, dtype: &str, shape: &[usize]) -> Result<()> {
-        self.array_entry(key, &DType::parse(dtype)?, shape, None, self.layout())?;
+        self.array_entry(key, &dtype::parse(dtype)?, shape, None, self.layout())?;
         Ok(())
     }
 
@@ -173,12 +177,11 @@ impl Dict {
     /// Locates `key`'s array; returns the data map (covering it) and its info.
     pub(crate) fn locate_array(&self, key: &str) -> Result<(Arc<Map>, ArrayInfo)> {
         let (index, map, loc) = self.locate(key)?;
-        let a =
-            decode_array(index.all(), loc.value_span()).map_err(|source| Error::NotAnArray {
-                key: key.into(),
-                source,
-            })?;
-        let info = array_info(key, &loc, a.encoding, a.dtype, &a.shape, a.data)?;
+        let a = read_array(index.all(), loc.value_span()).map_err(|source| Error::NotAnArray {
+            key: key.into(),
+            source,
+        })?;
+        let info = array_info(key, &loc, &a)?;
         Ok((map, info))
     }
 
@@ -220,17 +223,10 @@ impl Dict {
     }
 }
 
-/// Checks a decoded array (dtype string, shape, raw bytes' span) of entry
-/// `loc` and describes it.
-pub(crate) fn array_info(
-    key: &str,
-    loc: &Loc,
-    encoding: Encoding,
-    dtype: &str,
-    shape: &[u64],
-    data: std::ops::Range<usize>,
-) -> Result<ArrayInfo> {
-    let dtype = DType::parse(dtype)?;
+/// Describes a decoded, validated array value of entry `loc` (shapes must
+/// also fit this machine's `usize` and `isize::MAX` bytes).
+pub(crate) fn array_info(key: &str, loc: &Loc, a: &mmpk_format::array::Array) -> Result<ArrayInfo> {
+    let (encoding, dtype, shape, data) = (a.encoding, a.dtype.clone(), &a.shape, a.data.clone());
     let found = data.len() as u64;
     let mismatch = |expected| Error::ShapeMismatch {
         key: Some(key.into()),
@@ -267,14 +263,14 @@ fn check_type<T: Element>(info: &ArrayInfo) -> Result<()> {
     if !matches::<T>(&info.dtype) {
         return Err(Error::WrongType {
             key: info.key.clone(),
-            stored: info.dtype.descr(),
+            stored: dtype::text(&info.dtype),
             requested: T::NAME,
         });
     }
-    if !info.dtype.is_native() {
+    if !dtype::is_native(&info.dtype) {
         return Err(Error::ByteOrder {
             key: info.key.clone(),
-            dtype: info.dtype.descr(),
+            dtype: dtype::text(&info.dtype),
         });
     }
     Ok(())
@@ -307,12 +303,12 @@ fn owned<T: Element>(info: &ArrayInfo, bytes: &[u8]) -> Result<ArrayD<T>> {
     if !matches::<T>(&info.dtype) {
         return Err(Error::WrongType {
             key: info.key.clone(),
-            stored: info.dtype.descr(),
+            stored: dtype::text(&info.dtype),
             requested: T::NAME,
         });
     }
     let size = std::mem::size_of::<T>();
-    let order = info.dtype.byte_order();
+    let order = dtype::order(&info.dtype);
     let v: Vec<T> = bytes
         .chunks_exact(size)
         .map(|c| T::read(c, order))
@@ -346,7 +342,7 @@ impl Array {
     }
 
     /// The stored dtype.
-    pub fn dtype(&self) -> &DType {
+    pub fn dtype(&self) -> &Dtype {
         &self.info.dtype
     }
 
@@ -427,7 +423,7 @@ impl ArrayMut {
         let key = self.info.key.clone();
         let offset = self.info.data_offset;
         let bytes = self.map.bytes_mut(range, &mut self.token);
-        if let Some(i) = (T::KIND == crate::dtype::TypeKind::Bool)
+        if let Some(i) = (T::KIND == crate::dtype::Kind::Bool)
             .then(|| bytes.iter().position(|&b| b > 1))
             .flatten()
         {
@@ -450,7 +446,7 @@ mod tests {
 
     #[test]
     fn sizes_overflow_into_none() {
-        let f8 = DType::parse("<f8").unwrap();
+        let f8 = dtype::parse("<f8").unwrap();
         assert_eq!(nbytes(&f8, &[2, 3]), Some(48));
         assert_eq!(nbytes(&f8, &[]), Some(8));
         assert_eq!(nbytes(&f8, &[0, usize::MAX]), None);

@@ -131,7 +131,10 @@
 //!   an older entry never reappears.
 //! - Arrays are written in native byte order and C order; `bool` views check
 //!   that every byte is 0 or 1; `datetime64`/`timedelta64` read as `i64`;
-//!   other dtypes (`S`, `U`, `V`) are raw bytes ([`Array::bytes`]).
+//!   other dtypes (`S`, `U`, `V`, structured) are raw bytes
+//!   ([`Array::bytes`]). Dtypes are `mmpk_format`'s [`Dtype`] (every numpy
+//!   dtype, structured ones included; the mmappickle-1.0 layout refuses
+//!   structured dtypes, whose `str(dtype)` numpy cannot parse back).
 //! - Vacuum writes a new file and renames it over the old one (crash-safe;
 //!   reserved bytes stay sparse); the price is that other processes must
 //!   not hold the file open meanwhile (FORMAT.md section 8 already forbids
@@ -166,7 +169,7 @@ mod write;
 
 pub use array::{Array, ArrayInfo, ArrayMut};
 pub use dict::{Dict, EntryInfo, Layout, OpenOptions, Stats};
-pub use dtype::{ByteOrder, DType, Element, TypeKind};
+pub use dtype::{ByteOrder, Dtype, Element, Kind};
 pub use error::{Error, Result};
 pub use maint::{RepairReport, VacuumReport};
 pub use masked::Masked;

@@ -115,10 +115,10 @@ impl Dict {
                     _ if mk.mask().bytes() == [0] => None,
                     _ => Some(vec![1; mk.data().shape().iter().product()]),
                 };
-                let dtype = mk.data().dtype().descr();
+                let dtype = mk.data().dtype().clone();
                 let shape = mk.data().shape().to_vec();
                 drop(mk);
-                self.masked_entry(&key, &dtype, &shape, &data, mask.as_deref(), Layout::V2)?;
+                self.masked_entry_dtype(&key, &dtype, &shape, &data, mask.as_deref(), Layout::V2)?;
                 done.push(key);
             }
         }

@@ -286,7 +286,7 @@ fn elements<T: Element>(bytes: &[u8], shape: &[usize]) -> Option<usize> {
     if n > 0 && !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
         return None;
     }
-    if T::KIND == crate::dtype::TypeKind::Bool && bytes.iter().any(|&b| b > 1) {
+    if T::KIND == crate::dtype::Kind::Bool && bytes.iter().any(|&b| b > 1) {
         return None;
     }
     Some(n)

@@ -1,13 +1,12 @@
 //! Masked arrays (FORMAT.md section 5): `MaskedArray(data, mask)`, both
 //! parts mapped like plain arrays.
 
-use mmpk_format::dtype::Dtype;
 use mmpk_format::masked::{encode_masked, read_masked, MaskKind};
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
 
 use crate::array::{array_info, Array};
 use crate::dict::{Dict, Layout};
-use crate::dtype::{DType, Element};
+use crate::dtype::{self, Element};
 use crate::error::{Error, Result};
 use crate::write::NewEntry;
 
@@ -56,16 +55,7 @@ impl Dict {
             key: key.into(),
             source,
         })?;
-        let info = |a: &mmpk_format::array::Array| {
-            array_info(
-                key,
-                &loc,
-                a.encoding,
-                &a.dtype.str(),
-                &a.shape,
-                a.data.clone(),
-            )
-        };
+        let info = |a: &mmpk_format::array::Array| array_info(key, &loc, a);
         let (d, k) = (info(&m.data)?, info(&m.mask)?);
         Ok(Masked {
             data: self.array_handle(map.clone(), d)?,
@@ -104,7 +94,14 @@ impl Dict {
             .flat_map(|x| crate::map::as_bytes(std::slice::from_ref(x)).to_vec())
             .collect();
         let m: Option<Vec<u8>> = mask.map(|m| m.iter().map(|&b| u8::from(b)).collect());
-        self.insert_masked_bytes(key, &A::dtype().descr(), data.shape(), &raw, m.as_deref())
+        self.masked_entry_dtype(
+            key,
+            &A::dtype(),
+            data.shape(),
+            &raw,
+            m.as_deref(),
+            self.layout(),
+        )
     }
 
     /// [`Dict::insert_masked`] with raw data bytes (C order, the dtype's byte
@@ -129,10 +126,18 @@ impl Dict {
         mask: Option<&[u8]>,
         layout: Layout,
     ) -> Result<()> {
-        let ours = DType::parse(dtype)?;
-        let dt = Dtype::parse(&ours.descr()).map_err(|_| Error::UnsupportedDtype {
-            dtype: dtype.into(),
-        })?;
+        self.masked_entry_dtype(key, &dtype::parse(dtype)?, shape, data, mask, layout)
+    }
+
+    pub(crate) fn masked_entry_dtype(
+        &self,
+        key: &str,
+        dt: &dtype::Dtype,
+        shape: &[usize],
+        data: &[u8],
+        mask: Option<&[u8]>,
+        layout: Layout,
+    ) -> Result<()> {
         let shape64: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
         let enc = match layout {
             Layout::V2 => mmpk_format::array::Encoding::V2,
@@ -140,7 +145,7 @@ impl Dict {
         };
         let mut value = Vec::with_capacity(data.len() + 256);
         let (d, _) =
-            encode_masked(&mut value, enc, &dt, &shape64, data, mask).map_err(|e| match e {
+            encode_masked(&mut value, enc, dt, &shape64, data, mask).map_err(|e| match e {
                 mmpk_format::Error::SizeMismatch {
                     expected, found, ..
                 } => Error::ShapeMismatch {

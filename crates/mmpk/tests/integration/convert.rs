@@ -55,7 +55,7 @@ fn a_plain_pickled_dict_converts_in_place() {
     let d = unsafe { OpenOptions::new().convert(&p) }.unwrap();
     assert_eq!(d.keys().unwrap(), ["arr", "be", "masked", "n"]);
     let arr = d.array("arr").unwrap();
-    assert_eq!(arr.dtype().descr(), "<f8");
+    assert_eq!(arr.dtype().str(), "<f8");
     assert_eq!(arr.shape(), &[2, 3]);
     assert_eq!(
         arr.bytes(),
@@ -63,7 +63,7 @@ fn a_plain_pickled_dict_converts_in_place() {
     );
     assert_eq!(arr.info().data_offset % 64, 0);
     let be = d.array("be").unwrap();
-    assert_eq!(be.dtype().descr(), ">f8");
+    assert_eq!(be.dtype().str(), ">f8");
     assert_eq!(
         be.bytes(),
         b64("wAQAAAAAAAC/9AAAAAAAAAAAAAAAAAAAP/QAAAAAAABABAAAAAAAAEAOAAAAAAAA")

@@ -84,7 +84,7 @@ fn every_file_opens_and_its_arrays_read_as_expected() {
             match ndarray_node(v) {
                 Some((dtype, shape, data)) => {
                     let a = d.array(key).unwrap();
-                    assert_eq!(a.dtype().descr(), dtype, "{file} {key}");
+                    assert_eq!(a.dtype().str(), dtype, "{file} {key}");
                     assert_eq!(a.shape(), &shape[..], "{file} {key}");
                     assert_eq!(a.bytes(), &data[..], "{file} {key}");
                     arrays += 1;
@@ -103,7 +103,7 @@ fn every_file_opens_and_its_arrays_read_as_expected() {
                     let (dt, sh, data) = ndarray_node(&v["masked_array"]["data"]).unwrap();
                     let (_, msh, mask) = ndarray_node(&v["masked_array"]["mask"]).unwrap();
                     let m = d.masked(key).unwrap();
-                    assert_eq!(m.data().dtype().descr(), dt);
+                    assert_eq!(m.data().dtype().str(), dt);
                     assert_eq!(m.data().shape(), &sh[..]);
                     assert_eq!(m.data().bytes(), &data[..]);
                     assert_eq!(m.mask().shape(), &msh[..]);
