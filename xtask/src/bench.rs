@@ -14,6 +14,9 @@
 //!   in `target/venv/py`), pickle-ops (`crates/pickle-ops/examples/bench_peer.rs`)
 //!   and serde-pickle (`benches/pickle/serde-pickle-peer`, a cargo package
 //!   outside the workspace, built into `target/peers`).
+//! - `files` (W1-W6, module [`files`]): mmpk's dict against np.save /
+//!   np.memmap, safetensors, h5py, CPython's pickle and mmappickle 1.0, on
+//!   files in `target/bench-data/files/`.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -25,11 +28,14 @@ use std::process::{Command, Stdio};
 
 use crate::{py_venv, python, run, show, Ctx};
 
+mod files;
+
 pub(crate) fn bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("pickle") => pickle(ctx, &args[1..]),
-        Some(other) => Err(format!("unknown workload `{other}` (known: pickle)")),
-        None => Err("name a workload: `cargo xtask bench pickle [--quick]`".into()),
+        Some("files") => files::files(ctx, &args[1..]),
+        Some(other) => Err(format!("unknown workload `{other}` (known: pickle, files)")),
+        None => Err("name a workload: `cargo xtask bench pickle|files [--quick]`".into()),
     }
 }
 

@@ -1,0 +1,698 @@
+//! `cargo xtask bench files`: the file workloads W1, W2, W3, W4 (stored as
+//! an entry), W5 and W6 of DESIGN.md "Performance" and issue 6, mmpk
+//! against its peers in one run.
+//!
+//! Every measurement runs in a fresh process. Ours is
+//! `crates/mmpk/examples/bench_files.rs` (release build); the peers are
+//! `benches/files/peers.py` in `target/venv/bench` (numpy 2, h5py,
+//! safetensors, joblib) and `target/venv/mmp1` (mmappickle 1.0.0 with numpy
+//! 1.23.5). Both print `measure<TAB>value` lines. Data files live in
+//! `target/bench-data/files/` and are removed at the end (they are large).
+
+use std::collections::BTreeMap;
+use std::env;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{
+    first_line, fmt_time, group, loadavg, output, parse_lines, stats, write_section,
+    BENCHMARKS_HEADER,
+};
+use crate::{ensure_venv, python, run, Ctx};
+
+const BEGIN: &str =
+    "<!-- BEGIN files: written by `cargo xtask bench files`; edits inside are lost -->";
+const END: &str = "<!-- END files -->";
+
+/// Sizes and rounds of a run.
+struct Opts {
+    quick: bool,
+    write: bool,
+    rounds: usize,
+    /// W1/W2 array size in MiB.
+    mib: usize,
+    /// W3 entry counts for mmpk and h5py.
+    w3: Vec<usize>,
+    /// W3 entry counts for mmappickle (its cost grows with the file).
+    w3_mmappickle: Vec<usize>,
+    /// W4 dict size.
+    w4: usize,
+    /// W5: processes, inserts per process (ours), per process (mmappickle).
+    w5: (usize, usize, usize),
+    /// W6 reserved size in GiB.
+    w6_gib: usize,
+    only: Option<Vec<String>>,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Result<Opts, String> {
+        let quick = args.iter().any(|a| a == "--quick");
+        let mut o = if quick {
+            Opts {
+                quick,
+                write: false,
+                rounds: 2,
+                mib: 32,
+                w3: vec![100, 1000],
+                w3_mmappickle: vec![100, 300],
+                w4: 10_000,
+                w5: (4, 100, 30),
+                w6_gib: 1,
+                only: None,
+            }
+        } else {
+            Opts {
+                quick,
+                write: true,
+                rounds: 3,
+                mib: 1024,
+                w3: vec![1000, 5000, 10_000, 100_000, 1_000_000],
+                w3_mmappickle: vec![1000, 5000],
+                w4: 1_000_000,
+                w5: (4, 1000, 200),
+                w6_gib: 10,
+                only: None,
+            }
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--quick" => {}
+                "--no-write" => o.write = false,
+                "--rounds" => {
+                    o.rounds = it
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|&r: &usize| r > 0)
+                        .ok_or("--rounds needs a positive number")?
+                }
+                "--only" => {
+                    o.only = Some(
+                        it.next()
+                            .ok_or("--only needs a list such as w1,w3")?
+                            .split(',')
+                            .map(|s| s.trim().to_ascii_lowercase())
+                            .collect(),
+                    )
+                }
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        Ok(o)
+    }
+
+    fn wants(&self, w: &str) -> bool {
+        self.only.as_ref().is_none_or(|l| l.iter().any(|x| x == w))
+    }
+}
+
+/// Who runs a contender: our example binary or a Python venv.
+#[derive(Clone)]
+enum Runner {
+    Ours(PathBuf),
+    Py(PathBuf, PathBuf),
+}
+
+impl Runner {
+    fn cmd(&self, task: &str, contender: &str, path: &Path) -> Command {
+        let mut c = match self {
+            Runner::Ours(exe) => Command::new(exe),
+            Runner::Py(py, script) => {
+                let mut c = python(py);
+                c.arg(script);
+                c
+            }
+        };
+        c.arg(task).arg(contender).arg(path);
+        c
+    }
+}
+
+/// Samples keyed by (workload, contender, parameter, measure).
+type Samples = BTreeMap<(String, String, usize, String), Vec<f64>>;
+
+struct Bench<'a> {
+    o: &'a Opts,
+    samples: Samples,
+    data: PathBuf,
+}
+
+impl Bench<'_> {
+    /// Runs one measurement and records every `measure value` it prints.
+    fn measure(
+        &mut self,
+        w: &str,
+        r: &Runner,
+        (task, contender): (&str, &str),
+        path: &Path,
+        param: usize,
+        extra: &[String],
+    ) -> Result<(), String> {
+        let text = output(r.cmd(task, contender, path).args(extra))?;
+        for (name, vals) in parse_lines(&text) {
+            if let Some(&v) = vals.first() {
+                self.samples
+                    .entry((w.to_string(), contender.to_string(), param, name))
+                    .or_default()
+                    .push(v);
+            }
+        }
+        Ok(())
+    }
+
+    fn median(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
+        self.samples
+            .get(&(w.to_string(), c.to_string(), param, m.to_string()))
+            .and_then(|v| stats(v))
+            .map(|s| s.median)
+    }
+
+    fn cell(&self, w: &str, c: &str, param: usize, m: &str) -> String {
+        match self
+            .samples
+            .get(&(w.to_string(), c.to_string(), param, m.to_string()))
+            .and_then(|v| stats(v))
+        {
+            Some(s) if s.min != s.max => format!(
+                "{} ({} – {})",
+                fmt_time(s.median),
+                fmt_time(s.min),
+                fmt_time(s.max)
+            ),
+            Some(s) => fmt_time(s.median),
+            None => "—".into(),
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.data.join(name)
+    }
+}
+
+fn ratio(peer: Option<f64>, ours: Option<f64>) -> String {
+    match (peer, ours) {
+        (Some(p), Some(o)) if o > 0.0 => format!("{:.2}×", p / o),
+        _ => "—".into(),
+    }
+}
+
+fn gbps(bytes: f64, secs: Option<f64>) -> String {
+    secs.filter(|&s| s > 0.0)
+        .map_or("—".into(), |s| format!("{:.2} GB/s", bytes / s / 1e9))
+}
+
+pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let o = Opts::parse(args)?;
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    run(Command::new(&cargo).current_dir(&ctx.root).args([
+        "build",
+        "--release",
+        "-p",
+        "mmpk",
+        "--example",
+        "bench_files",
+    ]))?;
+    let ours = Runner::Ours(
+        ctx.target
+            .join("release")
+            .join("examples")
+            .join(format!("bench_files{}", env::consts::EXE_SUFFIX)),
+    );
+    let script = ctx.root.join("benches").join("files").join("peers.py");
+    let bench_py = ensure_venv(
+        ctx,
+        "bench",
+        Some("numpy>=2,<3 h5py safetensors joblib"),
+        "import numpy, h5py, safetensors, joblib; assert numpy.__version__.startswith('2.')",
+    )?;
+    let mmp_py = ensure_venv(
+        ctx,
+        "mmp1",
+        Some("numpy==1.23.5 mmappickle==1.0.0"),
+        "import numpy, mmappickle, importlib.metadata as m; \
+         assert numpy.__version__ == '1.23.5'; \
+         assert m.version('mmappickle') == '1.0.0'",
+    )?;
+    let np2 = Runner::Py(bench_py.clone(), script.clone());
+    let mmp = Runner::Py(mmp_py.clone(), script);
+    let data = ctx.target.join("bench-data").join("files");
+    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let mut b = Bench {
+        o: &o,
+        samples: Samples::new(),
+        data,
+    };
+    let load_before = loadavg();
+    let started = std::time::Instant::now();
+    let mib = o.mib.to_string();
+
+    // W1 and W2: one large float32 array.
+    let w1: Vec<(&str, &Runner, &str)> = vec![
+        ("mmpk", &ours, "w1_mmpk.mmpk"),
+        ("raw", &ours, "w1_raw.bin"),
+        ("npsave", &np2, "w1_npsave.npy"),
+        ("safetensors", &np2, "w1_safetensors.st"),
+        ("h5py", &np2, "w1_h5py.h5"),
+        ("mmappickle", &mmp, "w1_mmappickle.mmdpickle"),
+    ];
+    let w2: Vec<(&str, &Runner, &str)> = vec![
+        ("mmpk", &ours, "w1_mmpk.mmpk"),
+        ("memmap", &np2, "w1_raw.bin"),
+        ("npload", &np2, "w1_npsave.npy"),
+        ("h5py", &np2, "w1_h5py.h5"),
+        ("mmappickle", &mmp, "w1_mmappickle.mmdpickle"),
+    ];
+    if o.wants("w1") || o.wants("w2") {
+        let extra = vec!["--mib".to_string(), mib.clone()];
+        for round in 0..o.rounds {
+            eprintln!("xtask bench files: W1/W2 round {}/{}", round + 1, o.rounds);
+            for k in 0..w1.len() {
+                let (c, r, f) = w1[(k + round) % w1.len()];
+                let path = b.file(f);
+                b.measure("w1", r, ("w1", c), &path, 0, &extra)?;
+            }
+            for k in 0..w2.len() {
+                let (c, r, f) = w2[(k + round) % w2.len()];
+                let path = b.file(f);
+                b.measure("w2", r, ("w2", c), &path, 0, &extra)?;
+            }
+        }
+        for (_, _, f) in &w1 {
+            let _ = fs::remove_file(b.file(f));
+        }
+    }
+
+    // W3: many small arrays.
+    if o.wants("w3") {
+        for &n in &o.w3 {
+            let mut cs: Vec<(&str, &Runner)> = vec![("mmpk", &ours), ("h5py", &np2)];
+            if o.w3_mmappickle.contains(&n) {
+                cs.push(("mmappickle", &mmp));
+            }
+            let rounds = if n >= 100_000 { 1 } else { o.rounds };
+            let extra = vec!["--n".to_string(), n.to_string()];
+            for round in 0..rounds {
+                eprintln!(
+                    "xtask bench files: W3 N = {n}, round {}/{rounds}",
+                    round + 1
+                );
+                for k in 0..cs.len() {
+                    let (c, r) = cs[(k + round) % cs.len()];
+                    let path = b.file(&format!("w3_{c}"));
+                    b.measure("w3", r, ("w3", c), &path, n, &extra)?;
+                    b.measure("w3", r, ("w3read", c), &path, n, &extra)?;
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        // mmappickle's counts not in the main list.
+        for &n in o.w3_mmappickle.iter().filter(|n| !o.w3.contains(n)) {
+            let extra = vec!["--n".to_string(), n.to_string()];
+            let path = b.file("w3_mmappickle");
+            b.measure("w3", &mmp, ("w3", "mmappickle"), &path, n, &extra)?;
+            b.measure("w3", &mmp, ("w3read", "mmappickle"), &path, n, &extra)?;
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    // W4: the big dict as one entry.
+    if o.wants("w4") {
+        let cs: Vec<(&str, &Runner)> =
+            vec![("mmpk", &ours), ("pickle", &np2), ("mmappickle", &mmp)];
+        let extra = vec!["--n".to_string(), o.w4.to_string()];
+        for round in 0..o.rounds {
+            eprintln!("xtask bench files: W4 round {}/{}", round + 1, o.rounds);
+            for k in 0..cs.len() {
+                let (c, r) = cs[(k + round) % cs.len()];
+                let path = b.file(&format!("w4_{c}"));
+                b.measure("w4", r, ("w4", c), &path, o.w4, &extra)?;
+                b.measure("w4", r, ("w4read", c), &path, o.w4, &extra)?;
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    // W5: processes inserting into one file.
+    if o.wants("w5") {
+        let (procs, n_ours, n_mmp) = o.w5;
+        for round in 0..o.rounds.min(2) {
+            eprintln!("xtask bench files: W5 round {}", round + 1);
+            for (c, r, n) in [("mmpk", &ours, n_ours), ("mmappickle", &mmp, n_mmp)] {
+                let path = b.file(&format!("w5_{c}"));
+                let extra = vec![
+                    "--procs".to_string(),
+                    procs.to_string(),
+                    "--n".to_string(),
+                    n.to_string(),
+                ];
+                b.measure("w5", r, ("w5", c), &path, n, &extra)?;
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    // W6: resident memory of opening a big file and reading one key.
+    if o.wants("w6") {
+        let path = b.file("w6.mmpk");
+        let extra = vec!["--gib".to_string(), o.w6_gib.to_string()];
+        b.measure("w6", &ours, ("w6make", "mmpk"), &path, 0, &extra)?;
+        for _ in 0..o.rounds {
+            b.measure("w6", &ours, ("w6", "mmpk"), &path, 0, &extra)?;
+        }
+        let _ = fs::remove_file(&path);
+    }
+
+    let elapsed = started.elapsed().as_secs_f64();
+    let machine = format!(
+        "{} CPUs; rustc `{}`; {}; mmappickle 1.0.0 with numpy 1.23.5. Run {} at commit `{}`; \
+         load average {load_before} before, {} after; {elapsed:.0} s in all.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        first_line(Command::new(env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())).arg("-V")),
+        first_line(python(&bench_py).args([
+            "-c",
+            "import sys, numpy, h5py, safetensors; \
+             print(f'CPython {sys.version.split()[0]}, numpy {numpy.__version__}, \
+             h5py {h5py.__version__}, safetensors {safetensors.__version__}')"
+        ])),
+        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+        first_line(Command::new("git").current_dir(&ctx.root).args([
+            "rev-parse",
+            "--short",
+            "HEAD"
+        ])),
+        loadavg(),
+    );
+    let report = report(&b, &machine);
+    println!("{report}");
+    if o.write {
+        let path = ctx.root.join("BENCHMARKS.md");
+        write_section(&path, BENCHMARKS_HEADER, BEGIN, END, &report)?;
+        eprintln!("xtask bench files: wrote {}", path.display());
+    } else {
+        let path = b.data.join(if o.quick {
+            "files-quick.md"
+        } else {
+            "files.md"
+        });
+        fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!(
+            "xtask bench files: wrote {} (BENCHMARKS.md untouched)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// A target's verdict cell.
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "not measured",
+    }
+}
+
+fn report(b: &Bench<'_>, machine: &str) -> String {
+    let o = b.o;
+    let mut r = String::new();
+    let bytes = (o.mib as f64) * (1u64 << 20) as f64;
+    let _ = writeln!(
+        r,
+        "## Files: W1-W6 (`cargo xtask bench files{}`)\n\n\
+         Every figure is from a fresh process; contenders interleaved, the order rotated each \
+         round; medians with min – max over {} rounds unless said. Page cache warm (files \
+         just written). {machine}\n",
+        if o.quick { " --quick" } else { "" },
+        o.rounds
+    );
+    let mut targets: Vec<(String, Option<bool>, String)> = Vec::new();
+
+    // W1
+    if o.wants("w1") {
+        let _ = writeln!(
+            r,
+            "### W1: write one {} MiB float32 array to a new file\n\n\
+             | contender | time | bandwidth | ours × |\n|---|---:|---:|---:|",
+            o.mib
+        );
+        let ours = b.median("w1", "mmpk", 0, "write");
+        for (c, label) in [
+            ("mmpk", "**mmpk** `insert_array` (v2, aligned)"),
+            ("raw", "raw `write(2)` of the same bytes (Rust; the limit)"),
+            ("npsave", "numpy `np.save`"),
+            ("safetensors", "safetensors `save_file`"),
+            ("h5py", "h5py `create_dataset`"),
+            ("mmappickle", "mmappickle 1.0 `d[k] = a`"),
+        ] {
+            let m = b.median("w1", c, 0, "write");
+            let _ = writeln!(
+                r,
+                "| {label} | {} | {} | {} |",
+                b.cell("w1", c, 0, "write"),
+                gbps(bytes, m),
+                if c == "mmpk" {
+                    "—".into()
+                } else {
+                    ratio(m, ours)
+                }
+            );
+        }
+        let raw = b.median("w1", "raw", 0, "write");
+        let frac = match (raw, ours) {
+            (Some(a), Some(o)) => Some(a / o),
+            _ => None,
+        };
+        targets.push((
+            "W1: ≥ 0.9× raw `write(2)` bandwidth".into(),
+            frac.map(|f| f >= 0.9),
+            frac.map_or("—".into(), |f| format!("{f:.2}×")),
+        ));
+        for p in ["mmappickle", "npsave", "safetensors"] {
+            let x = b.median("w1", p, 0, "write");
+            targets.push((
+                format!("W1: faster than {p}"),
+                x.zip(ours).map(|(p, o)| p > o),
+                ratio(x, ours),
+            ));
+        }
+        let _ = writeln!(r);
+    }
+
+    // W2
+    if o.wants("w2") {
+        let _ = writeln!(
+            r,
+            "### W2: fresh process: open, get the array, sum it\n\n\
+             | contender | open | sum | sum bandwidth |\n|---|---:|---:|---:|"
+        );
+        for (c, label) in [
+            ("mmpk", "**mmpk** (view + rayon sum)"),
+            ("memmap", "`np.memmap` of the raw file + `np.sum`"),
+            ("npload", "`np.load(mmap_mode='r')` + `np.sum`"),
+            ("h5py", "h5py (reads into memory) + `np.sum`"),
+            ("mmappickle", "mmappickle 1.0 + `np.sum`"),
+        ] {
+            let _ = writeln!(
+                r,
+                "| {label} | {} | {} | {} |",
+                b.cell("w2", c, 0, "open"),
+                b.cell("w2", c, 0, "sum"),
+                gbps(bytes, b.median("w2", c, 0, "sum"))
+            );
+        }
+        let (oo, mo) = (
+            b.median("w2", "mmpk", 0, "open"),
+            b.median("w2", "memmap", 0, "open"),
+        );
+        targets.push((
+            "W2: open no slower than `np.memmap`".into(),
+            oo.zip(mo).map(|(a, m)| a <= m),
+            ratio(mo, oo),
+        ));
+        let (os, ns) = (
+            b.median("w2", "mmpk", 0, "sum"),
+            b.median("w2", "memmap", 0, "sum"),
+        );
+        targets.push((
+            "W2: sum ≥ 1.5× numpy's single-threaded sum".into(),
+            os.zip(ns).map(|(a, n)| n / a >= 1.5),
+            ratio(ns, os),
+        ));
+        let _ = writeln!(r);
+    }
+
+    // W3
+    if o.wants("w3") {
+        let _ = writeln!(
+            r,
+            "### W3: insert N float64[128] arrays, then read every key (fresh process)\n\n\
+             | N | mmpk insert (per key) | h5py | mmappickle | mmpk read (per key) | h5py read | mmappickle read |\n\
+             |---:|---:|---:|---:|---:|---:|---:|"
+        );
+        let mut ns: Vec<usize> = o.w3.iter().chain(&o.w3_mmappickle).copied().collect();
+        ns.sort_unstable();
+        ns.dedup();
+        let per = |c: &str, n: usize, m: &str| {
+            b.median("w3", c, n, m)
+                .map_or("—".to_string(), |t| fmt_time(t / n as f64))
+        };
+        for &n in &ns {
+            let _ = writeln!(
+                r,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                group(n),
+                per("mmpk", n, "insert"),
+                per("h5py", n, "insert"),
+                per("mmappickle", n, "insert"),
+                per("mmpk", n, "read"),
+                per("h5py", n, "read"),
+                per("mmappickle", n, "read"),
+            );
+        }
+        let (first, last) = (o.w3.first().copied(), o.w3.last().copied());
+        if let (Some(f), Some(l)) = (first, last) {
+            let a = b.median("w3", "mmpk", f, "insert").map(|t| t / f as f64);
+            let z = b.median("w3", "mmpk", l, "insert").map(|t| t / l as f64);
+            targets.push((
+                format!(
+                    "W3: per-insert cost at N = {} ≤ 2× that at {}",
+                    group(l),
+                    group(f)
+                ),
+                a.zip(z).map(|(a, z)| z <= 2.0 * a),
+                a.zip(z)
+                    .map_or("—".into(), |(a, z)| format!("{:.2}×", z / a)),
+            ));
+        }
+        let at = if o.quick { 300 } else { 5000 };
+        let om = b.median("w3", "mmpk", at, "insert");
+        let mm = b.median("w3", "mmappickle", at, "insert");
+        targets.push((
+            format!("W3: ≥ 100× mmappickle per insert at N = {}", group(at)),
+            om.zip(mm).map(|(o, m)| m / o >= 100.0),
+            ratio(mm, om),
+        ));
+        let all = o.w3.iter().all(|&n| {
+            matches!((b.median("w3", "mmpk", n, "insert"), b.median("w3", "h5py", n, "insert")),
+                (Some(a), Some(h)) if a < h)
+        });
+        targets.push((
+            "W3: faster than h5py at every N".into(),
+            Some(all),
+            String::new(),
+        ));
+        let _ = writeln!(r);
+    }
+
+    // W4
+    if o.wants("w4") {
+        let _ = writeln!(
+            r,
+            "### W4: the dict `{{str(i): [i, float(i), str(i)]}}`, N = {}, stored and read back\n\n\
+             | contender | write | read (fresh process) |\n|---|---:|---:|",
+            group(o.w4)
+        );
+        for (c, label) in [
+            ("mmpk", "**mmpk** (one generic entry)"),
+            ("pickle", "CPython `pickle.dump`/`load` to a file"),
+            ("mmappickle", "mmappickle 1.0 (one entry)"),
+        ] {
+            let _ = writeln!(
+                r,
+                "| {label} | {} | {} |",
+                b.cell("w4", c, o.w4, "write"),
+                b.cell("w4", c, o.w4, "read")
+            );
+        }
+        for (p, min, m) in [
+            ("pickle", 5.0, "write"),
+            ("pickle", 5.0, "read"),
+            ("mmappickle", 20.0, "write"),
+        ] {
+            let x = b.median("w4", p, o.w4, m);
+            let ours = b.median("w4", "mmpk", o.w4, m);
+            targets.push((
+                format!("W4: {m} ≥ {min}× {p}"),
+                x.zip(ours).map(|(x, o)| x / o >= min),
+                ratio(x, ours),
+            ));
+        }
+        let _ = writeln!(r);
+    }
+
+    // W5
+    if o.wants("w5") {
+        let (procs, n_ours, n_mmp) = o.w5;
+        let _ = writeln!(
+            r,
+            "### W5: {procs} processes inserting small arrays into one file\n\n\
+             | contender | inserts | total | per insert | lost |\n|---|---:|---:|---:|---:|"
+        );
+        for (c, n) in [("mmpk", n_ours), ("mmappickle", n_mmp)] {
+            let t = b.median("w5", c, n, "total");
+            let lost = b.median("w5", c, n, "lost");
+            let _ = writeln!(
+                r,
+                "| {c} | {procs} × {} | {} | {} | {} |",
+                group(n),
+                b.cell("w5", c, n, "total"),
+                t.map_or("—".into(), |t| fmt_time(t / (procs * n) as f64)),
+                lost.map_or("—".into(), |l| format!("{l:.0}"))
+            );
+        }
+        let po = b
+            .median("w5", "mmpk", n_ours, "total")
+            .map(|t| t / (procs * n_ours) as f64);
+        let pm = b
+            .median("w5", "mmappickle", n_mmp, "total")
+            .map(|t| t / (procs * n_mmp) as f64);
+        targets.push((
+            "W5: ≥ 10× mmappickle per insert".into(),
+            po.zip(pm).map(|(o, m)| m / o >= 10.0),
+            ratio(pm, po),
+        ));
+        let lost = b.median("w5", "mmpk", n_ours, "lost");
+        targets.push((
+            "W5: nothing lost".into(),
+            lost.map(|l| l == 0.0),
+            String::new(),
+        ));
+        let _ = writeln!(r);
+    }
+
+    // W6
+    if o.wants("w6") {
+        let rss = b.median("w6", "mmpk", 0, "rss_kib");
+        let _ = writeln!(
+            r,
+            "### W6: open a {} GiB file and read one key (fresh process)\n\n\
+             | measure | value |\n|---|---:|\n| open + get one key | {} |\n| resident memory (VmHWM) | {} |\n",
+            o.w6_gib,
+            b.cell("w6", "mmpk", 0, "open"),
+            rss.map_or("—".into(), |k| format!("{:.1} MiB", k / 1024.0))
+        );
+        targets.push((
+            "W6: resident memory under 20 MiB".into(),
+            rss.map(|k| k < 20.0 * 1024.0),
+            String::new(),
+        ));
+    }
+
+    let _ = writeln!(
+        r,
+        "### Targets (issue 6)\n\n| target | met | ratio |\n|---|---|---:|"
+    );
+    for (t, met, x) in &targets {
+        let _ = writeln!(r, "| {t} | {} | {x} |", verdict(*met));
+    }
+    if o.quick {
+        let _ = writeln!(
+            r,
+            "\nA quick run's small sizes say little about the targets."
+        );
+    }
+    r
+}
