@@ -152,6 +152,10 @@ fn run(args: &[String]) -> R<()> {
             let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
             let t = Instant::now();
             let d = open_ro(path)?;
+            if d.len()? != n {
+                return Err(format!("{} keys, expected {n}", d.len()?).into());
+            }
+            emit("open", t.elapsed().as_secs_f64());
             let mut total = 0.0;
             for k in &keys {
                 total += d.array(k)?.view::<f64>()?[[0]];
