@@ -108,9 +108,46 @@ impl<'a> Scan<'a> {
 pub fn scan(file: &[u8]) -> Result<Scan<'_>> {
     let header = parse_header(file)?;
     let mut entries = Vec::new();
-    let mut at = HEADER_LEN;
+    let ending = scan_from(file, HEADER_LEN, |entry| {
+        let kind = if entry.live {
+            Kind::Live
+        } else if is_filler(file, &entry) {
+            Kind::Filler
+        } else {
+            Kind::Deleted
+        };
+        entries.push(Scanned { entry, kind });
+    });
+    Ok(Scan {
+        header,
+        entries,
+        intact_end: ending.end,
+        terminator: ending.terminator,
+        tail: ending.tail,
+    })
+}
+
+/// Where a [`scan_from`] stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ending {
+    /// Offset where the intact entries end.
+    pub end: usize,
+    /// Offset of the terminator, if one was found at `end`.
+    pub terminator: Option<usize>,
+    /// How the file ends.
+    pub tail: Tail,
+}
+
+/// Reads the frames of `file` from offset `from` (an entry boundary after
+/// the header), calling `each` with every intact entry in file order, and
+/// stops at the terminator or at the first frame that is incomplete or not
+/// an entry. The header is not read. Cost linear in the number of entries:
+/// values are hopped over. [`scan`] is this from the header on; the `mmpk`
+/// crate calls it to read only what a growing file appended.
+pub fn scan_from<'a>(file: &'a [u8], from: usize, mut each: impl FnMut(Entry<'a>)) -> Ending {
+    let mut at = from;
     let (terminator, tail) = loop {
-        let rest = file.len() - at;
+        let rest = file.len().saturating_sub(at);
         if rest == 0 {
             break (None, Tail::MissingTerminator);
         }
@@ -139,26 +176,17 @@ pub fn scan(file: &[u8]) -> Result<Scan<'_>> {
         }
         match parse_entry(file, at) {
             Ok(entry) => {
-                let kind = if entry.live {
-                    Kind::Live
-                } else if is_filler(file, &entry) {
-                    Kind::Filler
-                } else {
-                    Kind::Deleted
-                };
                 at = entry.end();
-                entries.push(Scanned { entry, kind });
+                each(entry);
             }
             Err(e) => break (None, Tail::Corrupt(e)),
         }
     };
-    Ok(Scan {
-        header,
-        entries,
-        intact_end: at,
+    Ending {
+        end: at,
         terminator,
         tail,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! scanning only the new frames when the file grew and re-reading the
 //! validity bytes of the entries already known.
 
-use mmpk_format::entry::{frame_len_at, parse_entry, FRAME_HEAD_LEN, LIVE};
-use mmpk_format::header::{parse_header, HEADER_LEN, TERMINATOR_LEN};
+use mmpk_format::entry::{parse_entry, LIVE};
+use mmpk_format::header::{parse_header, HEADER_LEN};
 use mmpk_format::scan::Tail;
 
 use crate::keys::Keys;
@@ -155,59 +155,27 @@ impl Index {
     /// Reads the frames from `from` on (an entry boundary), as
     /// `mmpk_format::scan` does, adding them to the index.
     fn scan_from(&mut self, file: &[u8], from: u64) {
-        let mut at = from as usize;
-        let tail = loop {
-            let rest = file.len().saturating_sub(at);
-            if rest == 0 {
-                break Tail::MissingTerminator;
-            }
-            let l = match frame_len_at(file, at) {
-                Ok(l) => l,
-                Err(mmpk_format::Error::Truncated { .. }) => break Tail::IncompleteFrame,
-                Err(e) => break Tail::Corrupt(e),
+        let ending = mmpk_format::scan::scan_from(file, from as usize, |e| {
+            self.frames += 1;
+            self.memo_max = self.memo_max.max(e.memo_max);
+            let loc = Loc {
+                offset: e.offset as u64,
+                len: e.len as u64,
+                value_offset: e.value_offset as u64,
+                value_len: e.value_len as u64,
             };
-            if l.checked_add(FRAME_HEAD_LEN as u64)
-                .is_none_or(|w| w > rest as u64)
-            {
-                break Tail::IncompleteFrame;
+            self.last = Some(loc);
+            if e.live {
+                self.live.bulk_push(e.key, loc);
+            } else {
+                self.dead += 1;
             }
-            if l == 2 {
-                if file.get(at + FRAME_HEAD_LEN..at + TERMINATOR_LEN) != Some(&[0x64, 0x2e][..]) {
-                    break Tail::BrokenTerminator;
-                }
-                let after = rest - TERMINATOR_LEN;
-                break if after == 0 {
-                    Tail::Clean
-                } else {
-                    Tail::TrailingBytes { len: after }
-                };
-            }
-            match parse_entry(file, at) {
-                Ok(e) => {
-                    self.frames += 1;
-                    self.memo_max = self.memo_max.max(e.memo_max);
-                    let loc = Loc {
-                        offset: e.offset as u64,
-                        len: e.len as u64,
-                        value_offset: e.value_offset as u64,
-                        value_len: e.value_len as u64,
-                    };
-                    self.last = Some(loc);
-                    if e.live {
-                        self.live.bulk_push(e.key, loc);
-                    } else {
-                        self.dead += 1;
-                    }
-                    at = e.end();
-                }
-                Err(e) => break Tail::Corrupt(e),
-            }
-        };
+        });
         let replaced = self.live.end_bulk();
         self.shadowed.extend(replaced);
         self.memo_max = self.memo_max.max(1);
-        self.end = at as u64;
-        self.tail = Some(tail);
+        self.end = ending.end as u64;
+        self.tail = Some(ending.tail);
     }
 
     /// Where the next entry goes, if the tail allows writing.
@@ -230,7 +198,7 @@ impl Index {
 mod tests {
     use super::*;
     use mmpk_format::entry::write_entry;
-    use mmpk_format::header::{write_header, TERMINATOR};
+    use mmpk_format::header::{write_header, TERMINATOR, TERMINATOR_LEN};
 
     fn file(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
         let mut f = write_header(1).to_vec();
