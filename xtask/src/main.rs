@@ -10,6 +10,7 @@
 //! | `target/venv/np1` | `numpy==1.23.5` | `gen_numpy.py` (numpy 1.x pickles) |
 //! | `target/venv/np2` | newest `numpy` 2.x | `gen_numpy.py` (numpy 2.x pickles) |
 //! | `target/venv/mmp1` | `numpy==1.23.5 mmappickle==1.0.0` | `gen_mmappickle.py` (mmappickle 1.0 files) |
+//! | `target/venv/moto` | `moto[server]` | `remote-test`: the S3 server mmpk-remote's tests start |
 //!
 //! `cargo xtask bench` (module [`mod@bench`]) also uses `target/venv/py`, with
 //! `benches/pickle/cpython_peer.py`, and builds the Rust peers under
@@ -76,6 +77,15 @@ const TASKS: &[Task] = &[
                 pickle.load under numpy 2 (-W error) and 1.23.5 and with mmappickle 1.0.0 \
                 (fixtures/gen/check_files.py)",
         run: conformance,
+    },
+    Task {
+        name: "remote-test",
+        args: "[TEST FILTER...]",
+        about: "run mmpk-remote's tests with the real servers they start on 127.0.0.1: nginx \
+                (Debian package; MMPK_TEST_NGINX, else found on PATH) and moto's S3 server \
+                (`moto[server]` from PyPI in target/venv/moto; MMPK_TEST_MOTO): \
+                `cargo test -p mmpk-remote -- --include-ignored`",
+        run: remote_test,
     },
 ];
 
@@ -605,4 +615,66 @@ fn conformance_files(ctx: &Ctx) -> Result<(), String> {
             .args(["--mode", mode]))?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// remote-test
+// ---------------------------------------------------------------------------
+
+/// nginx: `MMPK_TEST_NGINX`, else `nginx` on `PATH` or in `/usr/sbin`.
+fn find_nginx() -> Option<PathBuf> {
+    if let Some(p) = env::var_os("MMPK_TEST_NGINX") {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    let mut dirs: Vec<PathBuf> = env::var_os("PATH")
+        .map(|p| env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push(PathBuf::from("/usr/sbin"));
+    dirs.into_iter()
+        .map(|d| d.join("nginx"))
+        .find(|p| p.is_file())
+}
+
+fn remote_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let nginx = find_nginx().ok_or(
+        "nginx not found: install it (Debian/Ubuntu: `apt-get install -y nginx`) \
+         or set MMPK_TEST_NGINX to its binary",
+    )?;
+    let moto = match env::var_os("MMPK_TEST_MOTO") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let py = ensure_venv(ctx, "moto", Some("moto[server]"), "import moto.server")?;
+            py.parent()
+                .map(|bin| bin.join("moto_server"))
+                .ok_or("venv without a bin directory")?
+        }
+    };
+    if !moto.exists() {
+        return Err(format!("{} does not exist", moto.display()));
+    }
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut cmd = Command::new(cargo);
+    // `cargo run` gave this process its own package's variables; build
+    // scripts that track them (ring's: CARGO_MANIFEST_DIR) would rebuild.
+    for (k, _) in env::vars_os() {
+        let k = k.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    run(cmd
+        .current_dir(&ctx.root)
+        .env("MMPK_TEST_NGINX", &nginx)
+        .env("MMPK_TEST_MOTO", &moto)
+        .args(["test", "-p", "mmpk-remote", "--", "--include-ignored"])
+        .args(args))
 }

@@ -1,0 +1,149 @@
+//! # mmpk-remote
+//!
+//! Read mmpk files (mmappickle 1: a dict in one file that is a valid
+//! protocol-4 pickle) where they are published — an HTTP(S) server or an
+//! S3 bucket — without downloading them: the header and the index cost a
+//! few ranged GETs, then each array, slice of rows, or value costs one
+//! request for its own bytes.
+//!
+//! ```no_run
+//! use mmpk_remote::{Options, RemoteDict};
+//!
+//! // http://, https://, or s3://bucket/key (endpoint, region and
+//! // credentials from Options or the usual AWS_* variables).
+//! let d = RemoteDict::open("https://data.example.org/scans/cube.mmpk", Options::new())?;
+//! for key in d.keys() {
+//!     println!("{key}");
+//! }
+//! let info = d.array_info("cube")?; // dtype and shape: no request
+//! println!("{} {:?}", info.dtype.str(), info.shape);
+//! // Rows 1000..1256 along the first axis: one GET of exactly their bytes.
+//! let rows = d.get_slice("cube", 1000..1256)?;
+//! let values: Vec<f32> = rows.to_vec()?;
+//! let meta = d.get_value("meta")?; // a generic value, decoded data-only
+//! # let _ = (values, meta);
+//! println!("{:?}", d.stats()); // requests, bytes, cache hits
+//! # Ok::<(), mmpk_remote::Error>(())
+//! ```
+//!
+//! ## The layer
+//!
+//! `mmpk-remote` sits beside `mmpk` (the local, memory-mapped dict), on the
+//! same `mmpk-format` (the layout over byte slices). It owns the network:
+//! `object_store` (its HTTP and S3 stores, with reqwest and rustls on
+//! `ring`, so no aws-lc and no C toolchain beyond `ring`'s), driven by an
+//! internal current-thread tokio runtime behind a blocking API that mirrors
+//! the local dict's reads. Views become owned arrays ([`OwnedArray`]: dtype,
+//! shape, raw bytes in the stored byte order; [`OwnedArray::to_vec`] and
+//! [`OwnedArray::to_ndarray`] for native types). The blocking calls return [`Error::InAsyncContext`]
+//! inside an async runtime (use `spawn_blocking`); a dict may be dropped
+//! anywhere.
+//!
+//! ## Reading the index
+//!
+//! [`RemoteDict::open`] reads the first `readahead` bytes (64 KiB by
+//! default): the header and, for a file of small entries, the first part
+//! of the index. Entries are frames whose lengths are in their 9-byte
+//! heads, so the scan hops from frame to frame and fetches more only when
+//! it runs out. A small entry (its frame at most `max(readahead, 16 KiB)`)
+//! is read whole, with read-ahead, and parsed by
+//! `mmpk_format::entry::parse_entry`. A large one is read at its two ends:
+//! its head (key and the first 1 KiB of its value, where an array's raw
+//! bytes start) and its tail (the last 1 KiB of the value: dtype and shape;
+//! then the memo max and validity byte), fetched together with the next
+//! 4 KiB (the next entry's head). An array's raw bytes are never read by
+//! the index scan: the index of a file of N large arrays costs about
+//! `readahead + N × 5 KiB` in `1 + N` requests. A torn tail is reported by
+//! [`RemoteDict::tail`] as the local scan reports it, with every entry
+//! before it readable.
+//!
+//! Arrays are decoded by `mmpk_format`'s own readers: the ops before the
+//! raw bytes and after them are joined around an empty raw-bytes op and
+//! decoded, then `prod(shape) × itemsize` is checked against the raw bytes'
+//! length ([`RemoteDict::array_info`]). Generic values are fetched whole and
+//! decoded with `mmpk_format::generic::decode_value`, then resolved
+//! (`pickle_ops::resolve`, `mmpk_format::numpy::resolve_numpy`: numpy's own
+//! pickles become arrays). Masked arrays are fetched whole.
+//!
+//! ## Requests and caching
+//!
+//! - Every read goes through one cache of byte ranges of the current
+//!   version of the object, bounded in bytes (64 MiB by default; least
+//!   recently used ranges go first; a range over a quarter of the bound is
+//!   not kept). The index windows are in it, so values of small entries
+//!   usually cost no request after `open`.
+//! - The parts of a read that the cache lacks are coalesced (gaps up to
+//!   64 KiB are read and dropped) and fetched together
+//!   ([`RemoteDict::get_slices`] reads several row ranges so); ranges over
+//!   16 MiB are split into parallel requests (4 in flight), joined as they
+//!   arrive.
+//! - GETs are idempotent: connection errors, 5xx, 429 and bodies cut short
+//!   are retried (3 times by default, exponential backoff from 100 ms,
+//!   30 s in all) by `object_store`, each retry carrying the same
+//!   `If-Match`.
+//!
+//! ## Consistency
+//!
+//! A `RemoteDict` is a snapshot of one version of the object, identified by
+//! its ETag, Last-Modified and size ([`ObjectVersion`]). Every GET carries
+//! `If-Match: <ETag>` and its response's ETag, Last-Modified and size are
+//! compared with the snapshot's: any difference (or a 412) is
+//! [`Error::Changed`], never bytes of two versions mixed. Bytes already in
+//! the cache are of the snapshot's version and are served as such.
+//! [`RemoteDict::changed`] asks (one HEAD) whether the object moved on;
+//! [`RemoteDict::refresh`] looks again: unchanged, nothing happens; changed
+//! but not shrunk below the old index, the known entries are checked in
+//! place (their frame heads and tails, coalesced — this picks up deletions,
+//! which flip one byte) and only the new part is scanned (the commit number
+//! at byte 18 says whether the index changed); otherwise the whole index is
+//! read again. Array data written in place (which mmpk does not count as a
+//! commit) changes the ETag, so it is noticed too ([`Refresh::DataChanged`]).
+//! A server that sends neither ETag nor Last-Modified is checked by size
+//! only, and validators are only as fine as the server makes them: nginx's
+//! ETag is the file's mtime in seconds and its size, so a rewrite of the
+//! same size within the same second goes unseen (S3's ETag is a digest of
+//! the content).
+//!
+//! ## Decisions
+//!
+//! - A server that answers a ranged GET with `200` and the whole body is
+//!   refused ([`Error::NoRangeSupport`]) and the response is dropped unread,
+//!   closing the connection: nothing is downloaded in full by surprise.
+//! - An empty object, or one shorter than the 24-byte header while being a
+//!   prefix of one, is [`Error::Truncated`]; other foreign bytes are
+//!   [`Error::NotMmpk`]. A range needed past the end of the object, or a
+//!   body shorter than its headers said, is [`Error::Truncated`].
+//! - URLs with a query string (pre-signed URLs) are refused for now:
+//!   `object_store`'s HTTP store addresses objects by path.
+//! - Plain `http://` is allowed for `http://` URLs; for S3 endpoints it
+//!   needs [`Options::allow_http`] or `AWS_ALLOW_HTTP`.
+//! - Errors from decoding a large array's two ends name offsets in the
+//!   value rebuilt without its raw bytes; every other offset is the
+//!   object's, or the value's (see [`Error::Format`]).
+//!
+//! Nothing read from the network can panic this crate or make it allocate
+//! more than the object's size for one read; values are decoded data-only
+//! (no code runs).
+#![forbid(unsafe_code)]
+
+mod array;
+mod cache;
+mod dict;
+mod error;
+mod index;
+mod options;
+mod source;
+mod transport;
+
+pub use array::{ArrayInfo, Element, OwnedArray, OwnedMasked};
+pub use bytes::Bytes;
+pub use dict::{Refresh, RemoteDict};
+pub use error::{Error, Result};
+pub use index::RemoteEntry;
+pub use mmpk_format::array::Encoding;
+pub use mmpk_format::dtype::Dtype;
+pub use mmpk_format::masked::MaskKind;
+pub use mmpk_format::scan::{Kind, Tail};
+pub use options::Options;
+pub use pickle_ops::Pickle;
+pub use transport::{ObjectVersion, TransferStats};

@@ -1,0 +1,372 @@
+//! The transport: an `object_store` store for one object, driven by an
+//! internal current-thread tokio runtime. Every GET is ranged, carries
+//! `If-Match` with the ETag the index was read from, and has its
+//! response's ETag, Last-Modified and size compared with it; counters of
+//! requests and bytes are kept.
+
+use std::future::Future;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig,
+};
+
+use crate::error::{from_store, Error, Result};
+use crate::options::Options;
+
+/// What identifies one version of the object: a change of any of these
+/// while reading is [`Error::Changed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// The object's size in bytes.
+    pub size: u64,
+    /// Its ETag, if the server sends one.
+    pub etag: Option<String>,
+    /// Its Last-Modified time in milliseconds since the Unix epoch (0 when
+    /// the server sends none).
+    pub last_modified_ms: i64,
+}
+
+impl ObjectVersion {
+    /// What differs from `other`, if anything.
+    pub(crate) fn diff(&self, other: &ObjectVersion) -> Option<String> {
+        if self.etag.is_some() && other.etag.is_some() && self.etag != other.etag {
+            return Some(format!(
+                "ETag {} became {}",
+                self.etag.as_deref().unwrap_or(""),
+                other.etag.as_deref().unwrap_or("")
+            ));
+        }
+        if self.size != other.size {
+            return Some(format!("size {} became {}", self.size, other.size));
+        }
+        if self.last_modified_ms != other.last_modified_ms {
+            return Some("Last-Modified changed".to_string());
+        }
+        None
+    }
+}
+
+/// Transfer counters, cumulative since the dict was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    /// GET requests sent (retries inside the transport not counted).
+    pub requests: u64,
+    /// Response body bytes received.
+    pub bytes: u64,
+    /// Reads served from the cache without a request.
+    pub cache_hits: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+    pub(crate) cache_hits: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> TransferStats {
+        TransferStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One object behind a store.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    /// Always `Some` until dropped.
+    rt: Option<tokio::runtime::Runtime>,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    pub(crate) url: String,
+    pub(crate) counters: Counters,
+    max_request: u64,
+    concurrency: usize,
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        // Never blocks, so a dict may be dropped anywhere (even in async code).
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Installs rustls' ring provider once (reqwest is built without one).
+fn install_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Fails only when another provider is installed: then that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl Transport {
+    /// A transport for `url` (`http://`, `https://` or `s3://bucket/key`).
+    pub(crate) fn new(url: &str, o: &Options) -> Result<Transport> {
+        let bad = |what: &str| Error::BadUrl {
+            url: url.to_string(),
+            what: what.to_string(),
+        };
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(bad("query strings and fragments are not supported"));
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::InAsyncContext);
+        }
+        install_crypto();
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: o.init_backoff,
+                max_backoff: o.retry_timeout,
+                base: 2.0,
+            },
+            max_retries: o.retries,
+            retry_timeout: o.retry_timeout,
+        };
+        let mut client = ClientOptions::new()
+            .with_timeout(o.timeout)
+            .with_connect_timeout(o.connect_timeout);
+        let (store, path): (Arc<dyn ObjectStore>, Path) = match parsed.scheme() {
+            "http" | "https" => {
+                let host = parsed.host_str().ok_or_else(|| bad("no host"))?;
+                let origin = match parsed.port() {
+                    Some(p) => format!("{}://{host}:{p}/", parsed.scheme()),
+                    None => format!("{}://{host}/", parsed.scheme()),
+                };
+                let path = Path::from_url_path(parsed.path()).map_err(|e| bad(&e.to_string()))?;
+                if path.as_ref().is_empty() {
+                    return Err(bad("no object path"));
+                }
+                client = client.with_allow_http(parsed.scheme() == "http");
+                let store = object_store::http::HttpBuilder::new()
+                    .with_url(origin)
+                    .with_client_options(client)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(|e| bad(&e.to_string()))?;
+                (Arc::new(store), path)
+            }
+            "s3" | "s3a" => {
+                let bucket = parsed.host_str().ok_or_else(|| bad("no bucket"))?;
+                let path = Path::from_url_path(parsed.path()).map_err(|e| bad(&e.to_string()))?;
+                if path.as_ref().is_empty() {
+                    return Err(bad("no object key"));
+                }
+                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(e) = &o.endpoint {
+                    b = b.with_endpoint(e);
+                }
+                if let Some(r) = &o.region {
+                    b = b.with_region(r);
+                }
+                if let (Some(k), Some(s)) = (&o.access_key_id, &o.secret_access_key) {
+                    b = b.with_access_key_id(k).with_secret_access_key(s);
+                    if let Some(t) = &o.session_token {
+                        b = b.with_token(t);
+                    }
+                }
+                if let Some(v) = o.virtual_hosted_style {
+                    b = b.with_virtual_hosted_style_request(v);
+                }
+                if o.skip_signature {
+                    b = b.with_skip_signature(true);
+                }
+                if let Some(a) = o.allow_http {
+                    client = client.with_allow_http(a);
+                    b = b.with_allow_http(a);
+                }
+                let store = b
+                    .with_client_options(client)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(|e| bad(&e.to_string()))?;
+                (Arc::new(store), path)
+            }
+            other => return Err(bad(&format!("scheme {other:?} is not http, https or s3"))),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| bad(&format!("cannot start the I/O runtime: {e}")))?;
+        Ok(Transport {
+            rt: Some(rt),
+            store,
+            path,
+            url: url.to_string(),
+            counters: Counters::default(),
+            max_request: o.max_request,
+            concurrency: o.concurrency,
+        })
+    }
+
+    /// Runs `f` to completion on the internal runtime.
+    pub(crate) fn block_on<F: Future>(&self, f: F) -> Result<F::Output> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::InAsyncContext);
+        }
+        match &self.rt {
+            Some(rt) => Ok(rt.block_on(f)),
+            None => Err(Error::InAsyncContext),
+        }
+    }
+
+    /// One ranged GET. With `expect`, sends `If-Match` (when there is an
+    /// ETag) and fails with [`Error::Changed`] if the response is of
+    /// another version; without, returns the version it saw.
+    pub(crate) async fn get(
+        &self,
+        range: Range<u64>,
+        expect: Option<&ObjectVersion>,
+    ) -> Result<(Bytes, ObjectVersion)> {
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            if_match: expect.and_then(|v| v.etag.clone()),
+            ..Default::default()
+        };
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let res = self
+            .store
+            .get_opts(&self.path, opts)
+            .await
+            .map_err(|e| from_store(&self.url, e))?;
+        let seen = ObjectVersion {
+            size: res.meta.size,
+            etag: res.meta.e_tag.clone(),
+            last_modified_ms: res.meta.last_modified.timestamp_millis(),
+        };
+        if let Some(v) = expect {
+            if let Some(what) = v.diff(&seen) {
+                return Err(Error::Changed {
+                    url: self.url.clone(),
+                    what,
+                });
+            }
+        }
+        // The server may shorten a range that runs past the end.
+        let want = res.range.end.saturating_sub(res.range.start);
+        if res.range.start != range.start {
+            return Err(Error::Changed {
+                url: self.url.clone(),
+                what: format!(
+                    "asked for bytes from {}, got bytes from {}",
+                    range.start, res.range.start
+                ),
+            });
+        }
+        let mut buf = BytesMut::with_capacity(usize::try_from(want).unwrap_or(0).min(64 << 20));
+        let mut stream = res.into_stream();
+        loop {
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    self.counters
+                        .bytes
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    if (buf.len() + chunk.len()) as u64 > want {
+                        return Err(Error::Changed {
+                            url: self.url.clone(),
+                            what: "the response is longer than its Content-Range".into(),
+                        });
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Some(Err(_)) | None if (buf.len() as u64) < want => {
+                    return Err(Error::Truncated {
+                        url: self.url.clone(),
+                        offset: range.start,
+                        needed: want,
+                        got: buf.len() as u64,
+                    })
+                }
+                Some(Err(e)) => return Err(from_store(&self.url, e)),
+                None => break,
+            }
+        }
+        Ok((buf.freeze(), seen))
+    }
+
+    /// Reads `ranges` (each within the object) of version `v`: each split
+    /// into requests of at most `max_request` bytes, `concurrency` in
+    /// flight. A range comes back whole or the call fails.
+    pub(crate) async fn get_many(
+        &self,
+        ranges: &[Range<u64>],
+        v: &ObjectVersion,
+    ) -> Result<Vec<Bytes>> {
+        let mut parts = Vec::new();
+        for (i, r) in ranges.iter().enumerate() {
+            let mut at = r.start;
+            while at < r.end {
+                let end = r.end.min(at.saturating_add(self.max_request));
+                parts.push((i, at..end));
+                at = end;
+            }
+        }
+        let mut count = vec![0usize; ranges.len()];
+        for (i, _) in &parts {
+            count[*i] += 1;
+        }
+        let mut stream = futures_util::stream::iter(parts)
+            .map(|(i, r)| async move {
+                let want = r.end - r.start;
+                let (b, _) = self.get(r.clone(), Some(v)).await?;
+                if (b.len() as u64) < want {
+                    return Err(Error::Truncated {
+                        url: self.url.clone(),
+                        offset: r.start,
+                        needed: want,
+                        got: b.len() as u64,
+                    });
+                }
+                Ok((i, b))
+            })
+            .buffered(self.concurrency);
+        // Parts arrive in order; those of one range are joined as they
+        // come, so a large read holds its result and the parts in flight.
+        let mut whole: Vec<Option<Bytes>> = vec![None; ranges.len()];
+        let mut joined: Vec<BytesMut> = ranges.iter().map(|_| BytesMut::new()).collect();
+        while let Some(res) = stream.next().await {
+            let (i, b) = res?;
+            if count[i] == 1 {
+                whole[i] = Some(b);
+            } else {
+                if joined[i].is_empty() {
+                    let len = ranges[i].end - ranges[i].start;
+                    joined[i].reserve(usize::try_from(len).unwrap_or(0));
+                }
+                joined[i].extend_from_slice(&b);
+            }
+        }
+        Ok(whole
+            .into_iter()
+            .zip(joined)
+            .map(|(w, j)| w.unwrap_or_else(|| j.freeze()))
+            .collect())
+    }
+
+    /// The object's current version (a HEAD request).
+    pub(crate) async fn head(&self) -> Result<ObjectVersion> {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let m = self
+            .store
+            .head(&self.path)
+            .await
+            .map_err(|e| from_store(&self.url, e))?;
+        Ok(ObjectVersion {
+            size: m.size,
+            etag: m.e_tag,
+            last_modified_ms: m.last_modified.timestamp_millis(),
+        })
+    }
+}
