@@ -292,7 +292,7 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             if o.w3_mmappickle.contains(&n) {
                 cs.push(("mmappickle", &mmp));
             }
-            let rounds = if n >= 100_000 { 1 } else { o.rounds };
+            let rounds = if n >= 5_000 { 1 } else { o.rounds };
             let extra = vec!["--n".to_string(), n.to_string()];
             for round in 0..rounds {
                 eprintln!(
