@@ -1,13 +1,34 @@
 //! `mmpk`: the command-line tool of mmpk (see CLI.md in the project's
-//! shared documents). Errors are one line on stderr naming the file, key or
-//! byte offset; exit code 2 for bad input or usage, 1 for a failed check,
-//! 0 otherwise.
+//! shared documents, and the README). Errors are one line on stderr naming
+//! the file, key or byte offset; exit code 2 for bad input or usage, 1 for
+//! a failed check (`verify`), 0 otherwise; never a panic.
+//!
+//! Modules: `cli` (the grammar), `dict_cmds` (`open_dict`, the only
+//! `unsafe` of the tool, with its safety contract; `ls`, `info`, `verify`,
+//! `rm` and maintenance), `get` and `stats` (summaries computed in parallel
+//! with `mmpk::par`), `put` and `npy` (`.npy` through ndarray-npy, and
+//! headers written from numpy's spec for the dtypes it lacks), `watch`,
+//! `demo`, `inspect` (layout views over a file's bytes), `pyrepr`, `ui`
+//! (tables, sizes, progress bars, the dtype formatting helper) and
+//! `pickle_cmds` (commands on any pickle).
 
+// `unsafe` is allowed in one function only: `dict_cmds::open_dict`.
+#![deny(unsafe_code)]
+
+mod cli;
+mod demo;
+mod dict_cmds;
+mod get;
+mod inspect;
+mod npy;
 mod pickle_cmds;
+mod put;
+mod pyrepr;
+mod stats;
+mod ui;
+mod watch;
 
 use std::process::ExitCode;
-
-use clap::{Arg, ArgAction, Command};
 
 /// A command's failure: the message and the exit code.
 pub struct Failure {
@@ -25,83 +46,53 @@ impl Failure {
     }
 }
 
-fn cli() -> Command {
-    Command::new("mmpk")
-        .about("Memory-mapped pickle dicts (mmappickle files) and safe pickle tools")
-        .version(env!("CARGO_PKG_VERSION"))
-        .subcommand_required(true)
-        .arg_required_else_help(true)
-        .subcommand(
-            Command::new("dis")
-                .about("Disassembles a pickle, with the same text as `python3 -m pickletools FILE`")
-                .arg(Arg::new("file").required(true).value_name("FILE")),
-        )
-        .subcommand(
-            Command::new("pickle-json")
-                .about("Decodes a pickle without running anything and prints its canonical JSON")
-                .arg(
-                    Arg::new("raw")
-                        .long("raw")
-                        .action(ArgAction::SetTrue)
-                        .help("print the raw (opcode-level) form"),
-                )
-                .arg(
-                    Arg::new("encoding")
-                        .long("encoding")
-                        .value_name("ASCII|latin1|bytes")
-                        .default_value("ASCII")
-                        .help("how Python 2 strings decode, as pickle.loads(encoding=...)"),
-                )
-                .arg(Arg::new("file").required(true).value_name("FILE")),
-        )
-        .subcommand(
-            Command::new("pickle-encode")
-                .about(
-                    "Encodes a canonical JSON value as a pickle (CPython's bytes for plain values)",
-                )
-                .arg(
-                    Arg::new("protocol")
-                        .long("protocol")
-                        .short('p')
-                        .required(true)
-                        .value_name("P")
-                        .value_parser(clap::value_parser!(u8)),
-                )
-                .arg(
-                    Arg::new("output")
-                        .short('o')
-                        .long("output")
-                        .value_name("OUT")
-                        .help("output file (default: stdout)"),
-                )
-                .arg(
-                    Arg::new("json")
-                        .required(true)
-                        .value_name("JSON")
-                        .help("a file holding canonical JSON, or - for stdin"),
-                ),
-        )
-}
-
 fn main() -> ExitCode {
-    let matches = match cli().try_get_matches() {
+    let matches = match cli::cli().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            use clap::error::ErrorKind;
+            if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                // --help, --version, or `mmpk` alone: the help text.
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            }
+            // A usage error: one line, as every other error.
+            let text = e.render().to_string();
+            let para: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            eprintln!(
+                "mmpk: {} (see `mmpk --help`)",
+                para.join(" ").trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
         }
     };
     let result = match matches.subcommand() {
         Some(("dis", m)) => pickle_cmds::dis(m),
         Some(("pickle-json", m)) => pickle_cmds::pickle_json(m),
         Some(("pickle-encode", m)) => pickle_cmds::pickle_encode(m),
+        Some(("ls", m)) => dict_cmds::ls(m),
+        Some(("info", m)) => dict_cmds::info(m),
+        Some(("get", m)) => get::get(m),
+        Some(("put", m)) => put::put(m),
+        Some(("export", m)) => put::export(m),
+        Some(("rm", m)) => dict_cmds::rm(m),
+        Some(("vacuum", m)) => dict_cmds::vacuum(m),
+        Some(("verify", m)) => dict_cmds::verify(m),
+        Some(("repair", m)) => dict_cmds::repair(m),
+        Some(("convert", m)) => dict_cmds::convert(m),
+        Some(("upgrade", m)) => dict_cmds::upgrade(m),
+        Some(("watch", m)) => watch::watch(m),
+        Some(("demo", m)) => demo::demo(m),
         _ => Err(Failure::input("unknown command")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("mmpk: {}", f.message);
+            eprintln!("mmpk: {}", f.message.replace(['\n', '\r'], " "));
             ExitCode::from(f.code)
         }
     }

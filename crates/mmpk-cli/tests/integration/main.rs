@@ -2,17 +2,21 @@
 //! successes and each kind of bad input (exit codes and one-line messages as
 //! CLI.md says).
 
+mod dict;
+mod npy;
+mod watch_demo;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn mmpk(args: &[&str]) -> Output {
+pub(crate) fn mmpk(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mmpk"))
         .args(args)
         .output()
         .expect("run mmpk")
 }
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../fixtures/pickle"
@@ -22,7 +26,7 @@ fn fixture(name: &str) -> String {
     .into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

@@ -1,0 +1,272 @@
+//! The command line's grammar (clap's builder API).
+
+use clap::{Arg, ArgAction, Command};
+
+const ABOUT_LONG: &str = "\
+Memory-mapped pickle dicts (mmappickle files) and safe pickle tools.
+
+An mmpk file is a dict in one file that is a valid pickle (Python's
+pickle.load reads it) whose numpy arrays are memory-mapped. Decoding never
+runs code from a file.
+
+Safety contract: mmpk memory-maps the files it opens. While an mmpk command
+runs on a file, do not truncate it or rewrite it by other means (an editor,
+`truncate`, or `vacuum`/`repair` from another process); other processes may
+insert, remove and write arrays through mmpk or mmappickle at any time.
+
+Exit codes: 0 success, 1 a failed check (verify), 2 bad input or usage.";
+
+fn file() -> Arg {
+    Arg::new("file").required(true).value_name("FILE")
+}
+
+fn json() -> Arg {
+    Arg::new("json")
+        .long("json")
+        .action(ArgAction::SetTrue)
+        .help("print JSON for scripts")
+}
+
+fn flag(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+/// The `mmpk` command and its subcommands.
+pub fn cli() -> Command {
+    Command::new("mmpk")
+        .about("Memory-mapped pickle dicts (mmappickle files) and safe pickle tools")
+        .long_about(ABOUT_LONG)
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(
+            Command::new("demo")
+                .about("Writes a time-lapse of hyperspectral frames, reads it back in parallel, prints what it did")
+                .arg(json())
+                .arg(
+                    Arg::new("frames")
+                        .long("frames")
+                        .value_name("N")
+                        .default_value("64")
+                        .value_parser(clap::value_parser!(usize)),
+                )
+                .arg(
+                    Arg::new("size")
+                        .long("size")
+                        .value_name("N")
+                        .default_value("256")
+                        .value_parser(clap::value_parser!(usize))
+                        .help("frame height and width"),
+                )
+                .arg(
+                    Arg::new("bands")
+                        .long("bands")
+                        .value_name("N")
+                        .default_value("64")
+                        .value_parser(clap::value_parser!(usize)),
+                )
+                .arg(
+                    Arg::new("fps")
+                        .long("fps")
+                        .value_name("F")
+                        .default_value("0")
+                        .value_parser(clap::value_parser!(f64))
+                        .help("frames per second (0: as fast as possible); watch it with `mmpk watch`"),
+                )
+                .arg(
+                    Arg::new("dir")
+                        .value_name("DIR")
+                        .help("where to write timelapse.mmpk (default: the temp dir's mmpk-demo)"),
+                ),
+        )
+        .subcommand(
+            Command::new("dis")
+                .about("Disassembles a pickle, with the same text as `python3 -m pickletools FILE`")
+                .arg(Arg::new("file").required(true).value_name("FILE")),
+        )
+        .subcommand(
+            Command::new("pickle-json")
+                .about("Decodes a pickle without running anything and prints its canonical JSON")
+                .arg(
+                    Arg::new("raw")
+                        .long("raw")
+                        .action(ArgAction::SetTrue)
+                        .help("print the raw (opcode-level) form"),
+                )
+                .arg(
+                    Arg::new("encoding")
+                        .long("encoding")
+                        .value_name("ASCII|latin1|bytes")
+                        .default_value("ASCII")
+                        .help("how Python 2 strings decode, as pickle.loads(encoding=...)"),
+                )
+                .arg(Arg::new("file").required(true).value_name("FILE")),
+        )
+        .subcommand(
+            Command::new("pickle-encode")
+                .about(
+                    "Encodes a canonical JSON value as a pickle (CPython's bytes for plain values)",
+                )
+                .arg(
+                    Arg::new("protocol")
+                        .long("protocol")
+                        .short('p')
+                        .required(true)
+                        .value_name("P")
+                        .value_parser(clap::value_parser!(u8)),
+                )
+                .arg(
+                    Arg::new("output")
+                        .short('o')
+                        .long("output")
+                        .value_name("OUT")
+                        .help("output file (default: stdout)"),
+                )
+                .arg(
+                    Arg::new("json")
+                        .required(true)
+                        .value_name("JSON")
+                        .help("a file holding canonical JSON, or - for stdin"),
+                ),
+        )
+        .subcommand(
+            Command::new("ls")
+                .about("Lists the entries: key, kind, dtype, shape, bytes, data offset, alignment, encoding")
+                .arg(flag("all", "also deleted entries and alignment fillers"))
+                .arg(json())
+                .arg(file()),
+        )
+        .subcommand(
+            Command::new("info")
+                .about("Format version, commit number, sizes, entry counts, alignment summary")
+                .arg(json())
+                .arg(file()),
+        )
+        .subcommand(
+            Command::new("get")
+                .about("Prints a value, or an array's summary (dtype, shape, min/max/mean in parallel)")
+                .arg(flag("json", "print the full canonical JSON (arrays with their data)"))
+                .arg(file())
+                .arg(Arg::new("key").required(true).value_name("KEY")),
+        )
+        .subcommand(
+            Command::new("put")
+                .about("Inserts or replaces KEY (creates FILE if missing)")
+                .arg(file())
+                .arg(Arg::new("key").required(true).value_name("KEY"))
+                .arg(
+                    Arg::new("npy")
+                        .long("npy")
+                        .value_name("A.npy")
+                        .help("an array from a .npy file"),
+                )
+                .arg(
+                    Arg::new("json")
+                        .long("json")
+                        .value_name("JSON_FILE")
+                        .help("a canonical JSON value (a file, or - for stdin)"),
+                )
+                .arg(
+                    Arg::new("zeros")
+                        .long("zeros")
+                        .num_args(2)
+                        .value_names(["DTYPE", "SHAPE"])
+                        .help("reserve an array without writing it (sparse), e.g. --zeros f4 300,300,300"),
+                )
+                .group(
+                    clap::ArgGroup::new("source")
+                        .args(["npy", "json", "zeros"])
+                        .required(true),
+                )
+                .arg(
+                    Arg::new("layout")
+                        .long("layout")
+                        .value_name("v2|mmappickle1")
+                        .help("encoding of new arrays (default v2)"),
+                )
+                .arg(
+                    Arg::new("align")
+                        .long("align")
+                        .value_name("N")
+                        .default_value("64")
+                        .value_parser(clap::value_parser!(u64))
+                        .help("alignment of array data in the v2 layout"),
+                )
+                .arg(flag("print-json", "print what was stored as JSON")),
+        )
+        .subcommand(
+            Command::new("export")
+                .about("Writes an array entry as .npy")
+                .arg(json())
+                .arg(file())
+                .arg(Arg::new("key").required(true).value_name("KEY"))
+                .arg(Arg::new("out").required(true).value_name("OUT.npy")),
+        )
+        .subcommand(
+            Command::new("rm")
+                .about("Deletes keys (all must exist, or nothing is deleted)")
+                .arg(json())
+                .arg(file())
+                .arg(
+                    Arg::new("keys")
+                        .required(true)
+                        .num_args(1..)
+                        .value_name("KEY"),
+                ),
+        )
+        .subcommand(
+            Command::new("vacuum")
+                .about("Reclaims dead space; refuses while another process holds the lock or has the file open")
+                .arg(json())
+                .arg(file()),
+        )
+        .subcommand(
+            Command::new("verify")
+                .about("Checks every byte of the structure; prints findings; exit 1 if any")
+                .arg(json())
+                .arg(file()),
+        )
+        .subcommand(
+            Command::new("repair")
+                .about("Repairs a torn tail or a missing terminator, losing nothing that was complete; refuses while another process has the file open")
+                .arg(json())
+                .arg(file()),
+        )
+        .subcommand(
+            Command::new("convert")
+                .about("Turns a plain pickled dict into a new mmpk file")
+                .arg(json())
+                .arg(Arg::new("input").required(true).value_name("IN.pkl"))
+                .arg(Arg::new("output").required(true).value_name("OUT")),
+        )
+        .subcommand(
+            Command::new("upgrade")
+                .about("Rewrites v1 array entries as v2 (then vacuums), so numpy 2.3+ can pickle.load the file")
+                .arg(json())
+                .arg(file()),
+        )
+        .subcommand(
+            Command::new("watch")
+                .about("Follows a file others write: prints each key added (+), replaced (~) or removed (-)")
+                .arg(json())
+                .arg(
+                    Arg::new("interval")
+                        .long("interval")
+                        .value_name("MS")
+                        .default_value("20")
+                        .value_parser(clap::value_parser!(u64))
+                        .help("how often to poll the commit number"),
+                )
+                .arg(
+                    Arg::new("for")
+                        .long("for")
+                        .value_name("SECS")
+                        .value_parser(clap::value_parser!(f64))
+                        .help("stop after this long (default: until interrupted)"),
+                )
+                .arg(file()),
+        )
+}
