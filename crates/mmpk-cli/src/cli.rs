@@ -134,20 +134,20 @@ pub fn cli() -> Command {
         )
         .subcommand(
             Command::new("ls")
-                .about("Lists the entries: key, kind, dtype, shape, bytes, data offset, alignment, encoding")
+                .about("Lists the entries: key, kind, dtype, shape, bytes, data offset, alignment, encoding (FILE may be an http(s):// or s3:// URL)")
                 .arg(flag("all", "also deleted entries and alignment fillers"))
                 .arg(json())
                 .arg(file()),
         )
         .subcommand(
             Command::new("info")
-                .about("Format version, commit number, sizes, entry counts, alignment summary")
+                .about("Format version, commit number, sizes, entry counts, alignment summary (FILE may be a URL)")
                 .arg(json())
                 .arg(file()),
         )
         .subcommand(
             Command::new("get")
-                .about("Prints a value, or an array's summary (dtype, shape, min/max/mean in parallel)")
+                .about("Prints a value, or an array's summary (dtype, shape, min/max/mean in parallel; FILE may be a URL)")
                 .arg(flag("json", "print the full canonical JSON (arrays with their data)"))
                 .arg(file())
                 .arg(Arg::new("key").required(true).value_name("KEY")),
@@ -199,7 +199,7 @@ pub fn cli() -> Command {
         )
         .subcommand(
             Command::new("export")
-                .about("Writes an array entry as .npy")
+                .about("Writes an array entry as .npy (FILE may be a URL)")
                 .arg(json())
                 .arg(file())
                 .arg(Arg::new("key").required(true).value_name("KEY"))

@@ -86,6 +86,9 @@ fn arg<'a>(m: &'a ArgMatches, name: &str) -> &'a str {
 pub fn ls(m: &ArgMatches) -> Result<(), Failure> {
     let path = arg(m, "file");
     let all = m.get_flag("all");
+    if crate::remote::is_url(path) {
+        return crate::remote::ls(path, all, m.get_flag("json"));
+    }
     let d = open_dict(path, Open::Read)?;
     let rows = d
         .with_file_bytes(|bytes| mmpk_format::scan(bytes).map(|sc| inspect::rows(bytes, &sc, all)))
@@ -101,6 +104,9 @@ pub fn ls(m: &ArgMatches) -> Result<(), Failure> {
 /// `mmpk info [--json] FILE`
 pub fn info(m: &ArgMatches) -> Result<(), Failure> {
     let path = arg(m, "file");
+    if crate::remote::is_url(path) {
+        return crate::remote::info(path, m.get_flag("json"));
+    }
     let d = open_dict(path, Open::Read)?;
     let i = d
         .with_file_bytes(|bytes| mmpk_format::scan(bytes).map(|sc| inspect::info(bytes, &sc)))

@@ -62,6 +62,9 @@ pub fn get(m: &ArgMatches) -> Result<(), Failure> {
         .map(String::as_str)
         .unwrap_or("");
     let key = m.get_one::<String>("key").map(String::as_str).unwrap_or("");
+    if crate::remote::is_url(path) {
+        return crate::remote::get(path, key, m.get_flag("json"));
+    }
     let d = open_dict(path, Open::Read)?;
     let got = load(&d, path, key)?;
     let at = format!("{path}: entry {key:?}");

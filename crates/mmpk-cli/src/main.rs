@@ -24,6 +24,7 @@ mod npy;
 mod pickle_cmds;
 mod put;
 mod pyrepr;
+mod remote;
 mod stats;
 mod ui;
 mod watch;

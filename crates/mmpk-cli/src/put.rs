@@ -213,6 +213,9 @@ pub fn export(m: &ArgMatches) -> Result<(), Failure> {
         .unwrap_or("");
     let key = m.get_one::<String>("key").map(String::as_str).unwrap_or("");
     let out = m.get_one::<String>("out").map(String::as_str).unwrap_or("");
+    if crate::remote::is_url(path) {
+        return crate::remote::export(path, key, out, m.get_flag("json"));
+    }
     let d = open_dict(path, Open::Read)?;
     let at = format!("{path}: entry {key:?}");
     let n = match d.array(key) {

@@ -166,6 +166,10 @@ fn rm_vacuum_and_the_lock() {
         let held = std::fs::File::open(&f).unwrap();
         held.lock().unwrap();
         fails(&["vacuum", &f], 2, &["refused"]);
+        // Unlock explicitly: a child another test forks meanwhile shares the
+        // open file (until its exec), so dropping `held` alone may leave
+        // the lock held for a moment; LOCK_UN releases it for all.
+        held.unlock().unwrap();
     }
     let v = json(&["vacuum", "--json", &f]);
     assert!(v["after"].as_u64() < v["before"].as_u64(), "{v}");

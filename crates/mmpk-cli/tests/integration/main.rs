@@ -4,6 +4,7 @@
 
 mod dict;
 mod npy;
+mod remote;
 mod watch_demo;
 
 use std::path::PathBuf;
