@@ -249,39 +249,43 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mib = o.mib.to_string();
 
-    // W1 and W2: one large float32 array.
-    let w1: Vec<(&str, &Runner, &str)> = vec![
-        ("mmpk", &ours, "w1_mmpk.mmpk"),
-        ("raw", &ours, "w1_raw.bin"),
-        ("npsave", &np2, "w1_npsave.npy"),
-        ("safetensors", &np2, "w1_safetensors.st"),
-        ("h5py", &np2, "w1_h5py.h5"),
-        ("mmappickle", &mmp, "w1_mmappickle.mmdpickle"),
-    ];
-    let w2: Vec<(&str, &Runner, &str)> = vec![
-        ("mmpk", &ours, "w1_mmpk.mmpk"),
-        ("memmap", &np2, "w1_raw.bin"),
-        ("npload", &np2, "w1_npsave.npy"),
-        ("h5py", &np2, "w1_h5py.h5"),
-        ("mmappickle", &mmp, "w1_mmappickle.mmdpickle"),
+    // W1 and W2: one large float32 array. Each contender writes its file,
+    // the matching reader (if any) opens and sums it, and the file goes
+    // before the next contender writes: at most one file's pages are dirty
+    // at a time, so no writer is throttled by another's writeback.
+    /// A writer, its file, and the reader that opens that file (W2).
+    type Pair<'r> = (
+        &'static str,
+        &'r Runner,
+        &'static str,
+        Option<(&'static str, &'r Runner)>,
+    );
+    let w1: Vec<Pair> = vec![
+        ("mmpk", &ours, "w1_mmpk.mmpk", Some(("mmpk", &ours))),
+        ("raw", &ours, "w1_raw.bin", Some(("memmap", &np2))),
+        ("npsave", &np2, "w1_npsave.npy", Some(("npload", &np2))),
+        ("safetensors", &np2, "w1_safetensors.st", None),
+        ("h5py", &np2, "w1_h5py.h5", Some(("h5py", &np2))),
+        (
+            "mmappickle",
+            &mmp,
+            "w1_mmappickle.mmdpickle",
+            Some(("mmappickle", &mmp)),
+        ),
     ];
     if o.wants("w1") || o.wants("w2") {
         let extra = vec!["--mib".to_string(), mib.clone()];
         for round in 0..o.rounds {
             eprintln!("xtask bench files: W1/W2 round {}/{}", round + 1, o.rounds);
             for k in 0..w1.len() {
-                let (c, r, f) = w1[(k + round) % w1.len()];
+                let (c, r, f, reader) = w1[(k + round) % w1.len()];
                 let path = b.file(f);
                 b.measure("w1", r, ("w1", c), &path, 0, &extra)?;
+                if let Some((rc, rr)) = reader {
+                    b.measure("w2", rr, ("w2", rc), &path, 0, &extra)?;
+                }
+                let _ = fs::remove_file(&path);
             }
-            for k in 0..w2.len() {
-                let (c, r, f) = w2[(k + round) % w2.len()];
-                let path = b.file(f);
-                b.measure("w2", r, ("w2", c), &path, 0, &extra)?;
-            }
-        }
-        for (_, _, f) in &w1 {
-            let _ = fs::remove_file(b.file(f));
         }
     }
 
