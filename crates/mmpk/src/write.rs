@@ -25,6 +25,10 @@ use crate::dict::{check_key, Dict, Shared, State};
 use crate::error::{Error, Result};
 use crate::index::Loc;
 
+/// Array data of at least this many bytes is preallocated before it is
+/// written ([`crate::map::preallocate`]).
+const PREALLOCATE_FROM: u64 = 1 << 20;
+
 /// Writes the raw data of an entry at a file offset.
 pub(crate) type DataWriter<'a> = &'a mut dyn FnMut(&std::fs::File, u64) -> io::Result<()>;
 
@@ -139,6 +143,10 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
     // array's bytes are a hole.
     s.write_at(&tail, tail_offset, "write entry")?;
     if let Some(w) = e.data.as_mut() {
+        if e.data_len >= PREALLOCATE_FROM {
+            // Best effort: a filesystem without fallocate just writes.
+            let _ = crate::map::preallocate(&s.file(), data_offset, e.data_len);
+        }
         w(&s.file(), data_offset).map_err(|err| Error::io("write array data", &s.path, err))?;
     }
     s.write_at(

@@ -280,6 +280,8 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             for k in 0..w1.len() {
                 let (c, r, f, reader) = w1[(k + round) % w1.len()];
                 let path = b.file(f);
+                // Every write starts with no dirty pages in the page cache.
+                let _ = Command::new("sync").status();
                 b.measure("w1", r, ("w1", c), &path, 0, &extra)?;
                 if let Some((rc, rr)) = reader {
                     b.measure("w2", rr, ("w2", rc), &path, 0, &extra)?;
