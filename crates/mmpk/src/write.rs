@@ -139,9 +139,10 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
             .map_err(|err| Error::io("truncate torn tail", &s.path, err))?;
         st.index.file_len = keep;
     }
-    // 1. Everything but the first frame head; the tail first, so a reserved
+    // 1. Everything but the first frame head. With data: the data first,
+    // appended to the file (as np.save writes; faster than filling a hole),
+    // then the tail. Without (a reservation): the tail first, so the
     // array's bytes are a hole.
-    s.write_at(&tail, tail_offset, "write entry")?;
     if let Some(w) = e.data.as_mut() {
         if e.data_len >= PREALLOCATE_FROM {
             // Best effort: a filesystem without fallocate just writes.
@@ -149,6 +150,7 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
         }
         w(&s.file(), data_offset).map_err(|err| Error::io("write array data", &s.path, err))?;
     }
+    s.write_at(&tail, tail_offset, "write entry")?;
     s.write_at(
         &head[FRAME_HEAD_LEN..],
         t + FRAME_HEAD_LEN as u64,
