@@ -21,6 +21,7 @@
 //! fixtures record its `sys.version`).
 
 mod bench;
+mod soak;
 
 use std::env;
 use std::ffi::OsString;
@@ -69,13 +70,24 @@ const TASKS: &[Task] = &[
         run: fuzz,
     },
     Task {
+        name: "soak",
+        args: "[--seconds N] [--processes P] [--threads T] [--ops K] [--seed S] [--mixed]",
+        about: "run the soak test for N seconds (default 60): rounds of worker processes and \
+                threads inserting, replacing, removing, reading and filling views, vacuums \
+                between rounds, checked against a model (mmpk's `soak` example, release); \
+                --mixed also runs mmappickle 1.0.0 and mmpk writers on one file \
+                (fixtures/gen/mixed_writers.py, venv target/venv/mmp1)",
+        run: soak::soak,
+    },
+    Task {
         name: "conformance",
         args: "[ARGS...]",
         about: "build mmpk-cli, then cross-check its pickle codec against CPython \
                 (fixtures/gen/conformance_pickle.py; ARGS are passed on, e.g. --cases 300); \
                 then load files mmpk-format writes (both layouts, every dtype) with \
                 pickle.load under numpy 2 (-W error) and 1.23.5 and with mmappickle 1.0.0 \
-                (fixtures/gen/check_files.py)",
+                (fixtures/gen/check_files.py); then mmpk and mmappickle 1.0.0 writers on \
+                one file at once (fixtures/gen/mixed_writers.py)",
         run: conformance,
     },
     Task {
@@ -253,6 +265,38 @@ fn py_venv(ctx: &Ctx) -> Result<PathBuf, String> {
     )
 }
 
+/// `target/venv/np1`: numpy 1.23.5, the last numpy mmappickle 1.0 runs with.
+fn np1_venv(ctx: &Ctx) -> Result<PathBuf, String> {
+    ensure_venv(
+        ctx,
+        "np1",
+        Some("numpy==1.23.5"),
+        "import numpy; assert numpy.__version__ == '1.23.5'",
+    )
+}
+
+/// `target/venv/np2`: the newest numpy 2.
+fn np2_venv(ctx: &Ctx) -> Result<PathBuf, String> {
+    ensure_venv(
+        ctx,
+        "np2",
+        Some("numpy>=2,<3"),
+        "import numpy; assert numpy.__version__.startswith('2.')",
+    )
+}
+
+/// `target/venv/mmp1`: mmappickle 1.0.0 with numpy 1.23.5.
+pub(crate) fn mmp1_venv(ctx: &Ctx) -> Result<PathBuf, String> {
+    ensure_venv(
+        ctx,
+        "mmp1",
+        Some("numpy==1.23.5 mmappickle==1.0.0"),
+        "import numpy, mmappickle, importlib.metadata as m; \
+         assert numpy.__version__ == '1.23.5'; \
+         assert m.version('mmappickle') == '1.0.0'",
+    )
+}
+
 // ---------------------------------------------------------------------------
 // fixtures
 // ---------------------------------------------------------------------------
@@ -269,35 +313,11 @@ fn fixtures(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     }
     let py = py_venv(ctx)?;
     let pythons = if numpy {
-        vec![
-            ensure_venv(
-                ctx,
-                "np1",
-                Some("numpy==1.23.5"),
-                "import numpy; assert numpy.__version__ == '1.23.5'",
-            )?,
-            ensure_venv(
-                ctx,
-                "np2",
-                Some("numpy>=2,<3"),
-                "import numpy; assert numpy.__version__.startswith('2.')",
-            )?,
-        ]
+        vec![np1_venv(ctx)?, np2_venv(ctx)?]
     } else {
         Vec::new()
     };
-    let mmp1 = if numpy {
-        Some(ensure_venv(
-            ctx,
-            "mmp1",
-            Some("numpy==1.23.5 mmappickle==1.0.0"),
-            "import numpy, mmappickle, importlib.metadata as m; \
-             assert numpy.__version__ == '1.23.5'; \
-             assert m.version('mmappickle') == '1.0.0'",
-        )?)
-    } else {
-        None
-    };
+    let mmp1 = if numpy { Some(mmp1_venv(ctx)?) } else { None };
     let fixtures = ctx.root.join("fixtures");
     let out = if check {
         let scratch = ctx.target.join("fixtures-check");
@@ -411,7 +431,7 @@ fn compare_trees(a: &Path, b: &Path, rel: &Path, diffs: &mut Vec<String>) -> Res
 // ---------------------------------------------------------------------------
 
 /// The targets in fuzz/Cargo.toml.
-const FUZZ_TARGETS: &[&str] = &["ops", "decode", "dis", "array", "scan"];
+const FUZZ_TARGETS: &[&str] = &["ops", "decode", "dis", "array", "scan", "open"];
 
 fn fuzz(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let mut seconds = 60u64;
@@ -488,6 +508,17 @@ fn fuzz(ctx: &Ctx, args: &[String]) -> Result<(), String> {
                 run_fuzz(&cargo, &fuzz_dir, t, &corpus, seconds)?;
                 continue;
             }
+            // Seeds: whole files through the mmpk API (mmappickle 1.0's,
+            // the hand-built ones with torn tails and corrupt bytes, ours).
+            "open" => {
+                let fx = ctx.root.join("fixtures");
+                copy_all(&fx.join("mmappickle"), "mmpk", "mmappickle")?;
+                copy_all(&fx.join("handbuilt"), "mmpk", "handbuilt")?;
+                copy_all(&fx.join("handbuilt"), "pkl", "handbuilt")?;
+                copy_all(&written, "mmpk", "written")?;
+                run_fuzz(&cargo, &fuzz_dir, t, &corpus, seconds)?;
+                continue;
+            }
             // Seeds: single array and masked values.
             "array" => {
                 copy_all(&written.join("array-seeds"), "bin", "written")?;
@@ -555,7 +586,9 @@ fn conformance(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         .arg("--mmpk")
         .arg(&exe)
         .args(args))?;
-    conformance_files(ctx)
+    conformance_files(ctx)?;
+    // Rust and Python (mmappickle 1.0.0) writers on one file at once.
+    soak::soak_mixed(ctx)
 }
 
 /// Files written by mmpk-format in both layouts (every dtype, masked arrays,
@@ -578,26 +611,9 @@ fn conformance_files(ctx: &Ctx) -> Result<(), String> {
             "--",
         ])
         .arg(&dir))?;
-    let np1 = ensure_venv(
-        ctx,
-        "np1",
-        Some("numpy==1.23.5"),
-        "import numpy; assert numpy.__version__ == '1.23.5'",
-    )?;
-    let np2 = ensure_venv(
-        ctx,
-        "np2",
-        Some("numpy>=2,<3"),
-        "import numpy; assert numpy.__version__.startswith('2.')",
-    )?;
-    let mmp1 = ensure_venv(
-        ctx,
-        "mmp1",
-        Some("numpy==1.23.5 mmappickle==1.0.0"),
-        "import numpy, mmappickle, importlib.metadata as m; \
-         assert numpy.__version__ == '1.23.5'; \
-         assert m.version('mmappickle') == '1.0.0'",
-    )?;
+    let np1 = np1_venv(ctx)?;
+    let np2 = np2_venv(ctx)?;
+    let mmp1 = mmp1_venv(ctx)?;
     let script = ctx.gen("check_files.py");
     // numpy 2: no warning at all may be raised by the v2 layout.
     run(python(&np2)

@@ -2,7 +2,6 @@
 //! [`Array`] / [`ArrayMut`] handles that view them in the map.
 
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use mmpk_format::array::{read_array, write_array_head, write_array_tail_dtype, Encoding};
@@ -108,7 +107,7 @@ impl Dict {
         let shape = array.shape().to_vec();
         let mut write = |f: &std::fs::File, at: u64| -> io::Result<()> {
             if let Some(s) = array.as_slice() {
-                return f.write_all_at(map::as_bytes(s), at);
+                return crate::io::write_all_at(f, map::as_bytes(s), at);
             }
             let per = (CHUNK / std::mem::size_of::<A>().max(1)).max(1);
             let mut buf: Vec<A> = Vec::with_capacity(per.min(array.len()));
@@ -116,12 +115,12 @@ impl Dict {
             for &x in array.iter() {
                 buf.push(x);
                 if buf.len() == per {
-                    f.write_all_at(map::as_bytes(&buf), at)?;
+                    crate::io::write_all_at(f, map::as_bytes(&buf), at)?;
                     at += std::mem::size_of_val(buf.as_slice()) as u64;
                     buf.clear();
                 }
             }
-            f.write_all_at(map::as_bytes(&buf), at)
+            crate::io::write_all_at(f, map::as_bytes(&buf), at)
         };
         self.array_entry(key, &dtype, &shape, Some(&mut write), self.layout())?;
         Ok(())
@@ -140,7 +139,7 @@ impl Dict {
                 found: raw.len() as u64,
             });
         }
-        let mut write = |f: &std::fs::File, at: u64| f.write_all_at(raw, at);
+        let mut write = |f: &std::fs::File, at: u64| crate::io::write_all_at(f, raw, at);
         self.array_entry(key, &dt, shape, Some(&mut write), self.layout())?;
         Ok(())
     }

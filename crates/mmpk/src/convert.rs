@@ -78,12 +78,9 @@ impl OpenOptions {
             for (key, (_, v)) in keys.iter().zip(&items) {
                 put(&d, key, &raw, &resolved, *v)?;
             }
-            d.shared
-                .file()
-                .sync_all()
-                .map_err(|e| Error::io("fsync", &tmp, e))?;
+            crate::io::sync_all(&d.shared.file()).map_err(|e| Error::io("fsync", &tmp, e))?;
             drop(d);
-            std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+            crate::io::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -113,8 +110,12 @@ fn put(d: &Dict, key: &str, raw: &Pickle, resolved: &Pickle, v: NodeId) -> Resul
         PV::NdArray(_) => {
             if let Some((dt, sh, data)) = array(v) {
                 if let Some(sh) = shape(&sh) {
-                    if d.insert_bytes(key, &dt, &sh, &data).is_ok() {
-                        return Ok(());
+                    match d.insert_bytes(key, &dt, &sh, &data) {
+                        Ok(()) => return Ok(()),
+                        // A failed write is the caller's; only an array
+                        // mmpk cannot map falls back to its pickle.
+                        Err(e @ Error::Io { .. }) => return Err(e),
+                        Err(_) => {}
                     }
                 }
             }
@@ -131,10 +132,10 @@ fn put(d: &Dict, key: &str, raw: &Pickle, resolved: &Pickle, v: NodeId) -> Resul
                     } else {
                         Some(vec![1; n])
                     };
-                    if d.insert_masked_bytes(key, &dt, &sh, &bytes, mask.as_deref())
-                        .is_ok()
-                    {
-                        return Ok(());
+                    match d.insert_masked_bytes(key, &dt, &sh, &bytes, mask.as_deref()) {
+                        Ok(()) => return Ok(()),
+                        Err(e @ Error::Io { .. }) => return Err(e),
+                        Err(_) => {}
                     }
                 }
             }

@@ -250,16 +250,13 @@ impl Shared {
     }
 
     pub(crate) fn write_at(&self, bytes: &[u8], offset: u64, op: &'static str) -> Result<()> {
-        self.file()
-            .write_all_at(bytes, offset)
+        crate::io::write_all_at(&self.file(), bytes, offset)
             .map_err(|e| Error::io(op, &self.path, e))
     }
 
     pub(crate) fn sync(&self) -> Result<()> {
         if self.durable {
-            self.file()
-                .sync_data()
-                .map_err(|e| Error::io("fsync", &self.path, e))?;
+            crate::io::sync_data(&self.file()).map_err(|e| Error::io("fsync", &self.path, e))?;
         }
         Ok(())
     }
@@ -453,7 +450,15 @@ impl Dict {
         let mut st = lock_state(&s.state);
         let _flock = s.flock()?;
         s.refresh(&mut st)?;
-        f(s, &mut st)
+        let r = f(s, &mut st);
+        if let Err(Error::Io { .. }) = r {
+            // A write failed part-way (a full disk, an I/O error): the file
+            // may hold more than the cache knows (an insert whose delete of
+            // the old entry failed) with the commit number the cache has.
+            // Trust nothing cached; the next operation rescans.
+            st.index = Index::default();
+        }
+        r
     }
 
     /// The file's path.

@@ -149,6 +149,13 @@
 //!   each key while its frame is in cache and builds the table once:
 //!   opening a file of a million entries takes about 0.15 s, with no
 //!   per-key allocation.
+//! - Every write to a file (`pwrite`, `ftruncate`, `fsync`, `rename`) goes
+//!   through one private module; with the non-default cargo feature
+//!   `fault-injection`, the module `mmpk::fault` makes the Nth of them fail as a full disk
+//!   does, or come up short (the tests check every write of every
+//!   operation). A write that fails part-way makes the dict forget its
+//!   cached index, so the next operation rescans what is really in the
+//!   file.
 //! - Masked arrays are encoded in memory before being written (one copy);
 //!   plain arrays are written straight from the caller's memory (chunked
 //!   for non-contiguous layouts).
@@ -158,7 +165,10 @@ mod convert;
 mod dict;
 mod dtype;
 mod error;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod fault;
 mod index;
+mod io;
 mod keys;
 mod maint;
 mod map;

@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mmpk_format::array::{decode_array, Encoding};
-use mmpk_format::filler::{filler_len, write_filler};
+use mmpk_format::filler::write_filler;
 use mmpk_format::header::{write_header, TERMINATOR};
+use mmpk_format::plan::{repair_plan, vacuum_plan, Step};
 use mmpk_format::scan::Tail;
 
 use crate::dict::{Dict, Layout, Shared, State};
 use crate::error::{Error, Result};
 use crate::index::Index;
+use crate::io;
 use crate::map::Borrows;
 
 /// What [`Dict::repair`] found and did.
@@ -39,10 +41,17 @@ impl Dict {
     pub fn repair(&self) -> Result<RepairReport> {
         self.shared.check_writable("repair")?;
         self.with_lock(|s, st| {
-            let tail = st.index.tail.clone().unwrap_or(Tail::Clean);
-            let end = st.index.end;
             let len = st.index.file_len;
-            if tail == Tail::Clean {
+            // mmpk-format's plan, from the file's bytes.
+            let plan = {
+                let map = s.index_map_covering(st, len)?;
+                let file = &map.all()[..(len as usize).min(map.len())];
+                let scan = mmpk_format::scan(file)
+                    .map_err(|source| Error::Format { key: None, source })?;
+                repair_plan(&scan, file.len())
+            };
+            let (tail, end) = (plan.tail.clone(), plan.terminator_at as u64);
+            if !plan.needed {
                 return Ok(RepairReport {
                     tail,
                     intact_end: end,
@@ -50,10 +59,9 @@ impl Dict {
                     changed: false,
                 });
             }
-            let new_len = end + TERMINATOR.len() as u64;
+            let new_len = plan.new_len as u64;
             s.write_at(&TERMINATOR, end, "repair: write terminator")?;
-            s.file()
-                .set_len(new_len)
+            crate::io::set_len(&s.file(), new_len)
                 .map_err(|e| crate::Error::io("repair: truncate", &s.path, e))?;
             s.bump_commit(st)?;
             s.sync()?;
@@ -97,7 +105,7 @@ impl Dict {
                     Err(e) => return Err(e),
                 };
                 let (dtype, shape) = (old.dtype().clone(), old.shape().to_vec());
-                let mut write = |f: &File, at: u64| f.write_all_at(old.bytes(), at);
+                let mut write = |f: &File, at: u64| crate::io::write_all_at(f, old.bytes(), at);
                 self.array_entry(&key, &dtype, &shape, Some(&mut write), Layout::V2)?;
                 done.push(key);
             } else if let Ok(m) = mmpk_format::masked::read_masked(&bytes, 0..bytes.len()) {
@@ -190,55 +198,48 @@ fn temp_path(path: &Path) -> PathBuf {
 
 fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
     let before = st.index.file_len;
-    let frames = st.index.frames;
-    let entries: Vec<(String, crate::index::Loc)> = st
-        .index
-        .keys_in_order()
-        .into_iter()
-        .map(|(k, l)| (k.to_string(), l))
-        .collect();
     let map = s.index_map_covering(st, before)?;
+    let fmt = |source| Error::Format { key: None, source };
+    // What to keep, copy and pad: mmpk-format's plan over the file's bytes.
+    let plan = {
+        let file = &map.all()[..(before as usize).min(map.len())];
+        let scan = mmpk_format::scan(file).map_err(fmt)?;
+        let align = (s.layout == Layout::V2).then_some(s.align);
+        vacuum_plan(&scan, file, align).map_err(fmt)?
+    };
     let src = s.file();
     let tmp = temp_path(&s.path);
-    let io = |op| move |e| Error::io(op, &s.path, e);
+    let ioerr = |op| move |e| Error::io(op, &s.path, e);
     let out = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(io("vacuum: create temporary file"))?;
+        .map_err(ioerr("vacuum: create temporary file"))?;
     let mut guard = TempGuard(Some(tmp.clone()));
-    let commit = st.index.commit.unwrap_or(0).wrapping_add(1);
-    out.write_all_at(&write_header(commit), 0)
-        .map_err(io("vacuum: write"))?;
-    let mut pos = mmpk_format::header::HEADER_LEN as u64;
-    for (_, loc) in &entries {
-        let span = loc.value_offset as usize..(loc.value_offset + loc.value_len) as usize;
-        if s.layout == Layout::V2 {
-            if let Ok(a) = decode_array(map.all(), span) {
-                if a.encoding == Encoding::V2 {
-                    // data_offset(pos, 0, rel - 20) == pos + rel.
-                    let rel = a.data.start as u64 - loc.offset;
-                    let f = filler_len(pos, 0, rel as usize - 20, s.align)
-                        .map_err(|source| Error::Format { key: None, source })?;
-                    let mut buf = Vec::new();
-                    write_filler(&mut buf, f)
-                        .map_err(|source| Error::Format { key: None, source })?;
-                    out.write_all_at(&buf, pos).map_err(io("vacuum: write"))?;
-                    pos += f;
-                }
+    for step in &plan.steps {
+        match step {
+            Step::Header { commit } => {
+                io::write_all_at(&out, &write_header(*commit), 0).map_err(ioerr("vacuum: write"))?
+            }
+            Step::Filler { to, len } => {
+                let mut buf = Vec::new();
+                write_filler(&mut buf, *len).map_err(fmt)?;
+                io::write_all_at(&out, &buf, *to).map_err(ioerr("vacuum: write"))?;
+            }
+            Step::Copy { from, to, len, .. } => {
+                copy_sparse(&src, *from, *len, &out, *to).map_err(ioerr("vacuum: write"))?
+            }
+            Step::Terminator { to } => {
+                io::write_all_at(&out, &TERMINATOR, *to).map_err(ioerr("vacuum: write"))?
             }
         }
-        copy_sparse(&src, loc.offset, loc.len, &out, pos).map_err(io("vacuum: write"))?;
-        pos += loc.len;
     }
-    out.write_all_at(&TERMINATOR, pos)
-        .map_err(io("vacuum: write"))?;
-    pos += TERMINATOR.len() as u64;
-    out.set_len(pos).map_err(io("vacuum: write"))?;
-    out.sync_all().map_err(io("vacuum: fsync"))?;
+    let pos = plan.new_len;
+    io::set_len(&out, pos).map_err(ioerr("vacuum: write"))?;
+    io::sync_all(&out).map_err(ioerr("vacuum: fsync"))?;
     drop(out);
-    std::fs::rename(&tmp, &s.path).map_err(io("vacuum: rename"))?;
+    io::rename(&tmp, &s.path).map_err(ioerr("vacuum: rename"))?;
     guard.0 = None;
     if let Some(dir) = s.path.parent() {
         let dir = if dir.as_os_str().is_empty() {
@@ -247,15 +248,15 @@ fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
             dir
         };
         if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+            let _ = io::sync_all(&d);
         }
     }
     let new = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&s.path)
-        .map_err(io("vacuum: reopen"))?;
-    Borrows::register(&s.borrows, &new).map_err(io("vacuum: stat"))?;
+        .map_err(ioerr("vacuum: reopen"))?;
+    Borrows::register(&s.borrows, &new).map_err(ioerr("vacuum: stat"))?;
     *s.file.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
     drop(map);
     st.map = None;
@@ -265,8 +266,8 @@ fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
     Ok(VacuumReport {
         before,
         after: pos,
-        live: entries.len() as u64,
-        dropped: frames.saturating_sub(entries.len() as u64),
+        live: plan.live as u64,
+        dropped: plan.dropped as u64,
     })
 }
 
@@ -281,7 +282,7 @@ fn copy_sparse(src: &File, from: u64, len: u64, out: &File, to: u64) -> std::io:
         let n = CHUNK.min(len - done) as usize;
         src.read_exact_at(&mut buf[..n], from + done)?;
         if buf[..n].iter().any(|&b| b != 0) {
-            out.write_all_at(&buf[..n], to + done)?;
+            io::write_all_at(out, &buf[..n], to + done)?;
         }
         done += n as u64;
     }

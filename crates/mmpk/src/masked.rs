@@ -51,11 +51,23 @@ impl Dict {
     /// `key`'s masked array.
     pub fn masked(&self, key: &str) -> Result<Masked> {
         let (index, map, loc) = self.locate(key)?;
+        self.masked_at(key, &index, map, &loc)
+    }
+
+    /// The masked array of the entry at `loc` (located under the lock by
+    /// the caller; `index` and `map` cover it).
+    pub(crate) fn masked_at(
+        &self,
+        key: &str,
+        index: &crate::map::Map,
+        map: std::sync::Arc<crate::map::Map>,
+        loc: &crate::index::Loc,
+    ) -> Result<Masked> {
         let m = read_masked(index.all(), loc.value_span()).map_err(|source| Error::NotAnArray {
             key: key.into(),
             source,
         })?;
-        let info = |a: &mmpk_format::array::Array| array_info(key, &loc, a);
+        let info = |a: &mmpk_format::array::Array| array_info(key, loc, a);
         let (d, k) = (info(&m.data)?, info(&m.mask)?);
         Ok(Masked {
             data: self.array_handle(map.clone(), d)?,
@@ -160,8 +172,7 @@ impl Dict {
             })?;
         let suffix = value.split_off(d.end);
         let raw = value.split_off(d.start);
-        let mut write =
-            |f: &std::fs::File, at: u64| std::os::unix::fs::FileExt::write_all_at(f, &raw, at);
+        let mut write = |f: &std::fs::File, at: u64| crate::io::write_all_at(f, &raw, at);
         self.insert_entry(NewEntry {
             key,
             data_len: raw.len() as u64,

@@ -1,12 +1,12 @@
 //! Generic (non-array) values: any value of `pickle_ops`' data-only model,
 //! stored as FORMAT.md section 6 says (`mmpk_format::generic`).
 
-use mmpk_format::array::decode_array;
+use mmpk_format::array::{decode_array, read_array};
 use mmpk_format::generic::{decode_value, encode_value};
 use mmpk_format::masked::read_masked;
 use pickle_ops::Pickle;
 
-use crate::array::Array;
+use crate::array::{array_info, Array};
 use crate::dict::{check_key, Dict};
 use crate::error::{Error, Result};
 use crate::masked::Masked;
@@ -65,20 +65,41 @@ impl Dict {
 
     /// `key`'s value: a mapped [`Array`] for array entries, a [`Masked`]
     /// for masked arrays, a decoded [`Pickle`] for anything else.
+    ///
+    /// The entry is located once: what kind it is and the handle returned
+    /// come from the same entry, even when another thread or process
+    /// replaces the key meanwhile (with a value of another kind), and an
+    /// array's bytes are not copied to tell its kind.
     pub fn get(&self, key: &str) -> Result<Value> {
-        let (bytes, offset) = self.value_bytes_at(key)?;
-        if decode_array(&bytes, 0..bytes.len()).is_ok() {
-            return self.array(key).map(Value::Array);
-        }
-        if read_masked(&bytes, 0..bytes.len()).is_ok() {
-            return self.masked(key).map(Value::Masked);
-        }
-        decode_value(&bytes, offset as usize, &Default::default())
-            .map(Value::Pickle)
-            .map_err(|source| Error::Format {
-                key: Some(key.into()),
+        let (index, map, loc) = self.locate(key)?;
+        let span = loc.value_span();
+        if decode_array(index.all(), span.clone()).is_ok() {
+            let a = read_array(index.all(), span).map_err(|source| Error::NotAnArray {
+                key: key.into(),
                 source,
-            })
+            })?;
+            let info = array_info(key, &loc, &a)?;
+            return self.array_handle(map, info).map(Value::Array);
+        }
+        if read_masked(index.all(), span.clone()).is_ok() {
+            return self.masked_at(key, &index, map, &loc).map(Value::Masked);
+        }
+        // As `value_bytes_at`: not while a mutable view of the entry lives.
+        let _token = self
+            .shared
+            .borrows
+            .read(loc.offset)
+            .ok_or_else(|| Error::Busy { key: key.into() })?;
+        decode_value(
+            index.bytes(span),
+            loc.value_offset as usize,
+            &Default::default(),
+        )
+        .map(Value::Pickle)
+        .map_err(|source| Error::Format {
+            key: Some(key.into()),
+            source,
+        })
     }
 
     /// A copy of `key`'s value ops and their offset. Refused

@@ -134,8 +134,7 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
     // terminator's 11 bytes), so a reserved array's bytes read as zeros.
     let keep = t + TERMINATOR.len() as u64;
     if st.index.file_len > keep {
-        s.file()
-            .set_len(keep)
+        crate::io::set_len(&s.file(), keep)
             .map_err(|err| Error::io("truncate torn tail", &s.path, err))?;
         st.index.file_len = keep;
     }

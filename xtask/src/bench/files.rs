@@ -228,14 +228,7 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         Some("numpy>=2,<3 h5py safetensors joblib"),
         "import numpy, h5py, safetensors, joblib; assert numpy.__version__.startswith('2.')",
     )?;
-    let mmp_py = ensure_venv(
-        ctx,
-        "mmp1",
-        Some("numpy==1.23.5 mmappickle==1.0.0"),
-        "import numpy, mmappickle, importlib.metadata as m; \
-         assert numpy.__version__ == '1.23.5'; \
-         assert m.version('mmappickle') == '1.0.0'",
-    )?;
+    let mmp_py = crate::mmp1_venv(ctx)?;
     let np2 = Runner::Py(bench_py.clone(), script.clone());
     let mmp = Runner::Py(mmp_py.clone(), script);
     let data = ctx.target.join("bench-data").join("files");

@@ -1,16 +1,21 @@
 //! Integration tests of the `mmpk` crate: one binary, one module per area.
 
+mod alloc;
 mod arrays;
 mod concurrency;
 mod convert;
 mod crash;
+mod faults;
 mod fixtures;
+mod hostile;
 mod maint;
 mod model;
 mod open;
 mod ops;
 mod processes;
+mod regressions;
 mod reserve;
+mod soak;
 
 use std::path::PathBuf;
 
@@ -53,4 +58,10 @@ pub fn scan_clean(path: &std::path::Path) -> Vec<u8> {
     let s = mmpk_format::scan(&bytes).unwrap();
     assert!(s.is_clean(), "{:?}", s.tail);
     bytes
+}
+
+/// A temporary directory in tmpfs (`/dev/shm`) when there is one, else in
+/// the system's temporary directory.
+pub fn shm_tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
 }

@@ -1,0 +1,136 @@
+//! A whole file from bytes through the `mmpk` API: opened read-only, every
+//! key read (typed views and owned copies of the matching element type,
+//! masked arrays, generic values) without a panic; then opened read-write,
+//! an array and a generic value inserted and a key removed: each works or
+//! gives an error, and a fresh reader still opens the file, finds the new
+//! entries as written and every entry readable before unchanged.
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use mmpk::pickle_ops::Value as PV;
+use mmpk::{Dict, Dtype, Element, Kind, Value};
+
+fn path() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("mmpk-fuzz-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("f.mmpk")
+    })
+}
+
+fn both<T: Element>(a: &mmpk::Array) {
+    let n: usize = a.shape().iter().product();
+    if let Ok(v) = a.view::<T>() {
+        assert_eq!(v.len(), n);
+    }
+    if let Ok(o) = a.to_owned::<T>() {
+        assert_eq!(o.len(), n);
+    }
+}
+
+fn read_array(a: &mmpk::Array) {
+    std::hint::black_box(a.bytes().iter().fold(0u8, |x, &b| x ^ b));
+    let _ = a.to_owned::<f64>();
+    if let Dtype::Scalar(s) = a.dtype() {
+        match (s.kind(), s.itemsize()) {
+            (Kind::Bool, 1) => both::<bool>(a),
+            (Kind::UInt, 1) => both::<u8>(a),
+            (Kind::UInt, 2) => both::<u16>(a),
+            (Kind::UInt, 4) => both::<u32>(a),
+            (Kind::UInt, 8) => both::<u64>(a),
+            (Kind::Int, 1) => both::<i8>(a),
+            (Kind::Int, 2) => both::<i16>(a),
+            (Kind::Int, 4) => both::<i32>(a),
+            (Kind::Int | Kind::Datetime { .. } | Kind::Timedelta { .. }, 8) => both::<i64>(a),
+            (Kind::Float, 2) => both::<half::f16>(a),
+            (Kind::Float, 4) => both::<f32>(a),
+            (Kind::Float, 8) => both::<f64>(a),
+            (Kind::Complex, 8) => both::<num_complex::Complex<f32>>(a),
+            (Kind::Complex, 16) => both::<num_complex::Complex<f64>>(a),
+            _ => {}
+        }
+    }
+}
+
+fn read_all(d: &Dict) -> BTreeMap<String, Vec<u8>> {
+    let mut readable = BTreeMap::new();
+    let Ok(keys) = d.keys() else { return readable };
+    let _ = d.stats();
+    for k in &keys {
+        match d.get(k) {
+            Ok(Value::Array(a)) => read_array(&a),
+            Ok(Value::Masked(m)) => {
+                read_array(m.data());
+                read_array(m.mask());
+                let _ = m.mask_owned();
+            }
+            _ => {}
+        }
+        let _ = d.get_pickle(k);
+        if let Ok(v) = d.value_bytes(k) {
+            readable.insert(k.clone(), v);
+        }
+    }
+    readable
+}
+
+fn shared_list() -> mmpk::Pickle {
+    let mut p = mmpk::Pickle::new();
+    let s = p.push(PV::str("x"));
+    let l = p.push(PV::List(vec![s, s]));
+    p.set_root(l);
+    p
+}
+
+fuzz_target!(|data: &[u8]| {
+    let path = path();
+    std::fs::write(path, data).unwrap();
+    // SAFETY: the file is private to this process.
+    let Ok(ro) = (unsafe { Dict::open_read_only(path) }) else {
+        return;
+    };
+    let before = read_all(&ro);
+    drop(ro);
+    let removed = before.keys().next().cloned();
+    {
+        // SAFETY: as above.
+        let Ok(d) = (unsafe { Dict::open(path) }) else {
+            return;
+        };
+        let _ = d.insert_array("__new_array", &ndarray::arr1(&[7u16, 8, 9]));
+        let _ = d.insert_pickle("__new_value", &shared_list());
+        if let Some(k) = &removed {
+            let _ = d.remove(k);
+        }
+        read_all(&d);
+    }
+    // SAFETY: as above.
+    let d = unsafe { Dict::open_read_only(path) }.expect("opened before the writes");
+    let after = read_all(&d);
+    for (k, v) in &before {
+        if Some(k) != removed.as_ref() {
+            assert_eq!(after.get(k), Some(v), "key {k:?} lost or changed");
+        }
+    }
+    if let Some(k) = &removed {
+        assert!(!d.contains(k).unwrap_or(false));
+    }
+    if d.contains("__new_array").unwrap_or(false) {
+        let a = d.array("__new_array").unwrap().to_owned::<u16>().unwrap();
+        assert_eq!(a.as_slice(), Some(&[7, 8, 9][..]));
+    }
+    if d.contains("__new_value").unwrap_or(false) {
+        let p = d.get_pickle("__new_value").unwrap();
+        assert!(matches!(&*p.value(p.root()), PV::List(items) if items.len() == 2));
+    }
+});
