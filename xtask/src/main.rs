@@ -468,18 +468,7 @@ fn fuzz(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     // Files mmpk-format writes (both layouts, every dtype), and each of their
     // array values alone.
     let written = ctx.target.join("fuzz-seeds");
-    run(Command::new(&cargo)
-        .current_dir(&ctx.root)
-        .args([
-            "run",
-            "-q",
-            "-p",
-            "mmpk-format",
-            "--example",
-            "conformance_files",
-            "--",
-        ])
-        .arg(&written))?;
+    write_conformance_files(ctx, &written)?;
     for t in &targets {
         let corpus = fuzz_dir.join("corpus").join(t);
         fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
@@ -596,10 +585,11 @@ fn conformance(ctx: &Ctx, args: &[String]) -> Result<(), String> {
 /// `pickle.load` under numpy 2 with warnings as errors (v2 layout) and under
 /// numpy 1.23.5 (both), and with mmappickle 1.0.0 (both), all equal to what
 /// was written (`fixtures/gen/check_files.py`).
-fn conformance_files(ctx: &Ctx) -> Result<(), String> {
+/// Runs mmpk-format's `conformance_files` example: both layouts, every
+/// dtype, into `dir` (with `dir/array-seeds/`).
+fn write_conformance_files(ctx: &Ctx, dir: &Path) -> Result<(), String> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let dir = ctx.target.join("conformance-files");
-    run(Command::new(&cargo)
+    run(Command::new(cargo)
         .current_dir(&ctx.root)
         .args([
             "run",
@@ -610,7 +600,12 @@ fn conformance_files(ctx: &Ctx) -> Result<(), String> {
             "conformance_files",
             "--",
         ])
-        .arg(&dir))?;
+        .arg(dir))
+}
+
+fn conformance_files(ctx: &Ctx) -> Result<(), String> {
+    let dir = ctx.target.join("conformance-files");
+    write_conformance_files(ctx, &dir)?;
     let np1 = np1_venv(ctx)?;
     let np2 = np2_venv(ctx)?;
     let mmp1 = mmp1_venv(ctx)?;

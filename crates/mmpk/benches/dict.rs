@@ -24,7 +24,6 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mmpk::{Dict, OpenOptions};
 use ndarray::Array1;
-use pickle_ops::{Pickle, Value};
 
 fn create(path: &Path) -> Dict {
     let _ = std::fs::remove_file(path);
@@ -37,22 +36,9 @@ fn open_ro(path: &Path) -> Dict {
     unsafe { OpenOptions::new().read_only(true).open(path).expect("open") }
 }
 
-fn big_dict(n: usize) -> Pickle {
-    let mut p = Pickle::with_capacity(3 * n + 1);
-    let mut items = Vec::with_capacity(n);
-    for i in 0..n {
-        let s = i.to_string();
-        let k = p.push(Value::str(&s));
-        let a = p.push(Value::int(i as i64));
-        let b = p.push(Value::Float(i as f64));
-        let c = p.push(Value::str(&s));
-        let l = p.push(Value::List(vec![a, b, c]));
-        items.push((k, l));
-    }
-    let root = p.push(Value::Dict(items));
-    p.set_root(root);
-    p
-}
+#[path = "shared/data.rs"]
+mod data;
+use data::big_dict;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");

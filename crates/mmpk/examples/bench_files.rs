@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use mmpk::{Dict, OpenOptions};
 use ndarray::Array1;
-use pickle_ops::{Pickle, Value};
+use pickle_ops::Value;
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -58,23 +58,9 @@ fn open_ro(path: &Path) -> R<Dict> {
     Ok(unsafe { OpenOptions::new().read_only(true).open(path)? })
 }
 
-/// `{str(i): [i, float(i), str(i)] for i in range(n)}` as a pickle graph.
-fn big_dict(n: usize) -> Pickle {
-    let mut p = Pickle::with_capacity(3 * n + 1);
-    let mut items = Vec::with_capacity(n);
-    for i in 0..n {
-        let s = i.to_string();
-        let k = p.push(Value::str(&s));
-        let a = p.push(Value::int(i as i64));
-        let b = p.push(Value::Float(i as f64));
-        let c = p.push(Value::str(&s));
-        let l = p.push(Value::List(vec![a, b, c]));
-        items.push((k, l));
-    }
-    let root = p.push(Value::Dict(items));
-    p.set_root(root);
-    p
-}
+#[path = "../benches/shared/data.rs"]
+mod data;
+use data::big_dict;
 
 fn vm_hwm_kib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
