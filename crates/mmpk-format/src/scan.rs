@@ -138,6 +138,31 @@ pub struct Ending {
     pub tail: Tail,
 }
 
+/// Hops the frames of `file` from offset `from` without reading entries,
+/// and returns how many it passed: what [`scan_from`] reads first of each
+/// frame, alone. The dict runs it on a second thread ahead of the scan of a
+/// large mapped file, so that the page faults of touching each frame land
+/// there while the scan parses.
+pub fn hop_frames(file: &[u8], from: usize) -> usize {
+    let mut at = from;
+    let mut n = 0;
+    while let Ok(l) = frame_len_at(file, at) {
+        if l == 2 {
+            break;
+        }
+        match l
+            .checked_add(FRAME_HEAD_LEN as u64)
+            .and_then(|w| usize::try_from(w).ok())
+            .and_then(|w| at.checked_add(w))
+        {
+            Some(next) if next <= file.len() => at = next,
+            _ => break,
+        }
+        n += 1;
+    }
+    n
+}
+
 /// Reads the frames of `file` from offset `from` (an entry boundary after
 /// the header), calling `each` with every intact entry in file order, and
 /// stops at the terminator or at the first frame that is incomplete or not
@@ -202,6 +227,20 @@ mod tests {
         }
         f.extend_from_slice(&TERMINATOR);
         f
+    }
+
+    #[test]
+    fn hopping_passes_the_frames_the_scan_reads() {
+        let f = file(&[
+            ("a", b"K\x01", true),
+            ("b", b"K\x02", false),
+            ("c", b"N", true),
+        ]);
+        assert_eq!(hop_frames(&f, HEADER_LEN), 3);
+        // A torn tail stops it where the scan stops.
+        assert_eq!(hop_frames(&f[..f.len() - 15], HEADER_LEN), 2);
+        assert_eq!(hop_frames(&f, f.len()), 0);
+        assert_eq!(hop_frames(b"", 5), 0);
     }
 
     #[test]

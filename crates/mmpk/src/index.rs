@@ -9,6 +9,9 @@ use mmpk_format::scan::Tail;
 
 use crate::keys::Keys;
 
+/// Bytes to scan from which a second thread prefaults the frames.
+const PREFAULT_FROM: usize = 64 << 20;
+
 /// Where one entry is. Offsets are file offsets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Loc {
@@ -155,6 +158,19 @@ impl Index {
     /// Reads the frames from `from` on (an entry boundary), as
     /// `mmpk_format::scan` does, adding them to the index.
     fn scan_from(&mut self, file: &[u8], from: u64) {
+        // A large stretch to scan: a second thread hops the frames ahead, so
+        // that mapping the pages (most of the time on a file of many
+        // entries) overlaps with parsing them here.
+        let big = file.len().saturating_sub(from as usize) >= PREFAULT_FROM;
+        std::thread::scope(|t| {
+            if big {
+                t.spawn(|| mmpk_format::scan::hop_frames(file, from as usize));
+            }
+            self.scan_here(file, from);
+        });
+    }
+
+    fn scan_here(&mut self, file: &[u8], from: u64) {
         let ending = mmpk_format::scan::scan_from(file, from as usize, |e| {
             self.frames += 1;
             self.memo_max = self.memo_max.max(e.memo_max);
