@@ -198,6 +198,20 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// The name and title of a descr item `(name, format[, shape])` or
+/// `((title, name), format[, shape])`.
+fn field_name(t: &[Lit]) -> Result<(String, Option<String>)> {
+    let no = |what| bad(0, "", what);
+    match t.first() {
+        Some(Lit::Str(n)) => Ok((n.clone(), None)),
+        Some(Lit::Tuple(nt)) => match nt.as_slice() {
+            [Lit::Str(title), Lit::Str(n)] => Ok((n.clone(), Some(title.clone()))),
+            _ => Err(no("a (title, name) pair")),
+        },
+        _ => Err(no("a field name")),
+    }
+}
+
 /// A literal as a descr (a `str` or a list of field tuples).
 pub fn descr_from_lit(v: &Lit) -> Result<Descr> {
     let no = |what| bad(0, "", what);
@@ -209,14 +223,7 @@ pub fn descr_from_lit(v: &Lit) -> Result<Descr> {
                 let Lit::Tuple(t) = it else {
                     return Err(no("a descr item (a tuple)"));
                 };
-                let (name, title) = match t.first() {
-                    Some(Lit::Str(n)) => (n.clone(), None),
-                    Some(Lit::Tuple(nt)) => match nt.as_slice() {
-                        [Lit::Str(title), Lit::Str(n)] => (n.clone(), Some(title.clone())),
-                        _ => return Err(no("a (title, name) pair")),
-                    },
-                    _ => return Err(no("a field name")),
-                };
+                let (name, title) = field_name(t)?;
                 let format = descr_from_lit(t.get(1).ok_or_else(|| no("a field format"))?)?;
                 let shape = match t.get(2) {
                     None => Vec::new(),
@@ -399,14 +406,7 @@ fn list_dtype(items: &[Lit], depth: usize) -> Result<Dtype> {
         let Lit::Tuple(t) = it else {
             return Err(no("a descr item (a tuple)"));
         };
-        let (name, title) = match t.first() {
-            Some(Lit::Str(n)) => (n.clone(), None),
-            Some(Lit::Tuple(nt)) => match nt.as_slice() {
-                [Lit::Str(title), Lit::Str(n)] => (n.clone(), Some(title.clone())),
-                _ => return Err(no("a (title, name) pair")),
-            },
-            _ => return Err(no("a field name")),
-        };
+        let (name, title) = field_name(t)?;
         let format = t.get(1).ok_or_else(|| no("a field format"))?;
         let dtype = dtype_from_lit(format, depth + 1, false)?;
         let shape = match t.get(2) {
