@@ -7,6 +7,10 @@
 //! bench_files w2 mmpk FILE --mib N          open, view, parallel sum
 //! bench_files w3 mmpk OUT --n N             insert N float64[128] arrays
 //! bench_files w3read mmpk FILE --n N        open, read every key
+//! bench_files w3floor raw FILE              touch every page of a fresh map;
+//!                                           read(2) the whole file
+//! bench_files manymake mmpk OUT --n N       insert N small ints (`k{i}: i`)
+//! bench_files manyopen mmpk FILE --n N      open, count the keys
 //! bench_files w4 mmpk OUT --n N             store the 1M-entry-style dict
 //! bench_files w4read mmpk FILE              read it back
 //! bench_files w5 mmpk OUT --procs P --n N   P processes insert N arrays each
@@ -20,7 +24,7 @@ use std::time::Instant;
 
 use mmpk::{Dict, OpenOptions};
 use ndarray::Array1;
-use pickle_ops::Value;
+use pickle_ops::{Pickle, Value};
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -151,6 +155,59 @@ fn run(args: &[String]) -> R<()> {
             if total != want {
                 return Err(format!("read {total}, expected {want}").into());
             }
+        }
+        ("w3floor", "raw") => {
+            // What any reader that looks at every page of the file pays
+            // before parsing anything: the kernel mapping each page-cache
+            // page into a fresh map, and copying the bytes out with read(2).
+            use std::os::unix::fs::FileExt as _;
+            let f = std::fs::File::open(path)?;
+            let t = Instant::now();
+            // SAFETY: the benchmark's own file, read only, not truncated
+            // while mapped.
+            let m = unsafe { memmap2::Mmap::map(&f)? };
+            let mut sum = 0u64;
+            for i in (0..m.len()).step_by(4096) {
+                sum += u64::from(m[i]);
+            }
+            emit("map", t.elapsed().as_secs_f64());
+            drop(m);
+            let mut buf = vec![0u8; 256 << 10];
+            let t = Instant::now();
+            let mut off = 0u64;
+            loop {
+                let n = f.read_at(&mut buf, off)?;
+                if n == 0 {
+                    break;
+                }
+                sum += u64::from(buf[n - 1]);
+                off += n as u64;
+            }
+            emit("read", t.elapsed().as_secs_f64());
+            std::hint::black_box(sum);
+        }
+        ("manymake", "mmpk") => {
+            let n = arg(rest, "--n", 1000)?;
+            let d = create(path)?;
+            let t = Instant::now();
+            for i in 0..n {
+                let mut p = Pickle::with_capacity(1);
+                let v = p.push(Value::int(i as i64));
+                p.set_root(v);
+                d.insert_pickle(&format!("k{i}"), &p)?;
+            }
+            drop(d);
+            emit("insert", t.elapsed().as_secs_f64());
+            emit("bytes", std::fs::metadata(path)?.len() as f64);
+        }
+        ("manyopen", "mmpk") => {
+            let n = arg(rest, "--n", 1000)?;
+            let t = Instant::now();
+            let d = open_ro(path)?;
+            if d.len()? != n {
+                return Err(format!("{} keys, expected {n}", d.len()?).into());
+            }
+            emit("open", t.elapsed().as_secs_f64());
         }
         ("w4", "mmpk") => {
             let p = big_dict(arg(rest, "--n", 1_000_000)?);
