@@ -104,8 +104,13 @@ fn run(args: &[String]) -> R<()> {
             emit("write", t.elapsed().as_secs_f64());
         }
         ("w1", "raw") => {
-            let a = f32_array(arg(rest, "--mib", 1024)?);
-            let bytes: Vec<u8> = a.iter().flat_map(|x| x.to_ne_bytes()).collect();
+            // The same values as `f32_array`, built straight into bytes (no
+            // second 1 GiB buffer beside the source, as for the others).
+            let n = arg(rest, "--mib", 1024)? * (1 << 20) / 4;
+            let mut bytes: Vec<u8> = Vec::with_capacity(n * 4);
+            for i in 0..n {
+                bytes.extend_from_slice(&((i % 1000) as f32).to_ne_bytes());
+            }
             let _ = std::fs::remove_file(path);
             let t = Instant::now();
             let mut f = std::fs::File::create(path)?;
