@@ -62,7 +62,8 @@ impl Dict {
         shape: &[usize],
         data: Option<DataWriter<'a>>,
         layout: Layout,
-    ) -> Result<Written> {
+        replaces: Option<u64>,
+    ) -> Result<Option<Written>> {
         let data_len = nbytes(dtype, shape).ok_or(Error::ShapeMismatch {
             key: Some(key.into()),
             expected: None,
@@ -84,7 +85,7 @@ impl Dict {
                 source,
             }
         })?;
-        self.insert_entry(NewEntry {
+        let e = NewEntry {
             key,
             prefix,
             data_len,
@@ -92,7 +93,11 @@ impl Dict {
             suffix,
             memo_max: 0,
             align_data,
-        })
+        };
+        match replaces {
+            None => self.insert_entry(e).map(Some),
+            Some(at) => self.replace_entry_if(e, at),
+        }
     }
 
     /// Inserts (or replaces) `key` with a copy of `array`, of any layout:
@@ -122,7 +127,7 @@ impl Dict {
             }
             crate::io::write_all_at(f, map::as_bytes(&buf), at)
         };
-        self.array_entry(key, &dtype, &shape, Some(&mut write), self.layout())?;
+        self.array_entry(key, &dtype, &shape, Some(&mut write), self.layout(), None)?;
         Ok(())
     }
 
@@ -140,7 +145,7 @@ impl Dict {
             });
         }
         let mut write = |f: &std::fs::File, at: u64| crate::io::write_all_at(f, raw, at);
-        self.array_entry(key, &dt, shape, Some(&mut write), self.layout())?;
+        self.array_entry(key, &dt, shape, Some(&mut write), self.layout(), None)?;
         Ok(())
     }
 
@@ -149,13 +154,13 @@ impl Dict {
     /// until written) but never written. Fill it through
     /// [`Dict::array_mut`]. Takes the same time for any size.
     pub fn reserve<T: Element>(&self, key: &str, shape: &[usize]) -> Result<()> {
-        self.array_entry(key, &T::dtype(), shape, None, self.layout())?;
+        self.array_entry(key, &T::dtype(), shape, None, self.layout(), None)?;
         Ok(())
     }
 
     /// [`Dict::reserve`] for a dtype given as a string.
     pub fn reserve_dtype(&self, key: &str, dtype: &str, shape: &[usize]) -> Result<()> {
-        self.array_entry(key, &dtype::parse(dtype)?, shape, None, self.layout())?;
+        self.array_entry(key, &dtype::parse(dtype)?, shape, None, self.layout(), None)?;
         Ok(())
     }
 

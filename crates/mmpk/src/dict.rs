@@ -144,15 +144,17 @@ impl OpenOptions {
         {
             let _lock = shared.flock()?;
             let len = shared.file_len()?;
-            if len == 0 && creating {
+            let mut head = vec![0u8; len.min(HEADER_LEN as u64) as usize];
+            shared
+                .file()
+                .read_exact_at(&mut head, 0)
+                .map_err(|e| Error::io("read header", path, e))?;
+            if creating && creation_stub(&head) {
+                // Empty, or what a creation killed inside its first write
+                // left: no entry was ever there. Write the empty dict.
                 shared.write_at(&empty_file(0), 0, "create")?;
                 shared.sync()?;
             } else {
-                let mut head = vec![0u8; len.min(HEADER_LEN as u64) as usize];
-                shared
-                    .file()
-                    .read_exact_at(&mut head, 0)
-                    .map_err(|e| Error::io("read header", path, e))?;
                 parse_header(&head).map_err(|source| Error::NotMmpk {
                     path: path.to_path_buf(),
                     plain_pickle: head.first() == Some(&0x80)
@@ -167,6 +169,24 @@ impl OpenOptions {
         dict.with_lock(|_, _| Ok(()))?;
         Ok(dict)
     }
+}
+
+/// Whether `head`, the first bytes of a file shorter than a header, is what
+/// creating a dict (ours or mmappickle's) leaves when it is cut short: a
+/// prefix of an empty dict's bytes, whatever its commit number. Such a file
+/// never held an entry, so `create` finishes it instead of refusing it.
+fn creation_stub(head: &[u8]) -> bool {
+    if head.len() >= HEADER_LEN {
+        return false;
+    }
+    let mut want = empty_file(0);
+    let commit = COMMIT_OFFSET..COMMIT_OFFSET + 4;
+    for i in commit {
+        if let (Some(w), Some(&h)) = (want.get_mut(i), head.get(i)) {
+            *w = h;
+        }
+    }
+    want.starts_with(head)
 }
 
 /// A dict stored in one file, shared by threads (`Send + Sync`) and by

@@ -85,6 +85,11 @@ impl Dict {
     /// ([`Error::Busy`]) for an entry with a live mutable view; entries of
     /// dtypes mmpk does not handle (structured) are left as they are.
     ///
+    /// Safe to run while other threads or processes write: each rewrite
+    /// replaces exactly the entry it read, so a key replaced meanwhile keeps
+    /// its newer value (upgrade reads it again, up to 4 times, and upgrades
+    /// that if it is v1), and a key removed meanwhile stays removed.
+    ///
     /// The replaced (now deleted) entries keep their v1 bytes, which plain
     /// `pickle.load` still evaluates, and fails on, with numpy 2.3+: follow
     /// with [`Dict::vacuum`] to rescue a file for those readers.
@@ -92,46 +97,102 @@ impl Dict {
         self.shared.check_writable("upgrade")?;
         let mut done = Vec::new();
         for key in self.keys()? {
-            let (bytes, _) = self.value_bytes_at(&key)?;
-            if let Ok(a) = decode_array(&bytes, 0..bytes.len()) {
-                if a.encoding != Encoding::V1 {
-                    continue;
-                }
-                let old = match self.array(&key) {
-                    Ok(a) => a,
-                    // A dtype mmpk does not handle (structured, object):
-                    // left as it is.
-                    Err(Error::UnsupportedDtype { .. }) => continue,
+            for _ in 0..UPGRADE_TRIES {
+                match self.upgrade_one(&key) {
+                    Ok(Upgraded::Yes) => {
+                        done.push(key);
+                        break;
+                    }
+                    Ok(Upgraded::Retry) => continue,
+                    // Not v1 (any more), or removed meanwhile.
+                    Ok(Upgraded::No) | Err(Error::KeyNotFound { .. }) => break,
                     Err(e) => return Err(e),
-                };
-                let (dtype, shape) = (old.dtype().clone(), old.shape().to_vec());
-                let mut write = |f: &File, at: u64| crate::io::write_all_at(f, old.bytes(), at);
-                self.array_entry(&key, &dtype, &shape, Some(&mut write), Layout::V2)?;
-                done.push(key);
-            } else if let Ok(m) = mmpk_format::masked::read_masked(&bytes, 0..bytes.len()) {
-                if m.encoding != Encoding::V1 {
-                    continue;
                 }
-                let mk = match self.masked(&key) {
-                    Ok(m) => m,
-                    Err(Error::UnsupportedDtype { .. }) => continue,
-                    Err(e) => return Err(e),
-                };
-                let data = mk.data().bytes().to_vec();
-                let mask = match m.mask_kind {
-                    mmpk_format::masked::MaskKind::Elementwise => Some(mk.mask().bytes().to_vec()),
-                    _ if mk.mask().bytes() == [0] => None,
-                    _ => Some(vec![1; mk.data().shape().iter().product()]),
-                };
-                let dtype = mk.data().dtype().clone();
-                let shape = mk.data().shape().to_vec();
-                drop(mk);
-                self.masked_entry_dtype(&key, &dtype, &shape, &data, mask.as_deref(), Layout::V2)?;
-                done.push(key);
             }
         }
         Ok(done)
     }
+
+    /// Rewrites `key` in the v2 layout if it holds a v1 array or masked
+    /// array. The new entry replaces exactly the entry read: if another
+    /// thread or process replaced `key` in between, nothing is written
+    /// ([`Upgraded::Retry`]) and the newer value stays.
+    fn upgrade_one(&self, key: &str) -> Result<Upgraded> {
+        let (bytes, value_offset) = self.value_bytes_at(key)?;
+        if let Ok(a) = decode_array(&bytes, 0..bytes.len()) {
+            if a.encoding != Encoding::V1 {
+                return Ok(Upgraded::No);
+            }
+            let old = match self.array(key) {
+                Ok(a) => a,
+                // A dtype mmpk does not handle (structured, object):
+                // left as it is.
+                Err(Error::UnsupportedDtype { .. }) => return Ok(Upgraded::No),
+                Err(e) => return Err(e),
+            };
+            let (dtype, shape) = (old.dtype().clone(), old.shape().to_vec());
+            let mut write = |f: &File, at: u64| crate::io::write_all_at(f, old.bytes(), at);
+            let w = self.array_entry(
+                key,
+                &dtype,
+                &shape,
+                Some(&mut write),
+                Layout::V2,
+                Some(value_offset),
+            )?;
+            return Ok(if w.is_some() {
+                Upgraded::Yes
+            } else {
+                Upgraded::Retry
+            });
+        }
+        let Ok(m) = mmpk_format::masked::read_masked(&bytes, 0..bytes.len()) else {
+            return Ok(Upgraded::No);
+        };
+        if m.encoding != Encoding::V1 {
+            return Ok(Upgraded::No);
+        }
+        let mk = match self.masked(key) {
+            Ok(m) => m,
+            Err(Error::UnsupportedDtype { .. }) => return Ok(Upgraded::No),
+            Err(e) => return Err(e),
+        };
+        let data = mk.data().bytes().to_vec();
+        let mask = match m.mask_kind {
+            mmpk_format::masked::MaskKind::Elementwise => Some(mk.mask().bytes().to_vec()),
+            _ if mk.mask().bytes() == [0] => None,
+            _ => Some(vec![1; mk.data().shape().iter().product()]),
+        };
+        let dtype = mk.data().dtype().clone();
+        let shape = mk.data().shape().to_vec();
+        drop(mk);
+        let written = self.masked_entry_dtype(
+            key,
+            &dtype,
+            &shape,
+            (&data, mask.as_deref()),
+            Layout::V2,
+            Some(value_offset),
+        )?;
+        Ok(if written {
+            Upgraded::Yes
+        } else {
+            Upgraded::Retry
+        })
+    }
+}
+
+/// How many times [`Dict::upgrade`] reads a key again after another writer
+/// replaced it between the read and the write.
+const UPGRADE_TRIES: usize = 4;
+
+/// What [`Dict::upgrade`] did with one key.
+enum Upgraded {
+    Yes,
+    /// Not a v1 array or masked array: left alone.
+    No,
+    /// Replaced by another writer meanwhile: read it again.
+    Retry,
 }
 
 /// What [`Dict::vacuum`] did.

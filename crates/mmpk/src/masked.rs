@@ -110,10 +110,11 @@ impl Dict {
             key,
             &A::dtype(),
             data.shape(),
-            &raw,
-            m.as_deref(),
+            (&raw, m.as_deref()),
             self.layout(),
+            None,
         )
+        .map(|_| ())
     }
 
     /// [`Dict::insert_masked`] with raw data bytes (C order, the dtype's byte
@@ -138,18 +139,29 @@ impl Dict {
         mask: Option<&[u8]>,
         layout: Layout,
     ) -> Result<()> {
-        self.masked_entry_dtype(key, &dtype::parse(dtype)?, shape, data, mask, layout)
+        self.masked_entry_dtype(
+            key,
+            &dtype::parse(dtype)?,
+            shape,
+            (data, mask),
+            layout,
+            None,
+        )
+        .map(|_| ())
     }
 
+    /// Writes a masked array entry of `dt` and `shape` from its data and
+    /// mask bytes; with `replaces`, only over the entry whose value is at
+    /// that offset ([`Dict::replace_entry_if`]). `false`: not written.
     pub(crate) fn masked_entry_dtype(
         &self,
         key: &str,
         dt: &dtype::Dtype,
         shape: &[usize],
-        data: &[u8],
-        mask: Option<&[u8]>,
+        (data, mask): (&[u8], Option<&[u8]>),
         layout: Layout,
-    ) -> Result<()> {
+        replaces: Option<u64>,
+    ) -> Result<bool> {
         let shape64: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
         let enc = match layout {
             Layout::V2 => mmpk_format::array::Encoding::V2,
@@ -173,7 +185,7 @@ impl Dict {
         let suffix = value.split_off(d.end);
         let raw = value.split_off(d.start);
         let mut write = |f: &std::fs::File, at: u64| crate::io::write_all_at(f, &raw, at);
-        self.insert_entry(NewEntry {
+        let e = NewEntry {
             key,
             data_len: raw.len() as u64,
             prefix: value,
@@ -181,8 +193,11 @@ impl Dict {
             suffix,
             memo_max: 0,
             align_data: enc == mmpk_format::array::Encoding::V2,
-        })?;
-        Ok(())
+        };
+        match replaces {
+            None => self.insert_entry(e).map(|_| true),
+            Some(at) => self.replace_entry_if(e, at).map(|w| w.is_some()),
+        }
     }
 }
 

@@ -66,6 +66,25 @@ impl Dict {
         check_key(e.key)?;
         self.with_lock(|s, st| insert_locked(s, st, e))
     }
+
+    /// [`Dict::insert_entry`] if `key`'s live entry still has its value at
+    /// `value_offset` (the entry the caller read and rewrites); `None`, and
+    /// nothing written, if another thread or process replaced or removed it
+    /// meanwhile: its newer value stays.
+    pub(crate) fn replace_entry_if(
+        &self,
+        e: NewEntry<'_>,
+        value_offset: u64,
+    ) -> Result<Option<Written>> {
+        self.shared.check_writable("insert")?;
+        check_key(e.key)?;
+        self.with_lock(|s, st| {
+            if st.index.live.get(e.key).map(|l| l.value_offset) != Some(value_offset) {
+                return Ok(None);
+            }
+            insert_locked(s, st, e).map(Some)
+        })
+    }
 }
 
 pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> Result<Written> {
@@ -210,5 +229,40 @@ mod tests {
         assert!(s.is_clean());
         assert_eq!(s.header.commit, 1);
         assert_eq!(&bytes[s.entries[0].entry.value_span()], b"K\x05");
+    }
+
+    fn small(key: &str, v: u8) -> NewEntry<'_> {
+        NewEntry {
+            key,
+            prefix: vec![b'K', v],
+            data_len: 0,
+            data: None,
+            suffix: Vec::new(),
+            memo_max: 0,
+            align_data: false,
+        }
+    }
+
+    #[test]
+    fn replace_entry_if_writes_only_over_the_entry_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.mmpk");
+        let d = crate::dict::test_dict(&p, crate::Layout::V2);
+        let first = d.insert_entry(small("a", 1)).unwrap().loc.value_offset;
+        // Another handle (as another process) replaces "a" meanwhile.
+        let other = crate::OpenOptions::new().open_accepted(&p).unwrap();
+        other.insert_entry(small("a", 2)).unwrap();
+        // The rewrite of the entry first read is refused; the newer stays.
+        assert!(d.replace_entry_if(small("a", 3), first).unwrap().is_none());
+        assert_eq!(d.value_bytes("a").unwrap(), b"K\x02");
+        // Over the entry that is there now, it is written.
+        let (_, now) = d.value_bytes_at("a").unwrap();
+        assert!(d.replace_entry_if(small("a", 4), now).unwrap().is_some());
+        assert_eq!(other.value_bytes("a").unwrap(), b"K\x04");
+        // A removed key is not brought back.
+        let (_, now) = d.value_bytes_at("a").unwrap();
+        other.remove("a").unwrap();
+        assert!(d.replace_entry_if(small("a", 5), now).unwrap().is_none());
+        assert!(!d.contains("a").unwrap());
     }
 }

@@ -188,3 +188,50 @@ fn a_dict_notices_its_file_was_vacuumed_by_another() {
     std::fs::remove_file(&p).unwrap();
     assert!(matches!(b.len(), Err(Error::Changed { .. })));
 }
+
+/// `upgrade` racing a writer that keeps replacing the same keys with new
+/// v1 arrays (another handle on the file, as another process would be):
+/// every rewrite replaces exactly the entry upgrade read, so the writer's
+/// last value of each key survives, never an older copy made by upgrade.
+#[test]
+fn upgrade_never_overwrites_a_newer_value() {
+    let (_d, p) = tmp();
+    let writer = create_with(&p, OpenOptions::new().layout(Layout::Mmappickle1));
+    let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        writer.insert_array(k, &Array1::<i64>::zeros(8)).unwrap();
+    }
+    let upgrader = open(&p);
+    const ROUNDS: i64 = 300;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let upgraded = std::thread::scope(|t| {
+        let up = t.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += upgrader.upgrade().unwrap().len();
+            }
+            n
+        });
+        for round in 1..=ROUNDS {
+            for k in &keys {
+                writer
+                    .insert_array(k, &Array1::from_elem(8, round))
+                    .unwrap();
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        up.join().unwrap()
+    });
+    assert!(upgraded > 0);
+    upgrader.upgrade().unwrap();
+    for k in &keys {
+        let a = upgrader.array(k).unwrap();
+        assert_eq!(a.info().encoding, mmpk::Encoding::V2, "{k}");
+        assert_eq!(
+            a.to_owned::<i64>().unwrap(),
+            Array1::from_elem(8, ROUNDS).into_dyn(),
+            "{k}"
+        );
+    }
+    scan_clean(&p);
+}

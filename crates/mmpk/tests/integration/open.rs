@@ -69,13 +69,51 @@ fn missing_files_are_io_errors() {
 }
 
 #[test]
+fn create_finishes_a_creation_that_was_cut_inside_the_header() {
+    let (_d, p) = tmp();
+    for commit in [0, 1, 7, -1] {
+        let full = mmpk_format::header::empty_file(commit);
+        for len in 1..24 {
+            let stub = &full[..len];
+            std::fs::write(&p, stub).unwrap();
+            // Opening without create refuses it and leaves it alone.
+            for ro in [false, true] {
+                // SAFETY: private test file.
+                let e = unsafe { OpenOptions::new().read_only(ro).open(&p) }.unwrap_err();
+                assert!(matches!(e, Error::NotMmpk { .. }), "{len}: {e:?}");
+                assert_eq!(std::fs::read(&p).unwrap(), stub);
+            }
+            // Creating finishes it: an empty dict that takes entries.
+            // SAFETY: private test file.
+            let d = unsafe { OpenOptions::new().create(true).open(&p) }.unwrap();
+            assert!(d.is_empty().unwrap(), "{len}");
+            assert_eq!(
+                std::fs::read(&p).unwrap(),
+                mmpk_format::header::empty_file(0)
+            );
+            d.insert_array("a", &ndarray::arr1(&[len as u8])).unwrap();
+            assert_eq!(open_ro(&p).keys().unwrap(), ["a"]);
+        }
+    }
+}
+
+#[test]
 fn unrecognised_files_are_refused_and_unchanged() {
     let (_d, p) = tmp();
     let cases: Vec<(Vec<u8>, bool)> = vec![
         (b"hello world, not a pickle at all".to_vec(), false),
         (b"\x80\x04}\x94.".to_vec(), true), // pickle.dumps({}, 4)
         (Vec::new(), false),                // empty, without create
-        (mmpk_format::header::empty_file(0)[..20].to_vec(), false),
+        // Almost a creation stub: one byte differs (a pickle's opening
+        // bytes, so the error hints at conversion).
+        (
+            {
+                let mut h = mmpk_format::header::empty_file(0)[..20].to_vec();
+                h[3] = 0x0e;
+                h
+            },
+            true,
+        ),
         (
             {
                 let mut h = mmpk_format::header::empty_file(0);
