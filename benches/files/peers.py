@@ -2,10 +2,14 @@
 
 Run by `cargo xtask bench files` in fresh processes, one measurement per
 process; each prints `measure<TAB>seconds` lines (and `name<TAB>value` for
-counts). Data are generated outside the timed regions.
+counts). Data are generated outside the timed regions; a peer's own module
+(h5py, joblib, safetensors, mmappickle) is imported inside them, as a fresh
+process pays for it.
 
 Contenders and venvs:
   raw, npsave, npload, memmap, safetensors, h5py,
+  joblib (dump / load(mmap_mode='r')),
+  openmemmap (np.lib.format.open_memmap, W1),
   pickle                                            numpy 2 venv (target/venv/bench)
   mmappickle                                        mmappickle 1.0.0 + numpy 1.23.5 (target/venv/mmp1)
 
@@ -65,6 +69,14 @@ def w1(c, out, mib):
         import h5py
         with h5py.File(out, "w") as f:
             f.create_dataset("a", data=a)
+    elif c == "joblib":
+        import joblib
+        joblib.dump(a, out)
+    elif c == "openmemmap":
+        m = np.lib.format.open_memmap(out, mode="w+", dtype=a.dtype, shape=a.shape)
+        m[:] = a
+        m.flush()
+        del m
     elif c == "mmappickle":
         from mmappickle import mmapdict
         d = mmapdict(out)
@@ -84,6 +96,9 @@ def w2(c, path, mib):
         a = np.memmap(path, dtype=np.float32, mode="r", shape=(n,))
     elif c == "npload":
         a = np.load(path, mmap_mode="r")
+    elif c == "joblib":
+        import joblib
+        a = joblib.load(path, mmap_mode="r")
     elif c == "mmappickle":
         from mmappickle import mmapdict
         d = mmapdict(path, readonly=True)

@@ -15,8 +15,11 @@
 //!   and serde-pickle (`benches/pickle/serde-pickle-peer`, a cargo package
 //!   outside the workspace, built into `target/peers`).
 //! - `files` (W1-W6, module [`files`]): mmpk's dict against np.save /
-//!   np.memmap, safetensors, h5py, CPython's pickle and mmappickle 1.0, on
-//!   files in `target/bench-data/files/`.
+//!   np.memmap / np.lib.format.open_memmap, safetensors, h5py, joblib,
+//!   CPython's pickle and mmappickle 1.0 (`benches/files/peers.py`), and the
+//!   Rust crates ndarray-npy and safetensors (`benches/files/rust-peer`,
+//!   outside the workspace, built into `target/peers`), on files in
+//!   `target/bench-data/files/`.
 
 use std::collections::BTreeMap;
 use std::env;

@@ -4,10 +4,13 @@
 //!
 //! Every measurement runs in a fresh process. Ours is
 //! `crates/mmpk/examples/bench_files.rs` (release build); the peers are
-//! `benches/files/peers.py` in `target/venv/bench` (numpy 2, h5py,
-//! safetensors, joblib) and `target/venv/mmp1` (mmappickle 1.0.0 with numpy
-//! 1.23.5). Both print `measure<TAB>value` lines. Data files live in
-//! `target/bench-data/files/` and are removed at the end (they are large).
+//! `benches/files/peers.py` in `target/venv/bench` (numpy 2: np.save /
+//! np.load / np.memmap / `open_memmap`, h5py, safetensors, joblib `dump` /
+//! `load(mmap_mode='r')`) and `target/venv/mmp1` (mmappickle 1.0.0 with
+//! numpy 1.23.5), and for W1/W2 the Rust crates ndarray-npy and safetensors
+//! in `benches/files/rust-peer` (a cargo package outside the workspace, built
+//! into `target/peers`). All print `measure<TAB>value` lines. Data files live
+//! in `target/bench-data/files/` and are removed at the end (they are large).
 
 use std::collections::BTreeMap;
 use std::env;
@@ -118,17 +121,19 @@ impl Opts {
     }
 }
 
-/// Who runs a contender: our example binary or a Python venv.
+/// Who runs a contender: our example binary, the Rust peers' binary, or a
+/// Python venv.
 #[derive(Clone)]
 enum Runner {
     Ours(PathBuf),
+    Rust(PathBuf),
     Py(PathBuf, PathBuf),
 }
 
 impl Runner {
     fn cmd(&self, task: &str, contender: &str, path: &Path) -> Command {
         let mut c = match self {
-            Runner::Ours(exe) => Command::new(exe),
+            Runner::Ours(exe) | Runner::Rust(exe) => Command::new(exe),
             Runner::Py(py, script) => {
                 let mut c = python(py);
                 c.arg(script);
@@ -137,6 +142,20 @@ impl Runner {
         };
         c.arg(task).arg(contender).arg(path);
         c
+    }
+}
+
+/// The contender name a program takes, for a contender key of the samples
+/// and report where the two differ (keys are unique across programs; the
+/// names only within one).
+fn contender_arg(key: &str) -> &str {
+    match key {
+        // The safetensors crate (`rust-peer`), beside Python's `safetensors`.
+        "safetensors-rs" => "safetensors",
+        // `np.load(mmap_mode='r')` of `open_memmap`'s file, beside that of
+        // `np.save`'s.
+        "npload-openmemmap" => "npload",
+        k => k,
     }
 }
 
@@ -160,7 +179,7 @@ impl Bench<'_> {
         param: usize,
         extra: &[String],
     ) -> Result<(), String> {
-        let text = output(r.cmd(task, contender, path).args(extra))?;
+        let text = output(r.cmd(task, contender_arg(contender), path).args(extra))?;
         for (name, vals) in parse_lines(&text) {
             if let Some(&v) = vals.first() {
                 self.samples
@@ -238,6 +257,26 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             .join("examples")
             .join(format!("bench_files{}", env::consts::EXE_SUFFIX)),
     );
+    // The Rust peers (ndarray-npy, safetensors): a package outside the
+    // workspace, so their dependencies stay out of mmpk's.
+    let peers_target = ctx.target.join("peers");
+    run(Command::new(&cargo)
+        .current_dir(&ctx.root)
+        .args(["build", "--release", "--manifest-path"])
+        .arg(
+            ctx.root
+                .join("benches")
+                .join("files")
+                .join("rust-peer")
+                .join("Cargo.toml"),
+        )
+        .arg("--target-dir")
+        .arg(&peers_target))?;
+    let rust = Runner::Rust(
+        peers_target
+            .join("release")
+            .join(format!("rust-peer{}", env::consts::EXE_SUFFIX)),
+    );
     let script = ctx.root.join("benches").join("files").join("peers.py");
     let bench_py = ensure_venv(
         ctx,
@@ -276,6 +315,25 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         ("npsave", &np2, "w1_npsave.npy", Some(("npload", &np2))),
         ("safetensors", &np2, "w1_safetensors.st", None),
         ("h5py", &np2, "w1_h5py.h5", Some(("h5py", &np2))),
+        ("joblib", &np2, "w1_joblib.pkl", Some(("joblib", &np2))),
+        (
+            "openmemmap",
+            &np2,
+            "w1_openmemmap.npy",
+            Some(("npload-openmemmap", &np2)),
+        ),
+        (
+            "ndarray-npy",
+            &rust,
+            "w1_ndarray_npy.npy",
+            Some(("ndarray-npy", &rust)),
+        ),
+        (
+            "safetensors-rs",
+            &rust,
+            "w1_safetensors_rs.st",
+            Some(("safetensors-rs", &rust)),
+        ),
         (
             "mmappickle",
             &mmp,
@@ -410,9 +468,10 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         first_line(Command::new(env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())).arg("-V")),
         first_line(python(&bench_py).args([
             "-c",
-            "import sys, numpy, h5py, safetensors; \
+            "import sys, numpy, h5py, safetensors, joblib; \
              print(f'CPython {sys.version.split()[0]}, numpy {numpy.__version__}, \
-             h5py {h5py.__version__}, safetensors {safetensors.__version__}')"
+             h5py {h5py.__version__}, safetensors {safetensors.__version__}, \
+             joblib {joblib.__version__}')"
         ])),
         first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
         first_line(Command::new("git").current_dir(&ctx.root).args([
@@ -509,6 +568,16 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
             ("npsave", "numpy `np.save`"),
             ("safetensors", "safetensors `save_file`"),
             ("h5py", "h5py `create_dataset`"),
+            ("joblib", "joblib `dump`"),
+            (
+                "openmemmap",
+                "numpy `open_memmap`, `m[:] = a`, `flush()` (an msync)",
+            ),
+            ("ndarray-npy", "ndarray-npy `write_npy` (Rust)"),
+            (
+                "safetensors-rs",
+                "safetensors crate `serialize_to_file` (Rust)",
+            ),
             ("mmappickle", "mmappickle 1.0 `d[k] = a`"),
         ] {
             let m = b.median("w1", c, 0, "write");
@@ -571,6 +640,13 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
             ("memmap", "`np.memmap` of the raw file + `np.sum`"),
             ("npload", "`np.load(mmap_mode='r')` + `np.sum`"),
             ("h5py", "h5py (reads into memory) + `np.sum`"),
+            ("joblib", "joblib `load(mmap_mode='r')` + `np.sum`"),
+            (
+                "npload-openmemmap",
+                "`np.load(mmap_mode='r')` of `open_memmap`'s file + `np.sum`",
+            ),
+            ("ndarray-npy", "ndarray-npy `view_npy` (Rust) + sum"),
+            ("safetensors-rs", "safetensors crate (Rust, mmap) + sum"),
             ("mmappickle", "mmappickle 1.0 + `np.sum`"),
         ] {
             let _ = writeln!(
