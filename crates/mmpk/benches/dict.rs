@@ -12,7 +12,13 @@
 //!   of them (cost per insert, which must stay flat as N grows);
 //!   `w3_get/<N>`: get one key's view in such a file;
 //! - `w4_insert_pickle/100k` and `w4_get_pickle/100k`: the dict
-//!   `{str(i): [i, float(i), str(i)]}` of 100,000 entries as one entry.
+//!   `{str(i): [i, float(i), str(i)]}` of 100,000 entries as one entry;
+//! - `w5_concurrent/4x250`: 4 threads, each with its own handle on one
+//!   file (so they take the file's `flock` against each other, as
+//!   processes do), insert 250 float64[128] arrays each;
+//! - `w6_open_get/4GiB`: open a file holding a 4 GiB reservation and a few
+//!   small keys, get one small key (resident memory is the xtask's to
+//!   measure, in a fresh process).
 //!
 //! Files live in a temporary directory (page cache warm). Sample counts are
 //! small so the whole run takes a few minutes on 2 cores.
@@ -146,6 +152,55 @@ fn bench(c: &mut Criterion) {
             |_| d.get_pickle("obj").expect("get"),
             BatchSize::PerIteration,
         )
+    });
+    g.finish();
+
+    // W5: threads with their own handles on one file.
+    let w5 = dir.path().join("w5.mmpk");
+    let small = Array1::<f64>::from_elem(128, 1.0);
+    let mut g = c.benchmark_group("w5_concurrent");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(4 * 250));
+    g.bench_function("4x250", |b| {
+        b.iter_batched(
+            || drop(create(&w5)),
+            |()| {
+                std::thread::scope(|t| {
+                    for id in 0..4 {
+                        let (w5, small) = (&w5, &small);
+                        t.spawn(move || {
+                            // SAFETY: as above.
+                            let d = unsafe { OpenOptions::new().open(w5).expect("open") };
+                            for i in 0..250 {
+                                d.insert_array(&format!("p{id}-{i}"), small)
+                                    .expect("insert");
+                            }
+                        });
+                    }
+                });
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    // W6: a large sparse file, one small key read.
+    let w6 = dir.path().join("w6.mmpk");
+    {
+        let d = create(&w6);
+        d.reserve::<f32>("big", &[1 << 30]).expect("reserve");
+        for i in 0..8 {
+            d.insert_array(&format!("k{i}"), &small).expect("insert");
+        }
+    }
+    let mut g = c.benchmark_group("w6_open_get");
+    g.sample_size(20);
+    g.bench_function("4GiB", |b| {
+        b.iter(|| {
+            let d = open_ro(&w6);
+            let a = d.array(black_box("k3")).expect("get");
+            a.view::<f64>().expect("view")[[0]]
+        })
     });
     g.finish();
 }
