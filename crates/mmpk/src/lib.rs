@@ -146,9 +146,20 @@
 //! - The key index keeps every key's bytes in one arena and hashes them
 //!   with a folded multiply keyed by per-process random seeds (the
 //!   foldhash/ahash construction), not SipHash; a scan copies and hashes
-//!   each key while its frame is in cache and builds the table once:
-//!   opening a file of a million entries takes about 0.15 s, with no
-//!   per-key allocation.
+//!   each key while its frame is in cache and builds the table once, with
+//!   no per-key allocation: opening a file of a million small entries
+//!   (31 MB) takes about 80 ms (BENCHMARKS.md).
+//! - Opening a large file of many entries costs what mapping its pages
+//!   costs: the scan reads every frame head, so a 1.15 GB file of a million
+//!   1 KiB arrays has a frame on every 4 KiB page, and the kernel's work to
+//!   map 281,000 page-cache pages (about 120 ms on the development machine,
+//!   not faster with more threads) is most of the 115-145 ms its open takes.
+//!   For a scan of 64 MiB or more a second thread hops the frames ahead, so
+//!   those page faults overlap with the parse. Files whose big entries are
+//!   big arrays open in microseconds: only frame heads are read.
+//! - Creating a dict over a file that a killed creation left shorter than a
+//!   header (a prefix of an empty dict's bytes) finishes the creation;
+//!   any other unrecognised file is refused unchanged.
 //! - Every write to a file (`pwrite`, `ftruncate`, `fsync`, `rename`) goes
 //!   through one private module; with the non-default cargo feature
 //!   `fault-injection`, the module `mmpk::fault` makes the Nth of them fail as a full disk
