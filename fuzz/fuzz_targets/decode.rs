@@ -8,9 +8,17 @@ use libfuzzer_sys::fuzz_target;
 use pickle_ops::{decode, encode, json, resolve};
 
 fuzz_target!(|data: &[u8]| {
-    let opts = decode::Options { max_compare_work: 100_000, ..Default::default() };
-    let Ok(p) = decode::decode(data, &opts) else { return };
-    let jopts = json::JsonOptions { max_nodes: 100_000, max_int_digits: 10_000 };
+    let opts = decode::Options {
+        max_compare_work: 100_000,
+        ..Default::default()
+    };
+    let Ok(p) = decode::decode(data, &opts) else {
+        return;
+    };
+    let jopts = json::JsonOptions {
+        max_nodes: 100_000,
+        max_int_digits: 10_000,
+    };
     let _ = json::pickle_to_json(&p, &jopts);
     let mut resolved = p.clone();
     if resolve::resolve(&mut resolved, 100_000).is_err() {
@@ -23,12 +31,22 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for proto in [4u8, 5] {
-        let Ok(bytes) = encode::encode(&resolved, proto) else { continue };
+        let Ok(bytes) = encode::encode(&resolved, proto) else {
+            continue;
+        };
         let mut again = match decode::decode(&bytes, &opts) {
             Ok(p) => p,
             // The stream called a value that resolving folded into plain
             // data (e.g. `set(l)(...)`): CPython could not load it either.
-            Err(e) if matches!(e.kind, decode::DecodeErrorKind::NotCallable(_) | decode::DecodeErrorKind::BadReduceArgs(_)) => continue,
+            Err(e)
+                if matches!(
+                    e.kind,
+                    decode::DecodeErrorKind::NotCallable(_)
+                        | decode::DecodeErrorKind::BadReduceArgs(_)
+                ) =>
+            {
+                continue
+            }
             Err(e) => panic!("our own encoding does not decode: {e}"),
         };
         if resolve::resolve(&mut again, 100_000).is_ok() {

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use mmpk::pickle_ops::Value as PV;
-use mmpk::{Dict, Dtype, Element, Kind, Value};
+use mmpk::{Dict, Element, Value};
 
 fn path() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -28,38 +28,27 @@ fn path() -> &'static PathBuf {
     })
 }
 
-fn both<T: Element>(a: &mmpk::Array) {
-    let n: usize = a.shape().iter().product();
-    if let Ok(v) = a.view::<T>() {
-        assert_eq!(v.len(), n);
-    }
-    if let Ok(o) = a.to_owned::<T>() {
-        assert_eq!(o.len(), n);
+/// A typed view and an owned copy of the matching element type.
+struct Both<'a>(&'a mmpk::Array);
+
+impl mmpk::ElementVisitor for Both<'_> {
+    type Output = ();
+    fn visit<T: Element>(self) {
+        let a = self.0;
+        let n: usize = a.shape().iter().product();
+        if let Ok(v) = a.view::<T>() {
+            assert_eq!(v.len(), n);
+        }
+        if let Ok(o) = a.to_owned::<T>() {
+            assert_eq!(o.len(), n);
+        }
     }
 }
 
 fn read_array(a: &mmpk::Array) {
     std::hint::black_box(a.bytes().iter().fold(0u8, |x, &b| x ^ b));
     let _ = a.to_owned::<f64>();
-    if let Dtype::Scalar(s) = a.dtype() {
-        match (s.kind(), s.itemsize()) {
-            (Kind::Bool, 1) => both::<bool>(a),
-            (Kind::UInt, 1) => both::<u8>(a),
-            (Kind::UInt, 2) => both::<u16>(a),
-            (Kind::UInt, 4) => both::<u32>(a),
-            (Kind::UInt, 8) => both::<u64>(a),
-            (Kind::Int, 1) => both::<i8>(a),
-            (Kind::Int, 2) => both::<i16>(a),
-            (Kind::Int, 4) => both::<i32>(a),
-            (Kind::Int | Kind::Datetime { .. } | Kind::Timedelta { .. }, 8) => both::<i64>(a),
-            (Kind::Float, 2) => both::<half::f16>(a),
-            (Kind::Float, 4) => both::<f32>(a),
-            (Kind::Float, 8) => both::<f64>(a),
-            (Kind::Complex, 8) => both::<num_complex::Complex<f32>>(a),
-            (Kind::Complex, 16) => both::<num_complex::Complex<f64>>(a),
-            _ => {}
-        }
-    }
+    mmpk::visit_element(a.dtype(), Both(a));
 }
 
 fn read_all(d: &Dict) -> BTreeMap<String, Vec<u8>> {

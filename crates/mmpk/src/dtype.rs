@@ -134,6 +134,60 @@ pub(crate) fn matches<T: Element>(stored: &Dtype) -> bool {
     kind == T::KIND && s.itemsize() == std::mem::size_of::<T>() as u64
 }
 
+/// Code generic over the [`Element`] types, to run with the one that reads
+/// a stored dtype ([`visit_element`]).
+///
+/// ```
+/// use mmpk::{Element, ElementVisitor};
+///
+/// /// The Rust name of the element type.
+/// struct Name;
+/// impl ElementVisitor for Name {
+///     type Output = &'static str;
+///     fn visit<T: Element>(self) -> &'static str {
+///         T::NAME
+///     }
+/// }
+/// let d = mmpk::Dtype::parse(">f4").unwrap();
+/// assert_eq!(mmpk::visit_element(&d, Name), Some("f32"));
+/// let s = mmpk::Dtype::parse("<U3").unwrap();
+/// assert_eq!(mmpk::visit_element(&s, Name), None);
+/// ```
+pub trait ElementVisitor {
+    /// What [`ElementVisitor::visit`] returns.
+    type Output;
+    /// Runs with the element type `T`.
+    fn visit<T: Element>(self) -> Self::Output;
+}
+
+/// Runs `v` with the [`Element`] type of `dtype`'s kind and size, whatever
+/// its byte order (typed views need the native order; owned copies convert):
+/// `u8`..`u64`, `i8`..`i64` (and `i64` for datetime64/timedelta64), `f16`,
+/// `f32`, `f64`, `Complex<f32|f64>` and `bool`. `None` for dtypes without
+/// one (strings, bytes, void, structured).
+pub fn visit_element<V: ElementVisitor>(dtype: &Dtype, v: V) -> Option<V::Output> {
+    let Dtype::Scalar(s) = dtype else {
+        return None;
+    };
+    Some(match (s.kind(), s.itemsize()) {
+        (Kind::Bool, 1) => v.visit::<bool>(),
+        (Kind::UInt, 1) => v.visit::<u8>(),
+        (Kind::UInt, 2) => v.visit::<u16>(),
+        (Kind::UInt, 4) => v.visit::<u32>(),
+        (Kind::UInt, 8) => v.visit::<u64>(),
+        (Kind::Int, 1) => v.visit::<i8>(),
+        (Kind::Int, 2) => v.visit::<i16>(),
+        (Kind::Int, 4) => v.visit::<i32>(),
+        (Kind::Int | Kind::Datetime { .. } | Kind::Timedelta { .. }, 8) => v.visit::<i64>(),
+        (Kind::Float, 2) => v.visit::<f16>(),
+        (Kind::Float, 4) => v.visit::<f32>(),
+        (Kind::Float, 8) => v.visit::<f64>(),
+        (Kind::Complex, 8) => v.visit::<Complex<f32>>(),
+        (Kind::Complex, 16) => v.visit::<Complex<f64>>(),
+        _ => return None,
+    })
+}
+
 /// Whether every element of `d` is in this machine's byte order.
 pub(crate) fn is_native(d: &Dtype) -> bool {
     d.is_native()
@@ -195,6 +249,37 @@ mod tests {
         let st = parse("[('x', '<f4'), ('y', '<i8')]").unwrap();
         assert_eq!(st.itemsize(), 12);
         assert!(!matches::<f32>(&st));
+    }
+
+    #[test]
+    fn visit_element_picks_the_type_that_matches() {
+        struct Check;
+        impl ElementVisitor for Check {
+            type Output = (Kind, usize);
+            fn visit<T: Element>(self) -> (Kind, usize) {
+                (T::KIND, std::mem::size_of::<T>())
+            }
+        }
+        let every = [
+            "|b1", "|u1", "<u2", ">u4", "<u8", "|i1", ">i2", "<i4", "<i8", "<f2", ">f4", "<f8",
+            "<c8", ">c16", "<M8[ns]", ">m8[s]",
+        ];
+        for s in every {
+            let d = parse(s).unwrap();
+            let (kind, size) = visit_element(&d, Check).unwrap();
+            assert_eq!(size as u64, d.itemsize(), "{s}");
+            let Dtype::Scalar(sc) = &d else { panic!() };
+            let want = match sc.kind() {
+                Kind::Datetime { .. } | Kind::Timedelta { .. } => Kind::Int,
+                k => k,
+            };
+            assert_eq!(kind, want, "{s}");
+        }
+        for s in ["<U3", "|S4", "|V8", "[('x', '<f4')]", "<f16", "<c32"] {
+            if let Ok(d) = Dtype::parse(s) {
+                assert!(visit_element(&d, Check).is_none(), "{s}");
+            }
+        }
     }
 
     #[test]

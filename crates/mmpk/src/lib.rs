@@ -190,7 +190,7 @@ mod write;
 
 pub use array::{Array, ArrayInfo, ArrayMut};
 pub use dict::{Dict, EntryInfo, Layout, OpenOptions, Stats};
-pub use dtype::{ByteOrder, Dtype, Element, Kind};
+pub use dtype::{visit_element, ByteOrder, Dtype, Element, ElementVisitor, Kind};
 pub use error::{Error, Result};
 pub use maint::{RepairReport, VacuumReport};
 pub use masked::Masked;

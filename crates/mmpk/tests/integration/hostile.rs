@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use mmpk::{Dict, Dtype, Kind, OpenOptions, Value};
-use mmpk_format::dtype::Scalar;
+use mmpk::{Dict, OpenOptions, Value};
 use ndarray::arr1;
 
 use crate::alloc::peak_of;
@@ -234,39 +233,25 @@ pub fn mutations(bytes: &[u8], seed: u64, flips: usize, fields: usize) -> Vec<(S
 /// Reads one array every way there is: a typed view and an owned copy of
 /// the matching element type (and a wrong one), touching every element.
 pub fn read_array(a: &mmpk::Array) {
-    fn both<T: mmpk::Element>(a: &mmpk::Array) {
-        let n = a.shape().iter().product::<usize>();
-        if let Ok(v) = a.view::<T>() {
-            assert_eq!(v.len(), n);
-            std::hint::black_box(v.iter().count());
-        }
-        if let Ok(o) = a.to_owned::<T>() {
-            assert_eq!(o.len(), n);
+    struct Both<'a>(&'a mmpk::Array);
+    impl mmpk::ElementVisitor for Both<'_> {
+        type Output = ();
+        fn visit<T: mmpk::Element>(self) {
+            let a = self.0;
+            let n = a.shape().iter().product::<usize>();
+            if let Ok(v) = a.view::<T>() {
+                assert_eq!(v.len(), n);
+                std::hint::black_box(v.iter().count());
+            }
+            if let Ok(o) = a.to_owned::<T>() {
+                assert_eq!(o.len(), n);
+            }
         }
     }
     std::hint::black_box(a.bytes().iter().map(|&b| b as u64).sum::<u64>());
     let _ = a.view::<u8>();
     let _ = a.to_owned::<f64>();
-    if let Dtype::Scalar(s) = a.dtype() {
-        let s: &Scalar = s;
-        match (s.kind(), s.itemsize()) {
-            (Kind::Bool, 1) => both::<bool>(a),
-            (Kind::UInt, 1) => both::<u8>(a),
-            (Kind::UInt, 2) => both::<u16>(a),
-            (Kind::UInt, 4) => both::<u32>(a),
-            (Kind::UInt, 8) => both::<u64>(a),
-            (Kind::Int, 1) => both::<i8>(a),
-            (Kind::Int, 2) => both::<i16>(a),
-            (Kind::Int, 4) => both::<i32>(a),
-            (Kind::Int | Kind::Datetime { .. } | Kind::Timedelta { .. }, 8) => both::<i64>(a),
-            (Kind::Float, 2) => both::<half::f16>(a),
-            (Kind::Float, 4) => both::<f32>(a),
-            (Kind::Float, 8) => both::<f64>(a),
-            (Kind::Complex, 8) => both::<num_complex::Complex<f32>>(a),
-            (Kind::Complex, 16) => both::<num_complex::Complex<f64>>(a),
-            _ => {}
-        }
-    }
+    mmpk::visit_element(a.dtype(), Both(a));
 }
 
 /// Lists the keys of `d` and reads every one (through [`Dict::get`], and
