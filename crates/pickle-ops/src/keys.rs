@@ -85,6 +85,10 @@ pub(crate) struct Keys<'p> {
     cache: HashMap<NodeId, u64>,
     work: u64,
     budget: u64,
+    /// The members of frozensets already merged by [`dedupe`] whose node
+    /// still holds the duplicates (the edits land at the end): a frozenset
+    /// that is itself a member or key is hashed and compared by these.
+    merged: HashMap<NodeId, Vec<NodeId>>,
 }
 
 /// A number reduced to a canonical form for hashing and comparison.
@@ -136,6 +140,31 @@ fn num(v: &Value) -> Option<Num> {
     }
 }
 
+/// The hash of a value that is not a tuple or frozenset.
+fn leaf_hash(p: &Pickle, state: &FastState, id: NodeId) -> Result<u64, DecodeErrorKind> {
+    let v = p.value(id);
+    let v = &*v;
+    let mut h = state.build_hasher();
+    if let Some(n) = num(v) {
+        match n {
+            Num::Int(PyInt::Small(i)) => (0u8, i).hash(&mut h),
+            Num::Int(PyInt::Big(b)) => (1u8, b).hash(&mut h),
+            Num::Float(f) => (2u8, if f.is_nan() { 0 } else { f.to_bits() }).hash(&mut h),
+        }
+        return Ok(h.finish());
+    }
+    match v {
+        Value::None => 3u8.hash(&mut h),
+        Value::Str(s) => (4u8, s.as_bytes()).hash(&mut h),
+        Value::Bytes(b) => (5u8, &b[..]).hash(&mut h),
+        Value::Global(g) => (6u8, g.module.as_bytes(), g.name.as_bytes()).hash(&mut h),
+        Value::Ext(c) => (7u8, c).hash(&mut h),
+        Value::Object(_) | Value::PersId(_) | Value::OobBuffer { .. } => (8u8, id).hash(&mut h),
+        other => return Err(DecodeErrorKind::Unhashable(other.kind_name())),
+    }
+    Ok(h.finish())
+}
+
 impl<'p> Keys<'p> {
     pub(crate) fn new(p: &'p Pickle, budget: u64) -> Self {
         Keys {
@@ -144,7 +173,14 @@ impl<'p> Keys<'p> {
             cache: HashMap::new(),
             work: 0,
             budget,
+            merged: HashMap::new(),
         }
+    }
+
+    /// Records the merged members of frozenset `id` (see [`Keys::merged`]).
+    fn set_merged(&mut self, id: NodeId, members: Vec<NodeId>) {
+        self.cache.remove(&id);
+        self.merged.insert(id, members);
     }
 
     fn hasher(&self) -> impl Hasher {
@@ -164,6 +200,7 @@ impl<'p> Keys<'p> {
             }
             match &*self.p.value(n) {
                 Value::Tuple(items) | Value::FrozenSet(items) => {
+                    let items = self.merged.get(&n).map_or(&items[..], |m| &m[..]);
                     if !expanded {
                         todo.push((n, true));
                         for &c in items.iter() {
@@ -180,7 +217,7 @@ impl<'p> Keys<'p> {
                     for &c in items.iter() {
                         let h = match self.cache.get(&c) {
                             Some(&h) => h,
-                            None => self.leaf_hash(c)?,
+                            None => leaf_hash(self.p, &self.state, c)?,
                         };
                         acc = if tuple {
                             acc.rotate_left(5) ^ h.wrapping_mul(0x9e3779b97f4a7c15)
@@ -193,7 +230,7 @@ impl<'p> Keys<'p> {
                     self.cache.insert(n, hs.finish());
                 }
                 _ => {
-                    let h = self.leaf_hash(n)?;
+                    let h = leaf_hash(self.p, &self.state, n)?;
                     if n == id {
                         return Ok(h);
                     }
@@ -201,30 +238,6 @@ impl<'p> Keys<'p> {
             }
         }
         Ok(self.cache[&id])
-    }
-
-    fn leaf_hash(&self, id: NodeId) -> Result<u64, DecodeErrorKind> {
-        let v = self.p.value(id);
-        let v = &*v;
-        let mut h = self.hasher();
-        if let Some(n) = num(v) {
-            match n {
-                Num::Int(PyInt::Small(i)) => (0u8, i).hash(&mut h),
-                Num::Int(PyInt::Big(b)) => (1u8, b).hash(&mut h),
-                Num::Float(f) => (2u8, if f.is_nan() { 0 } else { f.to_bits() }).hash(&mut h),
-            }
-            return Ok(h.finish());
-        }
-        match v {
-            Value::None => 3u8.hash(&mut h),
-            Value::Str(s) => (4u8, s.as_bytes()).hash(&mut h),
-            Value::Bytes(b) => (5u8, &b[..]).hash(&mut h),
-            Value::Global(g) => (6u8, g.module.as_bytes(), g.name.as_bytes()).hash(&mut h),
-            Value::Ext(c) => (7u8, c).hash(&mut h),
-            Value::Object(_) | Value::PersId(_) | Value::OobBuffer { .. } => (8u8, id).hash(&mut h),
-            other => return Err(DecodeErrorKind::Unhashable(other.kind_name())),
-        }
-        Ok(h.finish())
     }
 
     /// Python equality of two hashable values.
@@ -250,11 +263,13 @@ impl<'p> Keys<'p> {
                     }
                 }
                 (Value::FrozenSet(x), Value::FrozenSet(y)) => {
+                    // Members are unique once merged: every x must match
+                    // some y.
+                    let x = self.merged.get(&a).cloned().unwrap_or_else(|| x.to_vec());
+                    let y = self.merged.get(&b).cloned().unwrap_or_else(|| y.to_vec());
                     if x.len() != y.len() {
                         false
                     } else {
-                        // Members are already unique: every x must match some y.
-                        let (x, y) = (x.to_vec(), y.to_vec());
                         let mut all = true;
                         for &xi in &x {
                             let hx = self.hash(xi)?;
@@ -360,7 +375,16 @@ pub(crate) fn dedupe(p: &mut Pickle, ids: &[NodeId], budget: u64) -> Result<(), 
     let mut edits: Vec<(NodeId, Value)> = Vec::new();
     {
         let mut keys = Keys::new(p, budget);
-        for &id in ids {
+        // Frozensets first, in creation order (their members come before
+        // them), so that every frozenset is merged before anything that
+        // holds it is: dicts and sets get their members after they are
+        // created, so they come last.
+        let frozen = |id: &&NodeId| matches!(p.node(**id), Some(Value::FrozenSet(_)));
+        let order = ids
+            .iter()
+            .filter(frozen)
+            .chain(ids.iter().filter(|id| !frozen(id)));
+        for &id in order {
             match &*p.value(id) {
                 Value::Dict(items) => {
                     let ks: Vec<NodeId> = items.iter().map(|&(k, _)| k).collect();
@@ -407,6 +431,10 @@ pub(crate) fn dedupe(p: &mut Pickle, ids: &[NodeId], budget: u64) -> Result<(), 
                         edits.push((
                             id,
                             if frozen {
+                                // Containers come after their members, so a
+                                // frozenset holding this one is merged later:
+                                // it must see these members.
+                                keys.set_merged(id, kept.clone());
                                 Value::FrozenSet(kept.into())
                             } else {
                                 Value::Set(kept)
@@ -448,6 +476,30 @@ mod tests {
         assert_eq!(k.hash(big).unwrap(), k.hash(bigi).unwrap());
         let negbig = float_to_int(-(2f64.powi(70))).unwrap();
         assert_eq!(negbig.to_decimal(100).unwrap(), "-1180591620717411303424");
+    }
+
+    /// A frozenset whose duplicate members are merged is compared, as a
+    /// member or a key, by its merged members (CPython builds it merged).
+    #[test]
+    fn merged_frozensets_compare_as_merged() {
+        let opts = crate::decode::Options::default();
+        // frozenset({frozenset([1, 1]), frozenset([1])})
+        let p = crate::decode::decode(b"\x80\x04((K\x01K\x01\x91(K\x01\x91\x91.", &opts).unwrap();
+        let Some(Value::FrozenSet(outer)) = p.node(p.root()) else {
+            panic!("not a frozenset")
+        };
+        assert_eq!(outer.len(), 1, "CPython: frozenset({{frozenset({{1}})}})");
+        // {(frozenset([1, 1]),): 'a', (frozenset([1]),): 'b'}
+        let p = crate::decode::decode(
+            b"\x80\x04}((K\x01K\x01\x91\x85X\x01\x00\x00\x00a(K\x01\x91\x85X\x01\x00\x00\x00bu.",
+            &opts,
+        )
+        .unwrap();
+        let Some(Value::Dict(items)) = p.node(p.root()) else {
+            panic!("not a dict")
+        };
+        assert_eq!(items.len(), 1, "CPython: {{(frozenset({{1}}),): 'b'}}");
+        assert_eq!(*p.value(items[0].1), Value::str("b"));
     }
 
     #[test]
