@@ -9,8 +9,10 @@ use mmpk_format::scan::Tail;
 
 use crate::keys::Keys;
 
-/// Bytes to scan from which a second thread prefaults the frames.
+/// Bytes still to scan from which a second thread prefaults the frames.
 const PREFAULT_FROM: usize = 64 << 20;
+/// Frames the scan reads before it considers starting that thread.
+const PREFAULT_AFTER: u32 = 1024;
 
 /// Where one entry is. Offsets are file offsets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,41 +159,49 @@ impl Index {
 
     /// Reads the frames from `from` on (an entry boundary), as
     /// `mmpk_format::scan` does, adding them to the index.
+    ///
+    /// Once the scan has read [`PREFAULT_AFTER`] frames with at least
+    /// [`PREFAULT_FROM`] bytes still ahead (a large file of many entries), a
+    /// second thread hops the rest of the frames ahead of it, so that
+    /// mapping the pages (most of the time on such a file) overlaps with
+    /// parsing them here. A file of a few large arrays never starts it.
     fn scan_from(&mut self, file: &[u8], from: u64) {
-        // A large stretch to scan: a second thread hops the frames ahead, so
-        // that mapping the pages (most of the time on a file of many
-        // entries) overlaps with parsing them here.
-        let big = file.len().saturating_sub(from as usize) >= PREFAULT_FROM;
         std::thread::scope(|t| {
-            if big {
-                t.spawn(|| mmpk_format::scan::hop_frames(file, from as usize));
-            }
-            self.scan_here(file, from);
+            let mut seen = 0u32;
+            let ending = mmpk_format::scan::scan_from(file, from as usize, |e| {
+                seen += 1;
+                if seen == PREFAULT_AFTER {
+                    let next = e.offset + e.len;
+                    if file.len().saturating_sub(next) >= PREFAULT_FROM {
+                        t.spawn(move || mmpk_format::scan::hop_frames(file, next));
+                    }
+                }
+                self.add_scanned(&e);
+            });
+            let replaced = self.live.end_bulk();
+            self.shadowed.extend(replaced);
+            self.memo_max = self.memo_max.max(1);
+            self.end = ending.end as u64;
+            self.tail = Some(ending.tail);
         });
     }
 
-    fn scan_here(&mut self, file: &[u8], from: u64) {
-        let ending = mmpk_format::scan::scan_from(file, from as usize, |e| {
-            self.frames += 1;
-            self.memo_max = self.memo_max.max(e.memo_max);
-            let loc = Loc {
-                offset: e.offset as u64,
-                len: e.len as u64,
-                value_offset: e.value_offset as u64,
-                value_len: e.value_len as u64,
-            };
-            self.last = Some(loc);
-            if e.live {
-                self.live.bulk_push(e.key, loc);
-            } else {
-                self.dead += 1;
-            }
-        });
-        let replaced = self.live.end_bulk();
-        self.shadowed.extend(replaced);
-        self.memo_max = self.memo_max.max(1);
-        self.end = ending.end as u64;
-        self.tail = Some(ending.tail);
+    /// Records one frame of a scan (keys are indexed at the scan's end).
+    fn add_scanned(&mut self, e: &mmpk_format::entry::Entry<'_>) {
+        self.frames += 1;
+        self.memo_max = self.memo_max.max(e.memo_max);
+        let loc = Loc {
+            offset: e.offset as u64,
+            len: e.len as u64,
+            value_offset: e.value_offset as u64,
+            value_len: e.value_len as u64,
+        };
+        self.last = Some(loc);
+        if e.live {
+            self.live.bulk_push(e.key, loc);
+        } else {
+            self.dead += 1;
+        }
     }
 
     /// Where the next entry goes, if the tail allows writing.

@@ -198,3 +198,31 @@ fn read_only_refuses_every_write() {
     }
     assert_eq!(std::fs::read(&p).unwrap(), before);
 }
+
+/// A file with more than a thousand entries and 64 MiB or more after them
+/// (here a sparse reservation, then more entries) is scanned with the
+/// second, prefaulting thread: every key is found, in order.
+#[test]
+fn a_large_file_of_many_entries_opens_whole() {
+    let (_d, p) = tmp();
+    let d = create(&p);
+    let mut want = Vec::new();
+    for i in 0..1100 {
+        d.insert_array(&format!("a{i}"), &ndarray::arr1(&[i as u32]))
+            .unwrap();
+        want.push(format!("a{i}"));
+    }
+    d.reserve::<u8>("big", &[80 << 20]).unwrap();
+    want.push("big".into());
+    for i in 0..50 {
+        d.insert_array(&format!("z{i}"), &ndarray::arr1(&[i as u64]))
+            .unwrap();
+        want.push(format!("z{i}"));
+    }
+    drop(d);
+    let d = open_ro(&p);
+    assert_eq!(d.keys().unwrap(), want);
+    assert_eq!(d.array("a1099").unwrap().view::<u32>().unwrap()[[0]], 1099);
+    assert_eq!(d.array("z49").unwrap().view::<u64>().unwrap()[[0]], 49);
+    assert_eq!(d.array("big").unwrap().shape(), [80 << 20]);
+}
