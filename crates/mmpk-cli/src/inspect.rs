@@ -1,8 +1,6 @@
 //! What `ls`, `info` and `verify` say about a file: pure functions over the
 //! file's bytes (the command glue maps the file read-only through `mmpk`).
 
-use std::fmt::Write as _;
-
 use mmpk_format::array::{read_array, Array, Encoding};
 use mmpk_format::entry::Entry;
 use mmpk_format::generic::decode_value;
@@ -189,25 +187,7 @@ pub fn rows_table(rows: &[Row], all: bool) -> String {
         }
         table.push(line);
     }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| {
-            table
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for l in &table {
-        let cells: Vec<String> = l
-            .iter()
-            .zip(&widths)
-            .map(|(s, &w)| format!("{s:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
-    out
+    crate::ui::table(&table)
 }
 
 /// `ls --json`: one object per row.

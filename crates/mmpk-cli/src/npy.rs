@@ -18,6 +18,30 @@ use crate::stats::Elem;
 use crate::ui::{self, fail};
 use crate::Failure;
 
+/// Expands to `$typed!(T)` for the Rust element type `T` that
+/// ndarray-npy reads and writes for `$elem`, and to `$other` for every
+/// other kind.
+macro_rules! by_elem {
+    ($elem:expr, $typed:ident, $other:expr) => {
+        match $elem {
+            Elem::Bool => $typed!(bool),
+            Elem::I8 => $typed!(i8),
+            Elem::I16 => $typed!(i16),
+            Elem::I32 => $typed!(i32),
+            Elem::I64 => $typed!(i64),
+            Elem::U8 => $typed!(u8),
+            Elem::U16 => $typed!(u16),
+            Elem::U32 => $typed!(u32),
+            Elem::U64 => $typed!(u64),
+            Elem::F32 => $typed!(f32),
+            Elem::F64 => $typed!(f64),
+            Elem::C64 => $typed!(Complex<f32>),
+            Elem::C128 => $typed!(Complex<f64>),
+            _ => $other,
+        }
+    };
+}
+
 /// What a `.npy` header says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NpyHeader {
@@ -208,22 +232,11 @@ pub fn load(path: &str) -> Result<(Loaded, NpyHeader), Failure> {
         }};
     }
     let loaded = if native(&h.descr) {
-        match Elem::of(&h.descr) {
-            Elem::Bool => typed!(bool),
-            Elem::I8 => typed!(i8),
-            Elem::I16 => typed!(i16),
-            Elem::I32 => typed!(i32),
-            Elem::I64 => typed!(i64),
-            Elem::U8 => typed!(u8),
-            Elem::U16 => typed!(u16),
-            Elem::U32 => typed!(u32),
-            Elem::U64 => typed!(u64),
-            Elem::F32 => typed!(f32),
-            Elem::F64 => typed!(f64),
-            Elem::C64 => typed!(Complex<f32>),
-            Elem::C128 => typed!(Complex<f64>),
-            _ => raw(&mut f, &h, &dt, need, &pb, path)?,
-        }
+        by_elem!(
+            Elem::of(&h.descr),
+            typed,
+            raw(&mut f, &h, &dt, need, &pb, path)?
+        )
     } else {
         raw(&mut f, &h, &dt, need, &pb, path)?
     };
@@ -279,27 +292,12 @@ pub fn export(a: &mmpk::Array, out: &str) -> Result<u64, Failure> {
     } else {
         Elem::Other
     };
-    match elem {
-        Elem::Bool => typed!(bool),
-        Elem::I8 => typed!(i8),
-        Elem::I16 => typed!(i16),
-        Elem::I32 => typed!(i32),
-        Elem::I64 => typed!(i64),
-        Elem::U8 => typed!(u8),
-        Elem::U16 => typed!(u16),
-        Elem::U32 => typed!(u32),
-        Elem::U64 => typed!(u64),
-        Elem::F32 => typed!(f32),
-        Elem::F64 => typed!(f64),
-        Elem::C64 => typed!(Complex<f32>),
-        Elem::C128 => typed!(Complex<f64>),
-        _ => {
-            let py = ui::dtype_descr_py(a);
-            w.write_all(&header_bytes(&py, a.shape()))
-                .and_then(|_| w.write_all(a.bytes()))
-                .map_err(|e| fail(out, &e))?;
-        }
-    }
+    by_elem!(elem, typed, {
+        let py = ui::dtype_descr_py(a);
+        w.write_all(&header_bytes(&py, a.shape()))
+            .and_then(|_| w.write_all(a.bytes()))
+            .map_err(|e| fail(out, &e))?;
+    });
     w.flush().map_err(|e| fail(out, &e))?;
     pb.finish_and_clear();
     Ok(nbytes)

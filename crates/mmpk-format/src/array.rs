@@ -117,6 +117,19 @@ pub fn write_array_tail(
     if dtype.len() > 255 {
         return Err(Error::DtypeTooLong { len: dtype.len() });
     }
+    write_tail(out, enc, shape, |out| {
+        write_op(&Op::ShortBinunicode(dtype.as_bytes()), out)
+    })
+}
+
+/// The tail both [`write_array_tail`] and [`write_array_tail_dtype`]
+/// append: `dtype_ops` pushes the dtype argument, then `shape` follows.
+fn write_tail(
+    out: &mut Vec<u8>,
+    enc: Encoding,
+    shape: &[u64],
+    dtype_ops: impl FnOnce(&mut Vec<u8>),
+) -> Result<()> {
     if shape.len() > MAX_DIMS {
         return Err(Error::TooManyDims { ndim: shape.len() });
     }
@@ -124,7 +137,7 @@ pub fn write_array_tail(
         write_op(&Op::Tuple1, out);
         write_op(&Op::Reduce, out);
     }
-    write_op(&Op::ShortBinunicode(dtype.as_bytes()), out);
+    dtype_ops(out);
     write_op(&Op::Tuple2, out);
     write_op(&Op::Reduce, out);
     write_shape(out, shape);
@@ -218,18 +231,7 @@ pub fn write_array_tail_dtype(
         (Encoding::V1, _) => write_array_tail(out, enc, &dtype.name(), shape),
         (Encoding::V2, Dtype::Scalar(s)) => write_array_tail(out, enc, &s.str(), shape),
         (Encoding::V2, Dtype::Structured(_)) => {
-            if shape.len() > MAX_DIMS {
-                return Err(Error::TooManyDims { ndim: shape.len() });
-            }
-            write_op(&Op::Tuple1, out);
-            write_op(&Op::Reduce, out);
-            dtype.descr().write_ops(out);
-            write_op(&Op::Tuple2, out);
-            write_op(&Op::Reduce, out);
-            write_shape(out, shape);
-            write_op(&Op::Tuple2, out);
-            write_op(&Op::Reduce, out);
-            Ok(())
+            write_tail(out, enc, shape, |out| dtype.descr().write_ops(out))
         }
     }
 }

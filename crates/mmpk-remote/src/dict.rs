@@ -428,19 +428,10 @@ impl RemoteDict {
         if v.size >= old.intact_end {
             if let Some(mut entries) = self.recheck(&v)? {
                 let before = entries.len();
-                let (intact_end, terminator, tail) =
-                    scan_from(&self.src, &v, old.intact_end, first, &mut entries)?;
+                let scanned = scan_from(&self.src, &v, old.intact_end, first, &mut entries)?;
                 let new_entries = entries.len() - before;
-                let same = new_entries == 0 && header.commit == old.commit && tail == old.tail;
-                let mut index = Index {
-                    commit: header.commit,
-                    entries,
-                    live: Default::default(),
-                    intact_end,
-                    terminator,
-                    tail,
-                };
-                index.relink();
+                let index = linked(header.commit, entries, scanned);
+                let same = new_entries == 0 && index.commit == old.commit && index.tail == old.tail;
                 self.index = index;
                 self.version = v;
                 return Ok(if same {
@@ -533,9 +524,19 @@ fn header_of(src: &Source, first: &[u8]) -> Result<mmpk_format::Header> {
 fn full_scan(src: &Source, v: &ObjectVersion, first: Bytes) -> Result<Index> {
     let header = header_of(src, &first)?;
     let mut entries = Vec::new();
-    let (intact_end, terminator, tail) = scan_from(src, v, HEADER_LEN as u64, first, &mut entries)?;
+    let scanned = scan_from(src, v, HEADER_LEN as u64, first, &mut entries)?;
+    Ok(linked(header.commit, entries, scanned))
+}
+
+/// The index of `entries`, with the `(intact_end, terminator, tail)` that
+/// [`scan_from`] returned for them and the live map built.
+fn linked(
+    commit: i32,
+    entries: Vec<RemoteEntry>,
+    (intact_end, terminator, tail): (u64, Option<u64>, Tail),
+) -> Index {
     let mut index = Index {
-        commit: header.commit,
+        commit,
         entries,
         live: Default::default(),
         intact_end,
@@ -543,5 +544,5 @@ fn full_scan(src: &Source, v: &ObjectVersion, first: Bytes) -> Result<Index> {
         tail,
     };
     index.relink();
-    Ok(index)
+    index
 }

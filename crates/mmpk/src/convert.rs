@@ -10,7 +10,7 @@ use pickle_ops::{NodeId, Pickle, Value as PV};
 
 use crate::dict::{check_key, Dict, OpenOptions};
 use crate::error::{Error, Result};
-use crate::write::{insert_locked, NewEntry};
+use crate::value::insert_generic_locked;
 
 impl OpenOptions {
     /// Converts the plain pickled dict at `path` (any protocol; keys must be
@@ -143,24 +143,5 @@ fn put(d: &Dict, key: &str, raw: &Pickle, resolved: &Pickle, v: NodeId) -> Resul
         _ => {}
     }
     // Anything else (and arrays mmpk cannot map): the value's own pickle.
-    d.with_lock(|s, st| {
-        let g = encode_node_value(raw, v, st.index.memo_max).map_err(|source| Error::Format {
-            key: Some(key.into()),
-            source,
-        })?;
-        insert_locked(
-            s,
-            st,
-            NewEntry {
-                key,
-                prefix: g.ops,
-                data_len: 0,
-                data: None,
-                suffix: Vec::new(),
-                memo_max: g.memo_max,
-                align_data: false,
-            },
-        )
-        .map(|_| ())
-    })
+    d.with_lock(|s, st| insert_generic_locked(s, st, key, |memo| encode_node_value(raw, v, memo)))
 }

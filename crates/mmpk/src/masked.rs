@@ -127,24 +127,12 @@ impl Dict {
         data: &[u8],
         mask: Option<&[u8]>,
     ) -> Result<()> {
-        self.masked_entry(key, dtype, shape, data, mask, self.layout())
-    }
-
-    pub(crate) fn masked_entry(
-        &self,
-        key: &str,
-        dtype: &str,
-        shape: &[usize],
-        data: &[u8],
-        mask: Option<&[u8]>,
-        layout: Layout,
-    ) -> Result<()> {
         self.masked_entry_dtype(
             key,
             &dtype::parse(dtype)?,
             shape,
             (data, mask),
-            layout,
+            self.layout(),
             None,
         )
         .map(|_| ())

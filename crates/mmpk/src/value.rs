@@ -2,15 +2,44 @@
 //! stored as FORMAT.md section 6 says (`mmpk_format::generic`).
 
 use mmpk_format::array::{decode_array, read_array};
-use mmpk_format::generic::{decode_value, encode_value};
+use mmpk_format::generic::{decode_value, encode_value, GenericValue};
 use mmpk_format::masked::read_masked;
 use pickle_ops::Pickle;
 
 use crate::array::{array_info, Array};
-use crate::dict::{check_key, Dict};
+use crate::dict::{check_key, Dict, Shared, State};
 use crate::error::{Error, Result};
 use crate::masked::Masked;
 use crate::write::{insert_locked, NewEntry};
+
+/// Inserts `key` (under the lock) as a value without raw data: the ops
+/// and memo max that `encode` makes from the file's memo max. An encoding
+/// error is an [`Error::Format`] for `key`.
+pub(crate) fn insert_generic_locked(
+    s: &Shared,
+    st: &mut State,
+    key: &str,
+    encode: impl FnOnce(u32) -> mmpk_format::Result<GenericValue>,
+) -> Result<()> {
+    let v = encode(st.index.memo_max).map_err(|source| Error::Format {
+        key: Some(key.into()),
+        source,
+    })?;
+    insert_locked(
+        s,
+        st,
+        NewEntry {
+            key,
+            prefix: v.ops,
+            data_len: 0,
+            data: None,
+            suffix: Vec::new(),
+            memo_max: v.memo_max,
+            align_data: false,
+        },
+    )?;
+    Ok(())
+}
 
 /// A value read by [`Dict::get`].
 #[derive(Debug)]
@@ -32,26 +61,7 @@ impl Dict {
     pub fn insert_pickle(&self, key: &str, value: &Pickle) -> Result<()> {
         self.shared.check_writable("insert")?;
         check_key(key)?;
-        self.with_lock(|s, st| {
-            let v = encode_value(value, st.index.memo_max).map_err(|source| Error::Format {
-                key: Some(key.into()),
-                source,
-            })?;
-            insert_locked(
-                s,
-                st,
-                NewEntry {
-                    key,
-                    prefix: v.ops,
-                    data_len: 0,
-                    data: None,
-                    suffix: Vec::new(),
-                    memo_max: v.memo_max,
-                    align_data: false,
-                },
-            )?;
-            Ok(())
-        })
+        self.with_lock(|s, st| insert_generic_locked(s, st, key, |memo| encode_value(value, memo)))
     }
 
     /// Decodes `key`'s value (array or not) into the data-only model.
