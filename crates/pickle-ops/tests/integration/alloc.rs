@@ -2,63 +2,13 @@
 //! allocator (per thread, so parallel tests do not disturb each other):
 //! decoding never holds more than a small multiple of the input size.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use mmpk_test_support::alloc::{peak_of, Counting};
 use pickle_ops::decode;
 
 use crate::{fixtures_dir, with_big_stack};
 
-struct Counting;
-
-thread_local! {
-    static CURRENT: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn note(delta: isize) {
-    let _ = CURRENT.try_with(|c| {
-        let now = c.get() + delta;
-        c.set(now);
-        let _ = PEAK.try_with(|p| {
-            if now > p.get() {
-                p.set(now)
-            }
-        });
-    });
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; the
-// bookkeeping only touches const-initialised thread-locals (no allocation).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size() as isize);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note(-(layout.size() as isize));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size as isize - layout.size() as isize);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-/// Peak bytes allocated (above the start) while running `f` on this thread.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = CURRENT.with(|c| c.get());
-    PEAK.with(|p| p.set(base));
-    let r = f();
-    let peak = PEAK.with(|p| p.get());
-    (r, (peak - base).max(0) as usize)
-}
 
 /// The documented bound: a node (32 bytes) per input byte at most, plus
 /// the stack, memo and a constant.
