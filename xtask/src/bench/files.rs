@@ -633,7 +633,12 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
         let _ = writeln!(
             r,
             "### W2: fresh process: open, get the array, sum it\n\n\
-             | contender | open | sum | sum bandwidth |\n|---|---:|---:|---:|"
+             | contender | open | sum | sum bandwidth | ours × (open) | ours × (sum) |\n\
+             |---|---:|---:|---:|---:|---:|"
+        );
+        let (our_open, our_sum) = (
+            b.median("w2", "mmpk", 0, "open"),
+            b.median("w2", "mmpk", 0, "sum"),
         );
         for (c, label) in [
             ("mmpk", "**mmpk** (view + rayon sum)"),
@@ -649,12 +654,21 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
             ("safetensors-rs", "safetensors crate (Rust, mmap) + sum"),
             ("mmappickle", "mmappickle 1.0 + `np.sum`"),
         ] {
+            let vs = |m: &str, ours: Option<f64>| {
+                if c == "mmpk" {
+                    "—".to_string()
+                } else {
+                    ratio(b.median("w2", c, 0, m), ours)
+                }
+            };
             let _ = writeln!(
                 r,
-                "| {label} | {} | {} | {} |",
+                "| {label} | {} | {} | {} | {} | {} |",
                 b.cell("w2", c, 0, "open"),
                 b.cell("w2", c, 0, "sum"),
-                gbps(bytes, b.median("w2", c, 0, "sum"))
+                gbps(bytes, b.median("w2", c, 0, "sum")),
+                vs("open", our_open),
+                vs("sum", our_sum),
             );
         }
         let (oo, mo) = (
@@ -683,8 +697,8 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
         let _ = writeln!(
             r,
             "### W3: insert N float64[128] arrays, then read every key (fresh process)\n\n\
-             | N | mmpk insert (per key) | h5py | mmappickle | mmpk open | mmpk read (per key, open included) | h5py read | mmappickle read |\n\
-             |---:|---:|---:|---:|---:|---:|---:|---:|"
+             | N | mmpk insert (per key) | h5py | mmappickle | mmpk open | mmpk read (per key, open included) | h5py read | mmappickle read | ours × h5py (insert, read) | ours × mmappickle (insert, read) |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         let mut ns: Vec<usize> = o.w3.iter().chain(&o.w3_mmappickle).copied().collect();
         ns.sort_unstable();
@@ -693,10 +707,18 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
             b.median("w3", c, n, m)
                 .map_or("—".to_string(), |t| fmt_time(t / n as f64))
         };
+        let both_ratios = |c: &str, n: usize| {
+            let r = |m: &str| ratio(b.median("w3", c, n, m), b.median("w3", "mmpk", n, m));
+            if b.median("w3", c, n, "insert").is_none() {
+                "—".to_string()
+            } else {
+                format!("{}, {}", r("insert"), r("read"))
+            }
+        };
         for &n in &ns {
             let _ = writeln!(
                 r,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 group(n),
                 per("mmpk", n, "insert"),
                 per("h5py", n, "insert"),
@@ -706,6 +728,8 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
                 per("mmpk", n, "read"),
                 per("h5py", n, "read"),
                 per("mmappickle", n, "read"),
+                both_ratios("h5py", n),
+                both_ratios("mmappickle", n),
             );
         }
         let (first, last) = (o.w3.first().copied(), o.w3.last().copied());
@@ -791,7 +815,7 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
         let _ = writeln!(
             r,
             "### W4: the dict `{{str(i): [i, float(i), str(i)]}}`, N = {}, stored and read back\n\n\
-             | contender | write | read (fresh process) |\n|---|---:|---:|",
+             | contender | write | read (fresh process) | ours × (write, read) |\n|---|---:|---:|---:|",
             group(o.w4)
         );
         for (c, label) in [
@@ -799,11 +823,17 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
             ("pickle", "CPython `pickle.dump`/`load` to a file"),
             ("mmappickle", "mmappickle 1.0 (one entry)"),
         ] {
+            let vs = |m: &str| ratio(b.median("w4", c, o.w4, m), b.median("w4", "mmpk", o.w4, m));
             let _ = writeln!(
                 r,
-                "| {label} | {} | {} |",
+                "| {label} | {} | {} | {} |",
                 b.cell("w4", c, o.w4, "write"),
-                b.cell("w4", c, o.w4, "read")
+                b.cell("w4", c, o.w4, "read"),
+                if c == "mmpk" {
+                    "—".to_string()
+                } else {
+                    format!("{}, {}", vs("write"), vs("read"))
+                }
             );
         }
         for (p, min, m) in [
@@ -828,18 +858,28 @@ fn report(b: &Bench<'_>, machine: &str) -> String {
         let _ = writeln!(
             r,
             "### W5: {procs} processes inserting small arrays into one file\n\n\
-             | contender | inserts | total | per insert | lost |\n|---|---:|---:|---:|---:|"
+             | contender | inserts | total | per insert | lost | ours × (per insert) |\n\
+             |---|---:|---:|---:|---:|---:|"
         );
+        let ours_per = b
+            .median("w5", "mmpk", n_ours, "total")
+            .map(|t| t / (procs * n_ours) as f64);
         for (c, n) in [("mmpk", n_ours), ("mmappickle", n_mmp)] {
             let t = b.median("w5", c, n, "total");
             let lost = b.median("w5", c, n, "lost");
+            let per = t.map(|t| t / (procs * n) as f64);
             let _ = writeln!(
                 r,
-                "| {c} | {procs} × {} | {} | {} | {} |",
+                "| {c} | {procs} × {} | {} | {} | {} | {} |",
                 group(n),
                 b.cell("w5", c, n, "total"),
-                t.map_or("—".into(), |t| fmt_time(t / (procs * n) as f64)),
-                lost.map_or("—".into(), |l| format!("{l:.0}"))
+                per.map_or("—".into(), fmt_time),
+                lost.map_or("—".into(), |l| format!("{l:.0}")),
+                if c == "mmpk" {
+                    "—".to_string()
+                } else {
+                    ratio(per, ours_per)
+                }
             );
         }
         let po = b
