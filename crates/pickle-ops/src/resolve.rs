@@ -149,13 +149,20 @@ pub fn resolve(p: &mut Pickle, compare_budget: u64) -> Result<(), DecodeErrorKin
             if matches!(v, Value::Set(_) | Value::FrozenSet(_)) {
                 folded_sets.push(id);
             }
-            new_keys |= matches!(v, Value::Bytes(_) | Value::FrozenSet(_));
+            // Bytes and frozensets may now equal other keys; a set or a
+            // bytearray now used as a key or member makes the whole load
+            // fail, as it does in CPython (unhashable type).
+            new_keys |= matches!(
+                v,
+                Value::Bytes(_) | Value::FrozenSet(_) | Value::Set(_) | Value::ByteArray(_)
+            );
             p.replace(id, v);
         }
     }
     if new_keys {
         // Dicts and sets may now hold equal members (e.g. two equal bytes
-        // that were two REDUCE objects): merge everything again.
+        // that were two REDUCE objects), or unhashable ones: merge (and
+        // check) everything again.
         keys::dedupe_all(p, compare_budget)
     } else {
         keys::dedupe(p, &folded_sets, compare_budget)
@@ -187,6 +194,28 @@ mod tests {
             panic!("{:?}", p.value(items[2]))
         };
         assert_eq!(*p.value(s[0]), Value::int(1));
+    }
+
+    /// A bytearray or set built by REDUCE and used as a dict key or set
+    /// member: CPython's load fails (unhashable type), and so does resolving.
+    #[test]
+    fn unhashable_folds_used_as_keys_fail_as_in_cpython() {
+        for (data, kind) in [
+            // {bytearray(b'xyz'): <the same>} (a fuzz finding)
+            (
+                &b"\x80\x03]q\x00(cbuiltins\nbytearray\nq\x01C\x03xyzq\x02\x85q\x03Rq\x04h\x04d."[..],
+                "bytearray",
+            ),
+            // {set([]): 1}
+            (&b"\x80\x03(cbuiltins\nset\n]\x85RK\x01d."[..], "set"),
+        ] {
+            let mut p = decode(data, &Options::default()).unwrap();
+            assert_eq!(
+                resolve(&mut p, 1_000_000),
+                Err(DecodeErrorKind::Unhashable(kind)),
+                "{kind}"
+            );
+        }
     }
 
     #[test]
