@@ -17,7 +17,8 @@
 //! as Python objects built from it would be.
 //!
 //! Limits: nesting deeper than [`MAX_DEPTH`] is an error (CPython's own
-//! limit is about 1000); NEWOBJ_EX below protocol 4, EXT below 2, and numpy
+//! limit is about 1000), and so is a global whose name has more than
+//! [`MAX_NAME_DOTS`] dots below protocol 4; NEWOBJ_EX below protocol 4, EXT below 2, and numpy
 //! nodes (encoded by the layers above) are errors.
 
 use std::collections::HashMap;
@@ -32,6 +33,10 @@ use crate::write::write_op;
 
 /// Deepest nesting the encoder follows.
 pub const MAX_DEPTH: usize = 3000;
+
+/// Most dots in a global's name below protocol 4, where each is a level of
+/// `getattr(parent, name)` (CPython's own recursion limit is about 1000).
+pub const MAX_NAME_DOTS: usize = 256;
 
 const FRAME_SIZE_TARGET: usize = 64 * 1024;
 const FRAME_SIZE_MIN: usize = 4;
@@ -601,7 +606,16 @@ impl<'p> Encoder<'p> {
             if self.proto < 2 {
                 self.op(Op::Mark);
             }
-            self.save_global(&parent, None)?;
+            // One level of nesting per dot, as CPython recurses (each
+            // level is a deep Rust frame: a stricter bound than values).
+            self.depth += 1;
+            if self.depth > MAX_DEPTH || name.iter().filter(|&&c| c == b'.').count() > MAX_NAME_DOTS
+            {
+                return Err(err_opt(node, EncodeErrorKind::TooDeep));
+            }
+            let saved = self.save_global(&parent, None);
+            self.depth -= 1;
+            saved?;
             self.save_syn(&Syn::Str(last, last_key))?;
             self.tuple_end(2, None);
             self.op(Op::Reduce);
@@ -1278,6 +1292,32 @@ mod tests {
             );
             assert_eq!(got, want.to_vec(), "protocol {proto}");
         }
+    }
+
+    /// Every dot of a global's name below protocol 4 is a level of
+    /// `getattr` nesting: too many are `TooDeep`, not a stack overflow (a
+    /// fuzz finding).
+    #[test]
+    fn deeply_dotted_globals_are_too_deep() {
+        let name = vec!["a"; 100_000].join(".");
+        for proto in 0..=3u8 {
+            let mut p = Pickle::new();
+            let r = p.push(Value::Global(Box::new(Global::new("m", &name))));
+            p.set_root(r);
+            let e = encode(&p, proto).unwrap_err();
+            assert_eq!(e.kind, EncodeErrorKind::TooDeep, "protocol {proto}");
+        }
+        // Protocol 4 names it with STACK_GLOBAL: no nesting.
+        let mut p = Pickle::new();
+        let r = p.push(Value::Global(Box::new(Global::new("m", &name))));
+        p.set_root(r);
+        assert!(encode(&p, 4).is_ok());
+        // Within the limit it still encodes.
+        let name = vec!["a"; MAX_NAME_DOTS + 1].join(".");
+        let mut p = Pickle::new();
+        let r = p.push(Value::Global(Box::new(Global::new("m", &name))));
+        p.set_root(r);
+        assert!(encode(&p, 2).is_ok());
     }
 
     #[test]
