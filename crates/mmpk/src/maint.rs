@@ -118,9 +118,20 @@ impl Dict {
     /// thread or process replaced `key` in between, nothing is written
     /// ([`Upgraded::Retry`]) and the newer value stays.
     fn upgrade_one(&self, key: &str) -> Result<Upgraded> {
-        let (bytes, value_offset) = self.value_bytes_at(key)?;
-        if let Ok(a) = decode_array(&bytes, 0..bytes.len()) {
-            if a.encoding != Encoding::V1 {
+        // What the entry holds, read in place (an array's data is not
+        // copied to tell its encoding).
+        let (found, value_offset) = self.with_value_bytes(key, |b, at| {
+            let found = if let Ok(a) = decode_array(b, 0..b.len()) {
+                Found::Array(a.encoding)
+            } else if let Ok(m) = mmpk_format::masked::read_masked(b, 0..b.len()) {
+                Found::Masked(m.encoding, m.mask_kind)
+            } else {
+                Found::Other
+            };
+            (found, at)
+        })?;
+        if let Found::Array(encoding) = found {
+            if encoding != Encoding::V1 {
                 return Ok(Upgraded::No);
             }
             let old = match self.array(key) {
@@ -146,19 +157,16 @@ impl Dict {
                 Upgraded::Retry
             });
         }
-        let Ok(m) = mmpk_format::masked::read_masked(&bytes, 0..bytes.len()) else {
+        let Found::Masked(Encoding::V1, mask_kind) = found else {
             return Ok(Upgraded::No);
         };
-        if m.encoding != Encoding::V1 {
-            return Ok(Upgraded::No);
-        }
         let mk = match self.masked(key) {
             Ok(m) => m,
             Err(Error::UnsupportedDtype { .. }) => return Ok(Upgraded::No),
             Err(e) => return Err(e),
         };
         let data = mk.data().bytes().to_vec();
-        let mask = match m.mask_kind {
+        let mask = match mask_kind {
             mmpk_format::masked::MaskKind::Elementwise => Some(mk.mask().bytes().to_vec()),
             _ if mk.mask().bytes() == [0] => None,
             _ => Some(vec![1; mk.data().shape().iter().product()]),
@@ -185,6 +193,13 @@ impl Dict {
 /// How many times [`Dict::upgrade`] reads a key again after another writer
 /// replaced it between the read and the write.
 const UPGRADE_TRIES: usize = 4;
+
+/// What an entry holds, for [`Dict::upgrade`].
+enum Found {
+    Array(Encoding),
+    Masked(Encoding, mmpk_format::masked::MaskKind),
+    Other,
+}
 
 /// What [`Dict::upgrade`] did with one key.
 enum Upgraded {

@@ -66,8 +66,11 @@ impl Dict {
 
     /// Decodes `key`'s value (array or not) into the data-only model.
     pub fn get_pickle(&self, key: &str) -> Result<Pickle> {
-        let (bytes, offset) = self.value_bytes_at(key)?;
-        decode_value(&bytes, offset as usize, &Default::default()).map_err(|source| Error::Format {
+        // Decoded straight from the map: the value is not copied first.
+        self.with_value_bytes(key, |bytes, offset| {
+            decode_value(bytes, offset as usize, &Default::default())
+        })?
+        .map_err(|source| Error::Format {
             key: Some(key.into()),
             source,
         })
@@ -116,13 +119,24 @@ impl Dict {
     /// ([`Error::Busy`]) while a mutable view of the entry lives in this
     /// process (its array data would be read while being written).
     pub(crate) fn value_bytes_at(&self, key: &str) -> Result<(Vec<u8>, u64)> {
+        self.with_value_bytes(key, |b, at| (b.to_vec(), at))
+    }
+
+    /// Runs `f` over `key`'s value ops (borrowed from the map, not copied)
+    /// and their offset, under the same read token as
+    /// [`Dict::value_bytes_at`].
+    pub(crate) fn with_value_bytes<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&[u8], u64) -> R,
+    ) -> Result<R> {
         let (index, _, loc) = self.locate(key)?;
         let _token = self
             .shared
             .borrows
             .read(loc.offset)
             .ok_or_else(|| Error::Busy { key: key.into() })?;
-        Ok((index.bytes(loc.value_span()).to_vec(), loc.value_offset))
+        Ok(f(index.bytes(loc.value_span()), loc.value_offset))
     }
 }
 
