@@ -14,6 +14,7 @@
 //!   # fn main() {}
 //!   ```
 //!
+//! - [`rng`]: the seeded generators the hostile suites and the soak use.
 //! - [`http`]: [`Server`](http::Server), a tiny HTTP/1.1 server on
 //!   127.0.0.1 serving in-memory files with `Range`, `If-Match`, ETag and
 //!   Last-Modified, which can be told to misbehave ([`Mode`](http::Mode)).
@@ -33,3 +34,4 @@
 
 pub mod alloc;
 pub mod http;
+pub mod rng;

@@ -490,17 +490,7 @@ fn every_fixture_value_entry_decodes_to_its_expected_value() {
 
 // ---- hostile input ---------------------------------------------------------
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use mmpk_test_support::rng::XorShift64Star as Rng;
 
 #[test]
 fn hostile_values_give_typed_errors() {

@@ -4,17 +4,7 @@ use mmpk_format::scan::{scan, Tail};
 
 use crate::roundtrip::small_file;
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use mmpk_test_support::rng::XorShift64Star as Rng;
 
 #[test]
 fn every_truncation_reports_an_intact_prefix() {

@@ -23,23 +23,7 @@ pub fn heap_bound(len: usize) -> usize {
     64 * len + (512 << 10)
 }
 
-/// A small deterministic generator (SplitMix64).
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// A number below `n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+pub use mmpk_test_support::rng::SplitMix64 as Rng;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -148,7 +132,7 @@ pub fn cut_points(len: usize, seed: u64) -> Vec<usize> {
     }
     let mut rng = Rng(seed);
     let mut v: Vec<usize> = (0..256).chain(len - 256..len).collect();
-    v.extend((0..512).map(|_| rng.below(len)));
+    v.extend((0..512).map(|_| rng.index(len)));
     v.sort_unstable();
     v.dedup();
     v
@@ -181,7 +165,7 @@ pub fn mutations(bytes: &[u8], seed: u64, flips: usize, fields: usize) -> Vec<(S
         return out;
     }
     for _ in 0..flips {
-        let at = rng.below(bytes.len());
+        let at = rng.index(bytes.len());
         let x = (rng.next() as u8).max(1);
         let mut b = bytes.to_vec();
         b[at] ^= x;
@@ -206,7 +190,7 @@ pub fn mutations(bytes: &[u8], seed: u64, flips: usize, fields: usize) -> Vec<(S
         }
     }
     for _ in 0..fields.min(candidates.len()) {
-        let i = rng.below(candidates.len());
+        let i = rng.index(candidates.len());
         sites.push(candidates.swap_remove(i));
     }
     for (at, width) in sites {
