@@ -36,7 +36,7 @@ pub struct ArrayInfo {
 /// Bytes a dtype and shape need; `None` if the product of the non-zero
 /// dimensions times the item size exceeds `isize::MAX` (numpy's and
 /// ndarray's limit), even when a zero dimension makes the array empty.
-fn nbytes(dtype: &Dtype, shape: &[usize]) -> Option<u64> {
+pub(crate) fn nbytes(dtype: &Dtype, shape: &[usize]) -> Option<u64> {
     let mut n = dtype.itemsize();
     let mut zero = false;
     for &d in shape {

@@ -1,5 +1,5 @@
 //! Every write the crate makes to a file, in one place: positioned writes,
-//! length changes, syncs and renames. Reads are not routed here.
+//! copies into the file, length changes, syncs and renames. Reads are not routed here.
 //!
 //! In the crate's own test builds and with the non-default cargo feature
 //! `fault-injection`, each of these consults a per-thread fault plan
@@ -29,6 +29,38 @@ pub(crate) fn write_all_at(f: &File, buf: &[u8], offset: u64) -> io::Result<()> 
         }
     }
     f.write_all_at(buf, offset)
+}
+
+/// [`crate::platform::copy_range`] into `dst` (the dict's file).
+#[inline]
+pub(crate) fn copy_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+    dst_zeroed: bool,
+) -> io::Result<()> {
+    #[cfg(any(test, feature = "fault-injection"))]
+    if consult() != Injected::No {
+        return Err(no_space());
+    }
+    crate::platform::copy_range(src, src_offset, dst, dst_offset, len, dst_zeroed)
+}
+
+/// [`crate::platform::copy_from_reader`] into `dst` (the dict's file).
+#[inline]
+pub(crate) fn copy_from_reader(
+    r: &mut dyn io::Read,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    #[cfg(any(test, feature = "fault-injection"))]
+    if consult() != Injected::No {
+        return Err(no_space());
+    }
+    crate::platform::copy_from_reader(r, dst, dst_offset, len).map(|_| ())
 }
 
 /// `ftruncate`.

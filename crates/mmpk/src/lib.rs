@@ -64,7 +64,8 @@
 //! (checked at run time, [`Error::Busy`]); a handle keeps its map alive
 //! (maps are `Arc`-shared and the file is remapped when it grows); two
 //! `Dict`s of one process on the same file share these rules. Every
-//! `unsafe` block of the crate is in one module (`map.rs`), each with its
+//! `unsafe` block of the crate is in two modules (`map.rs`: maps and typed
+//! casts; [`platform`]: the platform's file calls), each with its
 //! `// SAFETY:` reasoning; elsewhere `unsafe` marks only the opening
 //! functions' contract.
 //!
@@ -169,7 +170,12 @@
 //!   file.
 //! - Masked arrays are encoded in memory before being written (one copy);
 //!   plain arrays are written straight from the caller's memory (chunked
-//!   for non-contiguous layouts).
+//!   for non-contiguous layouts), and [`Dict::insert_array_with`] /
+//!   [`Dict::insert_array_from`] stream an array's bytes from a file range
+//!   (`copy_file_range`) or a reader without holding them in memory.
+//! - Portability: every platform-specific call is in [`platform`], behind
+//!   `cfg` with a fallback (Linux, macOS, the BSDs; Windows is not
+//!   supported).
 
 mod array;
 mod convert;
@@ -185,6 +191,8 @@ mod maint;
 mod map;
 mod masked;
 pub mod par;
+pub mod platform;
+mod stream;
 mod value;
 mod write;
 
@@ -198,4 +206,5 @@ pub use mmpk_format::array::Encoding;
 pub use mmpk_format::masked::MaskKind;
 pub use pickle_ops;
 pub use pickle_ops::Pickle;
+pub use stream::ArrayData;
 pub use value::Value;

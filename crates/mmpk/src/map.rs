@@ -303,41 +303,10 @@ pub(crate) fn as_bytes<T: Element>(s: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(ptr.as_ptr(), len) }
 }
 
-/// Asks the filesystem to allocate `len` bytes at `offset` of `file` before
-/// they are written, without changing the file's size (Linux `fallocate`
-/// with `FALLOC_FL_KEEP_SIZE`, as numpy's `np.save` does): writing a large
-/// array into blocks already allocated is faster. Callers ignore errors (a
-/// filesystem without `fallocate` just writes as before).
-pub(crate) fn preallocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return Err(std::io::Error::other("offset or length too large"));
-    };
-    // SAFETY: `fallocate` takes an open descriptor (borrowed from `file`,
-    // which outlives the call) and plain integers; it reads or writes no
-    // memory of this process.
-    let r = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off, n) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn preallocation_keeps_the_file_size() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = File::create(dir.path().join("p")).unwrap();
-        std::io::Write::write_all(&mut &f, b"0123456789").unwrap();
-        // tmpfs and ext4 support it; either way the size must not change.
-        let _ = preallocate(&f, 4, 1 << 20);
-        assert_eq!(f.metadata().unwrap().len(), 10);
-        assert!(preallocate(&f, u64::MAX, 1).is_err());
-    }
     use num_complex::Complex;
 
     #[test]

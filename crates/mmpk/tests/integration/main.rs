@@ -16,6 +16,7 @@ mod processes;
 mod regressions;
 mod reserve;
 mod soak;
+mod stream;
 
 use std::path::PathBuf;
 
