@@ -161,7 +161,7 @@ pub fn cli() -> Command {
                     Arg::new("npy")
                         .long("npy")
                         .value_name("A.npy")
-                        .help("an array from a .npy file"),
+                        .help("an array from a .npy file, or - for stdin (streamed, never held in memory; a Fortran-ordered array from a pipe is spooled to a temporary file in $TMPDIR)"),
                 )
                 .arg(
                     Arg::new("json")
@@ -203,7 +203,12 @@ pub fn cli() -> Command {
                 .arg(json())
                 .arg(file())
                 .arg(Arg::new("key").required(true).value_name("KEY"))
-                .arg(Arg::new("out").required(true).value_name("OUT.npy")),
+                .arg(
+                    Arg::new("out")
+                        .required(true)
+                        .value_name("OUT.npy")
+                        .help("the .npy file to write, or - for stdout (streamed, never held in memory)"),
+                ),
         )
         .subcommand(
             Command::new("rm")

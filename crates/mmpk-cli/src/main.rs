@@ -6,8 +6,9 @@
 //! Modules: `cli` (the grammar), `dict_cmds` (`open_dict`, the only
 //! `unsafe` of the tool, with its safety contract; `ls`, `info`, `verify`,
 //! `rm` and maintenance), `get` and `stats` (summaries computed in parallel
-//! with `mmpk::par`), `put` and `npy` (`.npy` through ndarray-npy, and
-//! headers written from numpy's spec for the dtypes it lacks), `watch`,
+//! with `mmpk::par`), `put` and `npy` (`.npy` streamed in and out: headers
+//! parsed and written here, data copied by `copy_file_range` or through a
+//! bounded buffer, never held in memory), `watch`,
 //! `demo`, `inspect` (layout views over a file's bytes), `pyrepr`, `ui`
 //! (tables, sizes, progress bars, the dtype formatting helper) and
 //! `pickle_cmds` (commands on any pickle).
@@ -90,11 +91,30 @@ fn main() -> ExitCode {
         Some(("demo", m)) => demo::demo(m),
         _ => Err(Failure::input("unknown command")),
     };
+    report_peak_memory();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("mmpk: {}", f.message.replace(['\n', '\r'], " "));
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// With `MMPK_REPORT_PEAK_RSS=1` in the environment, prints the process's
+/// peak resident memory (`VmHWM` of `/proc/self/status`, Linux) to stderr
+/// as `mmpk: peak resident memory: N kB`: how the tests and the benchmark
+/// check that streaming commands stay bounded.
+fn report_peak_memory() {
+    if std::env::var_os("MMPK_REPORT_PEAK_RSS").is_none_or(|v| v != "1") {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(kb) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    {
+        eprintln!("mmpk: peak resident memory: {kb} kB");
     }
 }

@@ -1,46 +1,33 @@
-//! `.npy` files: `mmpk put --npy` and `mmpk export`. Element types that
-//! ndarray-npy handles (bool, integers, f32, f64, complex) in this
-//! machine's byte order go through it; every other dtype mmpk stores
-//! (`f2`, other byte order, `S`, `U`, `M8`, `m8`, `V`, structured) is
-//! written with a header made here from numpy's format specification
-//! (`numpy.lib.format`), and read raw.
+//! `.npy` files, streamed: `mmpk put --npy` and `mmpk export` never hold
+//! an array in memory. The header is parsed and written here (numpy's
+//! format specification, `numpy.lib.format`, versions 1 to 3, every dtype
+//! mmpk stores); the data is copied between files by the kernel where it
+//! can (`copy_file_range`, through `mmpk::platform`), else through one
+//! bounded buffer, with explicit offsets.
+//!
+//! Pipes (`--npy -`, `export KEY -`) stream through the same buffer. A
+//! Fortran-ordered array must be transposed into the C order mmpk stores:
+//! from a file this reads it in tiles of at most [`TILE`] bytes with
+//! positioned reads; from a pipe the data is first spooled to an unnamed
+//! temporary file (in `$TMPDIR`, removed when the command ends; it needs
+//! free space the size of the array), then transposed from there.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
 
-use mmpk::Dict;
-use ndarray::ArrayD;
-use ndarray_npy::{ReadNpyExt, WriteNpyExt};
-use num_complex::Complex;
+use mmpk::{ArrayData, Dict};
+use mmpk_format::dtype::Dtype;
 use py_literal::Value as Py;
 
-use crate::stats::Elem;
 use crate::ui::{self, fail};
 use crate::Failure;
 
-/// Expands to `$typed!(T)` for the Rust element type `T` that
-/// ndarray-npy reads and writes for `$elem`, and to `$other` for every
-/// other kind.
-macro_rules! by_elem {
-    ($elem:expr, $typed:ident, $other:expr) => {
-        match $elem {
-            Elem::Bool => $typed!(bool),
-            Elem::I8 => $typed!(i8),
-            Elem::I16 => $typed!(i16),
-            Elem::I32 => $typed!(i32),
-            Elem::I64 => $typed!(i64),
-            Elem::U8 => $typed!(u8),
-            Elem::U16 => $typed!(u16),
-            Elem::U32 => $typed!(u32),
-            Elem::U64 => $typed!(u64),
-            Elem::F32 => $typed!(f32),
-            Elem::F64 => $typed!(f64),
-            Elem::C64 => $typed!(Complex<f32>),
-            Elem::C128 => $typed!(Complex<f64>),
-            _ => $other,
-        }
-    };
-}
+/// Largest tile of a Fortran-order transposition, in bytes.
+pub const TILE: usize = 4 << 20;
+
+/// File copies are made in pieces of this size, so the progress bar moves.
+const PIECE: u64 = 64 << 20;
 
 /// What a `.npy` header says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,162 +142,295 @@ pub fn header_bytes(descr_py: &str, shape: &[usize]) -> Vec<u8> {
     out
 }
 
-/// Raw C-order bytes from Fortran-order ones (elements of `itemsize`).
-fn fortran_to_c(raw: &[u8], shape: &[usize], itemsize: usize) -> Vec<u8> {
-    let n: usize = shape.iter().product();
-    let rev: Vec<usize> = shape.iter().rev().copied().collect();
-    let Ok(idx) = ArrayD::from_shape_vec(ndarray::IxDyn(&rev), (0..n).collect::<Vec<usize>>())
-    else {
-        return raw.to_vec();
+/// Where the data of a `.npy` comes from.
+enum Input {
+    /// A regular file (or a spool file), the data at `base`.
+    File { file: File, base: u64 },
+    /// A pipe, positioned at the first data byte.
+    Pipe(BufReader<io::Stdin>),
+}
+
+/// A `.npy` file opened and checked, ready to insert.
+pub struct NpySource {
+    name: String,
+    header: NpyHeader,
+    dtype: Dtype,
+    nbytes: u64,
+    input: Input,
+}
+
+/// Whether Fortran-order bytes differ from C-order ones for `shape` (more
+/// than one dimension longer than 1).
+fn transposed(h: &NpyHeader) -> bool {
+    h.fortran && h.shape.iter().filter(|&&d| d > 1).count() > 1
+}
+
+/// Opens `path` (`-`: standard input) and checks its header, before the
+/// dict is opened, so that a bad file changes nothing. A Fortran-ordered
+/// array from a pipe is spooled to a temporary file here.
+pub fn open(path: &str) -> Result<NpySource, Failure> {
+    let name = if path == "-" { "<stdin>" } else { path }.to_string();
+    let at = name.clone();
+    let bad = move |m: String| Failure::input(format!("{at}: {m}"));
+    let (header, input) = if path == "-" {
+        let mut r = BufReader::with_capacity(1 << 16, io::stdin());
+        let h = read_header(&mut r).map_err(&bad)?;
+        (h, Input::Pipe(r))
+    } else {
+        let file = File::open(path).map_err(|e| fail(path, &e))?;
+        let h = read_header(&mut BufReader::new(&file)).map_err(&bad)?;
+        let base = h.len as u64;
+        (h, Input::File { file, base })
     };
-    let mut out = Vec::with_capacity(raw.len());
-    for &i in idx.t().iter() {
-        out.extend_from_slice(&raw[i * itemsize..(i + 1) * itemsize]);
-    }
-    out
-}
-
-fn native(descr: &str) -> bool {
-    let little = cfg!(target_endian = "little");
-    match descr.as_bytes().first() {
-        Some(b'|') | Some(b'=') => true,
-        Some(b'<') => little,
-        Some(b'>') => !little,
-        _ => false,
-    }
-}
-
-/// Inserts a typed array read through ndarray-npy under a key.
-pub type Inserter = Box<dyn FnOnce(&Dict, &str) -> mmpk::Result<()>>;
-
-/// An array read from a `.npy` file, ready to insert.
-pub enum Loaded {
-    /// Through ndarray-npy.
-    Typed(Inserter),
-    /// Raw bytes in C order with their dtype.
-    Raw {
-        /// `dtype.str`
-        dtype: String,
-        /// The shape.
-        shape: Vec<usize>,
-        /// The bytes.
-        data: Vec<u8>,
-    },
-}
-
-/// Reads `path` (before the dict is opened, so that a bad file changes
-/// nothing).
-pub fn load(path: &str) -> Result<(Loaded, NpyHeader), Failure> {
-    let bad = |m: String| Failure::input(format!("{path}: {m}"));
-    let mut f = File::open(path).map_err(|e| fail(path, &e))?;
-    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let h = read_header(&mut BufReader::new(&mut f)).map_err(bad)?;
-    let dt = mmpk_format::dtype::Dtype::parse(&h.descr)
-        .map_err(|e| bad(format!("dtype {}: {}", h.descr, ui::one_line("", &e))))?;
-    if matches!(dt, mmpk_format::dtype::Dtype::Structured(_)) {
+    let dtype = Dtype::parse(&header.descr)
+        .map_err(|e| bad(format!("dtype {}: {}", header.descr, ui::one_line("", &e))))?;
+    if matches!(dtype, Dtype::Structured(_)) {
         return Err(bad(format!(
             "structured dtype {} is not supported by mmpk put (mmpk stores it only through Python)",
-            h.descr
+            header.descr
         )));
     }
-    let need =
-        mmpk_format::array::nbytes(&dt, &h.shape.iter().map(|&d| d as u64).collect::<Vec<_>>())
-            .ok_or_else(|| bad("the shape's size overflows".into()))?;
-    if size < h.len as u64 + need {
-        return Err(bad(format!(
-            "the data is truncated: dtype and shape need {need} bytes, the file has {}",
-            size.saturating_sub(h.len as u64)
-        )));
-    }
-    let pb = ui::bytes_bar(if need >= ui::LARGE { size } else { 0 }, "read");
-    f.seek(SeekFrom::Start(0)).map_err(|e| fail(path, &e))?;
-    macro_rules! typed {
-        ($t:ty) => {{
-            let r = BufReader::with_capacity(1 << 20, pb.wrap_read(&mut f));
-            let a = ArrayD::<$t>::read_npy(r).map_err(|e| bad(ui::one_line("", &e)))?;
-            Loaded::Typed(Box::new(move |d: &Dict, k: &str| d.insert_array(k, &a)))
-        }};
-    }
-    let loaded = if native(&h.descr) {
-        by_elem!(
-            Elem::of(&h.descr),
-            typed,
-            raw(&mut f, &h, &dt, need, &pb, path)?
-        )
-    } else {
-        raw(&mut f, &h, &dt, need, &pb, path)?
+    let shape64: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
+    let nbytes = mmpk_format::array::nbytes(&dtype, &shape64)
+        .ok_or_else(|| bad("the shape's size overflows".into()))?;
+    let mut src = NpySource {
+        name,
+        header,
+        dtype,
+        nbytes,
+        input,
     };
-    pb.finish_and_clear();
-    Ok((loaded, h))
-}
-
-fn raw(
-    f: &mut File,
-    h: &NpyHeader,
-    dt: &mmpk_format::dtype::Dtype,
-    need: u64,
-    pb: &indicatif::ProgressBar,
-    path: &str,
-) -> Result<Loaded, Failure> {
-    f.seek(SeekFrom::Start(h.len as u64))
-        .map_err(|e| fail(path, &e))?;
-    let mut data = vec![0u8; need as usize];
-    pb.wrap_read(&mut *f)
-        .read_exact(&mut data)
-        .map_err(|e| fail(path, &e))?;
-    if h.fortran && h.shape.len() > 1 {
-        data = fortran_to_c(&data, &h.shape, dt.itemsize() as usize);
-    }
-    Ok(Loaded::Raw {
-        dtype: dt.str(),
-        shape: h.shape.clone(),
-        data,
-    })
-}
-
-/// Writes `a` to `out` as `.npy`.
-pub fn export(a: &mmpk::Array, out: &str) -> Result<u64, Failure> {
-    let (dtype, _) = ui::dtype_strs(a);
-    let nbytes = a.info().nbytes;
-    let pb = ui::bytes_bar(if nbytes >= ui::LARGE { nbytes } else { 0 }, "export");
-    let file = File::create(out).map_err(|e| fail(out, &e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, pb.wrap_write(file));
-    macro_rules! typed {
-        ($t:ty) => {{
-            let r = match a.view::<$t>() {
-                Ok(v) => v.write_npy(&mut w),
-                Err(_) => a
-                    .to_owned::<$t>()
-                    .map_err(|e| fail(out, &e))?
-                    .write_npy(&mut w),
+    match &mut src.input {
+        Input::File { file, base } => {
+            let size = file.metadata().map_err(|e| fail(path, &e))?.len();
+            if size < *base + nbytes {
+                return Err(bad(format!(
+                    "the data is truncated: dtype and shape need {nbytes} bytes, the file has {}",
+                    size.saturating_sub(*base)
+                )));
+            }
+        }
+        Input::Pipe(r) if transposed(&src.header) => {
+            let spool = tempfile::tempfile().map_err(|e| fail("temporary file", &e))?;
+            let pb = ui::bytes_bar(if nbytes >= ui::LARGE { nbytes } else { 0 }, "spool");
+            mmpk::platform::copy_from_reader(&mut pb.wrap_read(r), &spool, 0, nbytes)
+                .map_err(|e| truncated(&src.name, nbytes, &e))?;
+            pb.finish_and_clear();
+            src.input = Input::File {
+                file: spool,
+                base: 0,
             };
-            r.map_err(|e| fail(out, &e))?;
-        }};
+        }
+        Input::Pipe(_) => {}
     }
-    let elem = if native(&dtype) {
-        Elem::of(&dtype)
-    } else {
-        Elem::Other
-    };
-    by_elem!(elem, typed, {
-        let py = ui::dtype_descr_py(a);
-        w.write_all(&header_bytes(&py, a.shape()))
-            .and_then(|_| w.write_all(a.bytes()))
-            .map_err(|e| fail(out, &e))?;
-    });
-    w.flush().map_err(|e| fail(out, &e))?;
-    pb.finish_and_clear();
-    Ok(nbytes)
+    Ok(src)
 }
 
-/// Writes a structured (or other unmapped) array given by its descr (as
-/// Python text), shape and C-order bytes.
-pub fn export_raw(descr_py: &str, shape: &[usize], data: &[u8], out: &str) -> Result<(), Failure> {
-    let mut w = BufWriter::new(File::create(out).map_err(|e| fail(out, &e))?);
-    w.write_all(&header_bytes(descr_py, shape))
-        .and_then(|_| w.write_all(data))
-        .and_then(|_| w.flush())
-        .map_err(|e| fail(out, &e))
+fn truncated(name: &str, nbytes: u64, e: &io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        Failure::input(format!(
+            "{name}: the data is truncated: dtype and shape need {nbytes} bytes"
+        ))
+    } else {
+        fail(name, e)
+    }
+}
+
+/// Inserts `src` under `key`: its bytes go straight from the `.npy` into
+/// the new entry (a file range in the kernel, a pipe through the buffer,
+/// a Fortran-order array through the tiled transposition).
+pub fn insert(d: &Dict, key: &str, src: NpySource) -> Result<(), Failure> {
+    let at = format!("{}: entry {key:?}", d.path().display());
+    let NpySource {
+        name,
+        header,
+        dtype,
+        nbytes,
+        input,
+    } = src;
+    let dt = dtype.str();
+    let pb = ui::bytes_bar(if nbytes >= ui::LARGE { nbytes } else { 0 }, "put");
+    let r = match input {
+        Input::File { file, base } if transposed(&header) => {
+            let itemsize = dtype.itemsize() as usize;
+            d.insert_array_with(key, &dt, &header.shape, |data| {
+                fortran_to_c(&file, base, &header.shape, itemsize, data, &pb, TILE)
+            })
+        }
+        Input::File { file, base } => d.insert_array_with(key, &dt, &header.shape, |data| {
+            let mut at = 0;
+            while at < nbytes {
+                let n = PIECE.min(nbytes - at);
+                data.copy_from_file(&file, base + at, at, n)?;
+                pb.inc(n);
+                at += n;
+            }
+            Ok(())
+        }),
+        Input::Pipe(r) => d.insert_array_from(key, &dt, &header.shape, pb.wrap_read(r)),
+    };
+    pb.finish_and_clear();
+    match r {
+        Ok(()) => Ok(()),
+        Err(mmpk::Error::Io { source, .. }) if source.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(truncated(&name, nbytes, &source))
+        }
+        Err(e) => Err(fail(&at, &e)),
+    }
+}
+
+/// Copies a Fortran-order array (`shape`, elements of `itemsize` bytes,
+/// at `base` of `src`) into `data` in C order, in tiles of at most
+/// [`TILE`] bytes: the axes are split into a leading group `A` (contiguous
+/// in the source) and a trailing group `B` (contiguous in the result);
+/// each tile is read as runs of `A` (one positioned read per `B` index)
+/// and written as runs of `B` (one write per `A` index).
+fn fortran_to_c(
+    src: &File,
+    base: u64,
+    shape: &[usize],
+    itemsize: usize,
+    data: &mut ArrayData<'_>,
+    pb: &indicatif::ProgressBar,
+    tile_bytes: usize,
+) -> io::Result<()> {
+    let n = shape.len();
+    if n < 2 || shape.contains(&0) || itemsize == 0 {
+        return Ok(());
+    }
+    // Split where the two groups' sizes are closest.
+    let total: u128 = shape.iter().map(|&d| d as u128).product();
+    let k = (1..n)
+        .min_by_key(|&k| {
+            let a: u128 = shape[..k].iter().map(|&d| d as u128).product();
+            let b = total / a;
+            a.max(b) / a.min(b).max(1)
+        })
+        .unwrap_or(1);
+    let (ga, gb) = shape.split_at(k);
+    let a: u64 = ga.iter().map(|&d| d as u64).product();
+    let b: u64 = gb.iter().map(|&d| d as u64).product();
+    let s = itemsize as u64;
+    let per = (tile_bytes / itemsize).max(1) as u64;
+    let ta = a.min((per as f64).sqrt().ceil() as u64).max(1);
+    let tb = b.min((per / ta).max(1));
+    let mut tile = vec![0u8; (ta * tb * s) as usize];
+    let mut row = vec![0u8; (tb * s) as usize];
+    for r in (0..a).step_by(ta as usize) {
+        let na = ta.min(a - r);
+        for c in (0..b).step_by(tb as usize) {
+            let nb = tb.min(b - c);
+            // Read: for each B index c + j (C order), the run of A indices
+            // r.. (F order) of its source column.
+            for j in 0..nb {
+                let fb = c_to_f(c + j, gb);
+                let off = base + (r + a * fb) * s;
+                let dst = &mut tile[(j * na * s) as usize..((j + 1) * na * s) as usize];
+                src.read_exact_at(dst, off)?;
+            }
+            // Write: for each A index r + i (F order), its row of B indices.
+            for i in 0..na {
+                let ca = f_to_c(r + i, ga);
+                for j in 0..nb {
+                    let from = ((j * na + i) * s) as usize;
+                    row[(j * s) as usize..((j + 1) * s) as usize]
+                        .copy_from_slice(&tile[from..from + itemsize]);
+                }
+                data.write_at((ca * b + c) * s, &row[..(nb * s) as usize])?;
+            }
+            pb.inc(na * nb * s);
+        }
+    }
+    Ok(())
+}
+
+/// The Fortran-order index of the element whose C-order index is `c` in
+/// an array of `dims`.
+fn c_to_f(mut c: u64, dims: &[usize]) -> u64 {
+    let mut f = 0;
+    let mut stride: u64 = dims.iter().map(|&d| d as u64).product();
+    for &d in dims.iter().rev() {
+        stride /= d as u64;
+        f += (c % d as u64) * stride;
+        c /= d as u64;
+    }
+    f
+}
+
+/// The C-order index of the element whose Fortran-order index is `f`.
+fn f_to_c(mut f: u64, dims: &[usize]) -> u64 {
+    let mut c = 0;
+    let mut stride: u64 = dims.iter().map(|&d| d as u64).product();
+    for &d in dims {
+        stride /= d as u64;
+        c += (f % d as u64) * stride;
+        f /= d as u64;
+    }
+    c
+}
+
+/// Writes a `.npy` to `out` (`-`: standard output): the header for
+/// `descr_py` (a `dtype.str`, or a structured descr, as Python text) and
+/// C-order `shape`, then `nbytes` bytes of `src` from `offset`, copied by
+/// the kernel (file to file, holes skipped) or through one bounded buffer
+/// (to a pipe).
+pub fn export_range(
+    descr_py: &str,
+    shape: &[usize],
+    src: &File,
+    offset: u64,
+    nbytes: u64,
+    out: &str,
+) -> Result<(), Failure> {
+    let header = header_bytes(descr_py, shape);
+    let pb = ui::bytes_bar(if nbytes >= ui::LARGE { nbytes } else { 0 }, "export");
+    let name = if out == "-" { "<stdout>" } else { out };
+    let r = (|| -> io::Result<()> {
+        if out == "-" {
+            let mut w = io::stdout().lock();
+            w.write_all(&header)?;
+            mmpk::platform::copy_to_writer(src, offset, nbytes, &mut pb.wrap_write(&mut w))?;
+            return w.flush();
+        }
+        let file = File::create(out)?;
+        file.write_all_at(&header, 0)?;
+        let h = header.len() as u64;
+        let mut at = 0;
+        while at < nbytes {
+            let n = PIECE.min(nbytes - at);
+            mmpk::platform::copy_range(src, offset + at, &file, h + at, n, true)?;
+            pb.inc(n);
+            at += n;
+        }
+        // Trailing holes: the file ends where the data does.
+        file.set_len(h + nbytes)
+    })();
+    pb.finish_and_clear();
+    r.map_err(|e| fail(name, &e))
+}
+
+/// Writes a `.npy` of `descr_py`, `shape` and C-order `data` held in
+/// memory (a remote array's bytes) to `out` (`-`: standard output).
+pub fn export_bytes(
+    descr_py: &str,
+    shape: &[usize],
+    data: &[u8],
+    out: &str,
+) -> Result<(), Failure> {
+    let name = if out == "-" { "<stdout>" } else { out };
+    let header = header_bytes(descr_py, shape);
+    let r = if out == "-" {
+        let mut w = io::stdout().lock();
+        w.write_all(&header)
+            .and_then(|_| w.write_all(data))
+            .and_then(|_| w.flush())
+    } else {
+        File::create(out).and_then(|mut f| {
+            f.write_all(&header)?;
+            f.write_all(data)
+        })
+    };
+    r.map_err(|e| fail(name, &e))
 }
 
 #[cfg(test)]
@@ -338,9 +458,73 @@ mod tests {
     }
 
     #[test]
-    fn fortran_order_is_transposed() {
-        // [[1, 2, 3], [4, 5, 6]] in Fortran order: 1 4 2 5 3 6.
-        let f = [1u8, 4, 2, 5, 3, 6];
-        assert_eq!(fortran_to_c(&f, &[2, 3], 1), vec![1, 2, 3, 4, 5, 6]);
+    fn fortran_order_is_transposed_in_tiles_of_any_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.mmpk");
+        let path = path.to_str().unwrap();
+        let d =
+            crate::dict_cmds::open_dict(path, crate::dict_cmds::Open::Create(mmpk::Layout::V2, 64))
+                .ok()
+                .unwrap();
+        let pb = indicatif::ProgressBar::hidden();
+        let shapes: [&[usize]; 6] = [
+            &[2, 3],
+            &[7, 1, 5],
+            &[3, 4, 5, 2],
+            &[1, 9, 1, 4],
+            &[33, 17],
+            &[5, 6, 7],
+        ];
+        for (si, shape) in shapes.iter().enumerate() {
+            for itemsize in [1usize, 2, 8] {
+                let n: usize = shape.iter().product();
+                // Element with C index c has bytes (c, c >> 8, ...) in the
+                // result; in the Fortran source it sits at F index c_to_f(c).
+                let elem = |c: usize| -> Vec<u8> {
+                    (0..itemsize)
+                        .map(|b| ((c >> (8 * (b % 2))) as u8).wrapping_add(b as u8))
+                        .collect()
+                };
+                let mut src = vec![0u8; 3 + n * itemsize];
+                let mut want = Vec::new();
+                for c in 0..n {
+                    let f = c_to_f(c as u64, shape) as usize;
+                    src[3 + f * itemsize..3 + (f + 1) * itemsize].copy_from_slice(&elem(c));
+                    want.extend(elem(c));
+                }
+                let sp = dir.path().join("src");
+                std::fs::write(&sp, &src).unwrap();
+                let f = File::open(&sp).unwrap();
+                for tile in [1usize, 5, 16, 64, 1 << 20] {
+                    let key = format!("{si}-{itemsize}-{tile}");
+                    let dt = if itemsize == 1 {
+                        "|u1".to_string()
+                    } else {
+                        format!("<u{itemsize}")
+                    };
+                    d.insert_array_with(&key, &dt, shape, |data| {
+                        fortran_to_c(&f, 3, shape, itemsize, data, &pb, tile)
+                    })
+                    .unwrap();
+                    assert_eq!(d.array(&key).unwrap().bytes(), &want[..], "{key}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn c_and_f_indices_are_inverse_permutations() {
+        let dims = [3usize, 1, 4, 2];
+        let n: u64 = 24;
+        let mut seen = vec![false; n as usize];
+        for c in 0..n {
+            let f = c_to_f(c, &dims);
+            assert_eq!(f_to_c(f, &dims), c);
+            seen[f as usize] = true;
+        }
+        assert!(seen.iter().all(|&x| x));
+        // Element (1, 0, 2, 1): C index ((1*1+0)*4+2)*2+1 = 13, F index
+        // 1 + 3*(0 + 1*(2 + 4*1)) = 19.
+        assert_eq!(c_to_f(13, &dims), 19);
     }
 }

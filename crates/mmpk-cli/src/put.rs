@@ -16,7 +16,7 @@ use crate::Failure;
 
 /// What `put` inserts, read and checked before the dict is opened.
 enum Source {
-    Npy(npy::Loaded),
+    Npy(npy::NpySource),
     Json(Pickle),
     Zeros(String, Vec<usize>),
 }
@@ -88,7 +88,7 @@ pub fn put(m: &ArgMatches) -> Result<(), Failure> {
         )));
     }
     let source = if let Some(f) = m.get_one::<String>("npy") {
-        Source::Npy(npy::load(f)?.0)
+        Source::Npy(npy::open(f)?)
     } else if let Some(f) = m.get_one::<String>("json") {
         Source::Json(read_json(f)?)
     } else if let Some(z) = m.get_many::<String>("zeros") {
@@ -125,13 +125,8 @@ pub fn put(m: &ArgMatches) -> Result<(), Failure> {
 
 fn insert(d: &mmpk::Dict, key: &str, source: Source, at: &str) -> Result<String, Failure> {
     let what = match source {
-        Source::Npy(npy::Loaded::Typed(insert)) => {
-            insert(d, key).map_err(|e| fail(at, &e))?;
-            None
-        }
-        Source::Npy(npy::Loaded::Raw { dtype, shape, data }) => {
-            d.insert_bytes(key, &dtype, &shape, &data)
-                .map_err(|e| fail(at, &e))?;
+        Source::Npy(src) => {
+            npy::insert(d, key, src)?;
             None
         }
         Source::Zeros(dtype, shape) => {
@@ -219,7 +214,19 @@ pub fn export(m: &ArgMatches) -> Result<(), Failure> {
     let d = open_dict(path, Open::Read)?;
     let at = format!("{path}: entry {key:?}");
     let n = match d.array(key) {
-        Ok(a) => npy::export(&a, out)?,
+        Ok(a) => {
+            let info = a.info();
+            let src = std::fs::File::open(path).map_err(|e| fail(path, &e))?;
+            npy::export_range(
+                &ui::dtype_descr_py(&a),
+                a.shape(),
+                &src,
+                info.data_offset,
+                info.nbytes,
+                out,
+            )?;
+            info.nbytes
+        }
         Err(mmpk::Error::KeyNotFound { .. }) => {
             return Err(Failure::input(format!("{path}: no entry {key:?}")))
         }
@@ -233,6 +240,10 @@ pub fn export(m: &ArgMatches) -> Result<(), Failure> {
         }
         Err(e) => return Err(fail(&at, &e)),
     };
+    if out == "-" {
+        // Standard output holds the .npy: no summary.
+        return Ok(());
+    }
     if m.get_flag("json") {
         return print(&format!(
             "{}\n",
@@ -251,18 +262,20 @@ fn export_unmapped(d: &mmpk::Dict, key: &str, out: &str, at: &str) -> Result<u64
         .find(|x| x.key == key)
         .ok_or_else(|| Failure::input(format!("{at}: vanished")))?;
     let span = info.value_offset as usize..(info.value_offset + info.value_len) as usize;
-    d.with_file_bytes(|bytes| -> Result<u64, Failure> {
-        let a = mmpk_format::array::read_array(bytes, span.clone()).map_err(|e| fail(at, &e))?;
-        let shape: Vec<usize> = a.shape.iter().map(|&x| x as usize).collect();
-        npy::export_raw(
-            &a.dtype.descr().to_string(),
-            &shape,
-            &bytes[a.data.clone()],
-            out,
-        )?;
-        Ok(a.nbytes())
-    })
-    .map_err(|e| fail(at, &e))?
+    // Only the array's header is read from the map; its data is copied
+    // from the file.
+    let (descr, shape, data) = d
+        .with_file_bytes(|bytes| -> Result<_, Failure> {
+            let a =
+                mmpk_format::array::read_array(bytes, span.clone()).map_err(|e| fail(at, &e))?;
+            let shape: Vec<usize> = a.shape.iter().map(|&x| x as usize).collect();
+            Ok((a.dtype.descr().to_string(), shape, a.data.clone()))
+        })
+        .map_err(|e| fail(at, &e))??;
+    let src = std::fs::File::open(d.path()).map_err(|e| fail(at, &e))?;
+    let n = (data.end - data.start) as u64;
+    npy::export_range(&descr, &shape, &src, data.start as u64, n, out)?;
+    Ok(n)
 }
 
 #[cfg(test)]

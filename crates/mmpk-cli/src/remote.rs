@@ -308,8 +308,11 @@ pub fn export(url: &str, key: &str, out: &str, json_out: bool) -> Result<(), Fai
     }
     let a = d.get_array(key).map_err(|e| fail(&at, &e))?;
     let shape: Vec<usize> = a.shape.iter().map(|&x| x as usize).collect();
-    crate::npy::export_raw(&a.dtype.descr().to_string(), &shape, &a.data, out)?;
+    crate::npy::export_bytes(&a.dtype.descr().to_string(), &shape, &a.data, out)?;
     let n = a.data.len() as u64;
+    if out == "-" {
+        return Ok(());
+    }
     if json_out {
         let v = json!({"file": url, "key": key, "out": out, "nbytes": n});
         return print(&format!("{v}\n"));

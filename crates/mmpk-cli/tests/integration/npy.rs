@@ -224,3 +224,169 @@ fn export_writes_every_stored_dtype_and_shape() {
         );
     }
 }
+
+/// Runs mmpk with `stdin` piped in; returns its output.
+fn mmpk_piped(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mmpk"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut i = c.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    // Written from a thread: mmpk may stop reading early (bad input).
+    let t = std::thread::spawn(move || {
+        let _ = i.write_all(&data);
+    });
+    let o = c.wait_with_output().unwrap();
+    t.join().unwrap();
+    o
+}
+
+/// `.npy` bytes with `fortran_order` set.
+fn fortran_npy(descr_py: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut b = npy_bytes(descr_py, shape, data);
+    let at = b.windows(5).position(|w| w == b"False").unwrap();
+    b[at..at + 5].copy_from_slice(b"True ");
+    b
+}
+
+#[test]
+fn pipes_stream_in_and_out_in_c_and_fortran_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("d.mmpk");
+    let f = f.to_str().unwrap();
+    // 3 x 700 x 1000 little-endian u16 (4.2 MB): element (i, j, k) is
+    // i * 7 + j * 3 + k, wrapping.
+    let shape = [3usize, 700, 1000];
+    let val = |i: usize, j: usize, k: usize| (i * 7 + j * 3 + k) as u16;
+    let mut c_order = Vec::new();
+    for i in 0..3 {
+        for j in 0..700 {
+            for k in 0..1000 {
+                c_order.extend(val(i, j, k).to_le_bytes());
+            }
+        }
+    }
+    let mut f_order = Vec::new();
+    for k in 0..1000 {
+        for j in 0..700 {
+            for i in 0..3 {
+                f_order.extend(val(i, j, k).to_le_bytes());
+            }
+        }
+    }
+    let o = mmpk_piped(
+        &["put", f, "c", "--npy", "-"],
+        &npy_bytes("'<u2'", &shape, &c_order),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mmpk_piped(
+        &["put", f, "f", "--npy", "-"],
+        &fortran_npy("'<u2'", &shape, &f_order),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The same Fortran array from a file (the tiled transposition).
+    let src = dir.path().join("f.npy");
+    std::fs::write(&src, fortran_npy("'<u2'", &shape, &f_order)).unwrap();
+    let o = mmpk(&["put", f, "ff", "--npy", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = npy_bytes("'<u2'", &shape, &c_order);
+    for key in ["c", "f", "ff"] {
+        // To a pipe: the .npy on stdout, byte for byte what numpy writes
+        // (version 1 header padded to 64), and nothing else.
+        let o = mmpk(&["export", f, key, "-"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(o.stdout == want, "{key}");
+        // To a file.
+        let out = dir.path().join(format!("{key}.npy"));
+        let o = mmpk(&["export", f, key, out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(std::fs::read(&out).unwrap() == want, "{key}");
+    }
+    // A pipe that ends early changes nothing, whatever the order.
+    for b in [
+        npy_bytes("'<u2'", &shape, &c_order[..1000]),
+        fortran_npy("'<u2'", &shape, &f_order[..1000]),
+    ] {
+        let o = mmpk_piped(&["put", f, "short", "--npy", "-"], &b);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("<stdin>: the data is truncated"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = mmpk_piped(&["put", f, "bad", "--npy", "-"], b"not a npy");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("<stdin>: not a .npy"), "{}", stderr(&o));
+    let o = mmpk(&["ls", "--json", f]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keys: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["c", "f", "ff"]);
+}
+
+/// The peak resident memory mmpk reported (`MMPK_REPORT_PEAK_RSS`), in kB.
+fn peak_kb(args: &[&str]) -> u64 {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mmpk"))
+        .args(args)
+        .env("MMPK_REPORT_PEAK_RSS", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    e.lines()
+        .find_map(|l| l.strip_prefix("mmpk: peak resident memory: "))
+        .and_then(|v| v.trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory report: {e}"))
+}
+
+#[test]
+fn a_4_gib_array_streams_in_and_out_in_bounded_memory() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("d.mmpk");
+    let f = f.to_str().unwrap();
+    // A sparse 4 GiB .npy of float32 zeros, with a few values.
+    let shape = [1024usize, 1024, 1024];
+    let src = dir.path().join("big.npy");
+    let header = npy_bytes("'<f4'", &shape, &[]);
+    let h = header.len() as u64;
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::create(&src).unwrap();
+        file.write_all_at(&header, 0).unwrap();
+        file.set_len(h + (4 << 30)).unwrap();
+        file.write_all_at(&2.5f32.to_le_bytes(), h + (3 << 30))
+            .unwrap();
+        file.write_all_at(&1.5f32.to_le_bytes(), h + (4 << 30) - 4)
+            .unwrap();
+    }
+    let put = peak_kb(&["put", f, "big", "--npy", src.to_str().unwrap()]);
+    let out = dir.path().join("out.npy");
+    let export = peak_kb(&["export", f, "big", out.to_str().unwrap()]);
+    eprintln!("peak resident memory: put {put} kB, export {export} kB");
+    assert!(put < 64 << 10, "put: {put} kB");
+    assert!(export < 64 << 10, "export: {export} kB");
+    let o = std::fs::File::open(&out).unwrap();
+    assert_eq!(o.metadata().unwrap().len(), h + (4 << 30));
+    // Holes stayed holes: a few blocks, not 4 GiB.
+    assert!(o.metadata().unwrap().blocks() * 512 < 64 << 20);
+    let mut b = [0u8; 4];
+    use std::os::unix::fs::FileExt;
+    o.read_exact_at(&mut b, h + (3 << 30)).unwrap();
+    assert_eq!(f32::from_le_bytes(b), 2.5);
+    o.read_exact_at(&mut b, h + (4 << 30) - 4).unwrap();
+    assert_eq!(f32::from_le_bytes(b), 1.5);
+    o.read_exact_at(&mut b, h + (2 << 30)).unwrap();
+    assert_eq!(b, [0; 4]);
+}
