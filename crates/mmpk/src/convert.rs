@@ -1,7 +1,11 @@
 //! Converting a plain pickled dict (`pickle.dump(d, f)`) into an mmpk file
-//! in place (FORMAT.md section 9).
+//! in place (FORMAT.md section 9): by rename for a path, by copying back
+//! for a file that is already open.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mmpk_format::generic::encode_node_value;
 use mmpk_format::numpy::resolve_numpy;
@@ -29,14 +33,135 @@ impl OpenOptions {
     /// As [`OpenOptions::open`], for the converted file.
     pub unsafe fn convert(&self, path: impl AsRef<Path>) -> Result<Dict> {
         let path = path.as_ref();
-        let bad = |what: String| Error::Unsupported {
-            what: format!("converting {}: {what}", path.display()),
-        };
         let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
         if mmpk_format::header::parse_header(&bytes).is_ok() {
             return self.open_accepted(path);
         }
-        let raw = pickle_ops::decode::decode(&bytes, &Default::default())
+        let items = Items::parse(&bytes, path)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.convert-{}", std::process::id()));
+        let result = (|| {
+            let mut o = self.clone();
+            o.read_only(false)
+                .create(false)
+                .create_new(true)
+                .durable(false); // one fsync of the whole file before the rename
+            let d = o.open_accepted(&tmp)?;
+            items.write(&d)?;
+            crate::io::sync_all(&d.shared.file()).map_err(|e| Error::io("fsync", &tmp, e))?;
+            drop(d);
+            crate::io::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result?;
+        let mut o = self.clone();
+        o.create(false).create_new(false);
+        o.open_accepted(path)
+    }
+
+    /// [`OpenOptions::convert`] for a file that is already open (read and
+    /// write), converted in place, then opened as with
+    /// [`OpenOptions::open_file`] (`name` is for messages only). An mmpk
+    /// file is just opened; anything that is not a pickled dict gives an
+    /// error and is left unchanged.
+    ///
+    /// The converted dict is first written to an unlinked temporary file in
+    /// the system's temporary directory (`TMPDIR`, which needs room for
+    /// it), then copied over the original from its first byte, and the
+    /// original is cut to its length. Not crash-safe: a process killed
+    /// during that copy leaves a file that is neither the old pickle nor a
+    /// complete mmpk file (mmappickle 1.0's conversion, which also works in
+    /// place, has the same window). Open by path for a conversion that
+    /// survives a crash.
+    ///
+    /// # Safety
+    /// As [`OpenOptions::open`], for the file `file` refers to.
+    pub unsafe fn convert_file(&self, file: File, name: impl AsRef<Path>) -> Result<Dict> {
+        let name = name.as_ref();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", name, e))?
+            .len();
+        let len = usize::try_from(len).map_err(|_| Error::Unsupported {
+            what: format!("converting {}: the file is too large", name.display()),
+        })?;
+        let mut bytes = vec![0u8; len];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|e| Error::io("read", name, e))?;
+        let mut o = self.clone();
+        o.create(false).create_new(false);
+        if mmpk_format::header::parse_header(&bytes).is_ok() {
+            return o.open_file_accepted(file, name);
+        }
+        if self.is_read_only() {
+            return Err(Error::ReadOnly { op: "convert" });
+        }
+        let items = Items::parse(&bytes, name)?;
+        drop(bytes);
+        let tmp = unlinked_temp_file()
+            .map_err(|e| Error::io("create temporary file", &std::env::temp_dir(), e))?;
+        {
+            let mut t = self.clone();
+            t.read_only(false)
+                .create(true)
+                .create_new(false)
+                .durable(false);
+            let copy = tmp
+                .try_clone()
+                .map_err(|e| Error::io("dup", &std::env::temp_dir(), e))?;
+            let d = t.open_file_accepted(copy, name)?;
+            items.write(&d)?;
+        }
+        crate::inplace::copy_over(&tmp, &file)
+            .map_err(|e| Error::io("convert: copy back", name, e))?;
+        o.open_file_accepted(file, name)
+    }
+}
+
+/// A new file in the system's temporary directory whose name is already
+/// removed: it lives as long as its handles.
+fn unlinked_temp_file() -> std::io::Result<File> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir();
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = dir.join(format!(".mmpk-convert-{}-{n}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => {
+                std::fs::remove_file(&p)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A plain pickled dict, decoded (nothing run), its keys checked.
+struct Items {
+    raw: Pickle,
+    resolved: Pickle,
+    keys: Vec<String>,
+    values: Vec<NodeId>,
+}
+
+impl Items {
+    /// Decodes `bytes` (of the file `path`, for messages).
+    fn parse(bytes: &[u8], path: &Path) -> Result<Items> {
+        let bad = |what: String| Error::Unsupported {
+            what: format!("converting {}: {what}", path.display()),
+        };
+        let raw = pickle_ops::decode::decode(bytes, &Default::default())
             .map_err(|e| bad(format!("not a pickle ({e})")))?;
         // Python 2 / protocol 2 forms (`_codecs.encode` bytes, ...) first,
         // then numpy's pickles; node ids stay those of `raw`.
@@ -63,32 +188,21 @@ impl OpenOptions {
                 other => return Err(bad(format!("a key is a {}", other.kind_name()))),
             }
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.convert-{}", std::process::id()));
-        let result = (|| {
-            let mut o = self.clone();
-            o.read_only(false)
-                .create(false)
-                .create_new(true)
-                .durable(false); // one fsync of the whole file before the rename
-            let d = o.open_accepted(&tmp)?;
-            for (key, (_, v)) in keys.iter().zip(&items) {
-                put(&d, key, &raw, &resolved, *v)?;
-            }
-            crate::io::sync_all(&d.shared.file()).map_err(|e| Error::io("fsync", &tmp, e))?;
-            drop(d);
-            crate::io::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        let values = items.iter().map(|(_, v)| *v).collect();
+        Ok(Items {
+            raw,
+            resolved,
+            keys,
+            values,
+        })
+    }
+
+    /// Inserts every item into `d`, in order.
+    fn write(&self, d: &Dict) -> Result<()> {
+        for (key, v) in self.keys.iter().zip(&self.values) {
+            put(d, key, &self.raw, &self.resolved, *v)?;
         }
-        result?;
-        let mut o = self.clone();
-        o.create(false).create_new(false);
-        o.open_accepted(path)
+        Ok(())
     }
 }
 

@@ -62,6 +62,10 @@ impl OpenOptions {
         self
     }
 
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// Create the file (an empty dict) if it is missing or empty.
     pub fn create(&mut self, yes: bool) -> &mut Self {
         self.create = yes;
@@ -111,15 +115,39 @@ impl OpenOptions {
         self.open_accepted(path.as_ref())
     }
 
+    /// Opens (or, with [`OpenOptions::create`], creates in an empty file)
+    /// the dict in `file`, a file already open for reading (and for writing
+    /// unless [`OpenOptions::read_only`]): for files without a usable path,
+    /// such as an unlinked temporary file or a descriptor handed over by
+    /// another program. `name` is used in error messages and returned by
+    /// [`Dict::path`]; it is never opened.
+    ///
+    /// Such a dict works on that open file only: it never checks what a
+    /// path names, and [`Dict::vacuum`] and [`OpenOptions::convert_file`]
+    /// rewrite the file in place instead of renaming a new file over it
+    /// (see there for what a crash in the middle leaves).
+    /// [`OpenOptions::create_new`] is refused ([`Error::BadOption`]).
+    ///
+    /// # Safety
+    /// As [`OpenOptions::open`], for the file `file` refers to.
+    pub unsafe fn open_file(&self, file: File, name: impl AsRef<Path>) -> Result<Dict> {
+        self.open_file_accepted(file, name.as_ref())
+    }
+
+    pub(crate) fn open_file_accepted(&self, file: File, name: &Path) -> Result<Dict> {
+        if self.create_new {
+            return Err(Error::BadOption {
+                what: "create_new cannot apply to a file that is already open".into(),
+            });
+        }
+        self.check_align()?;
+        self.open_handle(file, name, None)
+    }
+
     /// [`OpenOptions::open`] for callers that have accepted its contract
     /// (the crate's own `unsafe` constructors and its unit tests).
     pub(crate) fn open_accepted(&self, path: &Path) -> Result<Dict> {
-        check_align(self.align).map_err(|_| Error::BadOption {
-            what: format!(
-                "alignment {} is not a power of two from 8 to 4096",
-                self.align
-            ),
-        })?;
+        self.check_align()?;
         let creating = (self.create || self.create_new) && !self.read_only;
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -128,12 +156,29 @@ impl OpenOptions {
             .create_new(self.create_new && !self.read_only)
             .open(path)
             .map_err(|e| Error::io("open", path, e))?;
+        let abs_path =
+            std::fs::canonicalize(path).map_err(|e| Error::io("canonicalize", path, e))?;
+        self.open_handle(file, path, Some(abs_path))
+    }
+
+    fn check_align(&self) -> Result<()> {
+        check_align(self.align).map_err(|_| Error::BadOption {
+            what: format!(
+                "alignment {} is not a power of two from 8 to 4096",
+                self.align
+            ),
+        })
+    }
+
+    /// Opens the dict in `file` (named `path`; at `abs_path` unless it was
+    /// handed over open), creating the empty dict if asked.
+    fn open_handle(&self, file: File, path: &Path, abs_path: Option<PathBuf>) -> Result<Dict> {
+        let creating = (self.create || self.create_new) && !self.read_only;
         let borrows = Borrows::for_file(&file).map_err(|e| Error::io("stat", path, e))?;
         let shared = Shared {
             file: RwLock::new(Arc::new(file)),
             path: path.to_path_buf(),
-            abs_path: std::fs::canonicalize(path)
-                .map_err(|e| Error::io("canonicalize", path, e))?,
+            abs_path,
             read_only: self.read_only,
             layout: self.layout,
             align: self.align,
@@ -221,8 +266,11 @@ pub(crate) struct Shared {
     /// The file; replaced only by vacuum (a new inode), under the mutex.
     pub(crate) file: RwLock<Arc<File>>,
     pub(crate) path: PathBuf,
-    /// The absolute path, to notice when the file is replaced by another.
-    pub(crate) abs_path: PathBuf,
+    /// The absolute path, to notice when the file is replaced by another;
+    /// `None` for a dict opened from an open file
+    /// ([`OpenOptions::open_file`]), which works on that file only (vacuum
+    /// and conversion in place).
+    pub(crate) abs_path: Option<PathBuf>,
     pub(crate) read_only: bool,
     pub(crate) layout: Layout,
     pub(crate) align: u64,
@@ -360,7 +408,10 @@ impl Shared {
     fn check_same_file(&self) -> Result<u64> {
         use std::os::unix::fs::MetadataExt;
         let gone = |what| Error::Changed { offset: 0, what };
-        let now = std::fs::metadata(&self.abs_path)
+        let Some(abs_path) = &self.abs_path else {
+            return self.file_len();
+        };
+        let now = std::fs::metadata(abs_path)
             .map_err(|_| gone("the file was removed or renamed; reopen it"))?;
         let ours = self
             .file()
@@ -481,7 +532,8 @@ impl Dict {
         r
     }
 
-    /// The file's path.
+    /// The file's path (for a dict opened with [`OpenOptions::open_file`],
+    /// the name given there).
     pub fn path(&self) -> &Path {
         &self.shared.path
     }
@@ -563,6 +615,34 @@ impl Dict {
     /// mutation, by any process).
     pub fn commit_number(&self) -> Result<i32> {
         self.with_lock(|_, st| Ok(st.index.commit.unwrap_or(0)))
+    }
+
+    /// Sets the commit number in the file's header to `commit`, as
+    /// mmappickle 1.0's `commit_number` setter does (its programs may set
+    /// it). Nothing else changes. Other processes notice a change by the
+    /// commit number together with the file's length: setting it back to a
+    /// value they have seen, with the file's length unchanged, can hide a
+    /// change from them, so this is for tools that know no other process
+    /// has the file open (every operation of mmpk itself bumps it).
+    pub fn set_commit_number(&self, commit: i32) -> Result<()> {
+        self.shared.check_writable("set commit number")?;
+        self.with_lock(|s, st| {
+            s.write_at(
+                &commit.to_le_bytes(),
+                COMMIT_OFFSET as u64,
+                "write commit number",
+            )?;
+            s.sync()?;
+            st.index.commit = Some(commit);
+            Ok(())
+        })
+    }
+
+    /// Whether the dict was opened from an open file
+    /// ([`OpenOptions::open_file`]) rather than a path: it then works on
+    /// that file only, and vacuum and conversion rewrite it in place.
+    pub fn is_opened_from_file(&self) -> bool {
+        self.shared.abs_path.is_none()
     }
 
     /// Whether the file changed since this dict last looked at it (another

@@ -185,6 +185,7 @@ mod error;
 #[cfg(any(test, feature = "fault-injection"))]
 pub mod fault;
 mod index;
+mod inplace;
 mod io;
 mod keys;
 mod maint;

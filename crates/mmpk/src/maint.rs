@@ -232,7 +232,16 @@ impl Dict {
     /// the original, synced, and renamed over it, so a crash leaves either
     /// the old file or the new one. Reserved (never written) array bytes stay
     /// sparse. Refused with [`Error::ViewsAlive`] while this process holds any
-    /// [`crate::Array`] or [`crate::ArrayMut`] of the file.
+    /// [`crate::Array`] or [`crate::ArrayMut`] of the file. A file with
+    /// nothing to reclaim is left unchanged, commit number included.
+    ///
+    /// A dict opened from an open file ([`crate::OpenOptions::open_file`])
+    /// is vacuumed in place instead: the live entries are moved within the
+    /// file and the file is cut. That is not crash-safe (a process killed
+    /// in the middle can lose the entries not yet moved; see
+    /// [`crate::OpenOptions::convert_file`] for the same in conversions),
+    /// and entries that move are written whole (reserved bytes that move
+    /// are no longer sparse).
     ///
     /// Other processes (and other `Dict` values opened separately on the same
     /// path) must not have the file open: they would keep using the old,
@@ -283,6 +292,31 @@ fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
         let align = (s.layout == Layout::V2).then_some(s.align);
         vacuum_plan(&scan, file, align).map_err(fmt)?
     };
+    if is_identity(&plan, &map.all()[..(before as usize).min(map.len())]) {
+        // Nothing to reclaim or to move: the file stays as it is, commit
+        // number included (as mmappickle 1.0's vacuum of a compact file).
+        return Ok(VacuumReport {
+            before,
+            after: before,
+            live: plan.live as u64,
+            dropped: 0,
+        });
+    }
+    if s.abs_path.is_none() {
+        // Opened from an open file: no path to rename over.
+        drop(map);
+        st.map = None;
+        st.index_map = None;
+        crate::inplace::vacuum_in_place(s, &plan)?;
+        st.index = Index::default();
+        s.refresh(st)?;
+        return Ok(VacuumReport {
+            before,
+            after: plan.new_len,
+            live: plan.live as u64,
+            dropped: plan.dropped as u64,
+        });
+    }
     let src = s.file();
     let tmp = temp_path(&s.path);
     let ioerr = |op| move |e| Error::io(op, &s.path, e);
@@ -345,6 +379,26 @@ fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
         live: plan.live as u64,
         dropped: plan.dropped as u64,
     })
+}
+
+/// Whether executing `plan` over `file` (the bytes it was made from) would
+/// leave every byte but the commit number as it is: every live entry stays
+/// where it is and every filler the plan writes is already there, byte for
+/// byte (a deleted entry the size of a filler is not).
+fn is_identity(plan: &mmpk_format::plan::VacuumPlan, file: &[u8]) -> bool {
+    plan.new_len == file.len() as u64
+        && plan.steps.iter().all(|step| match step {
+            Step::Header { .. } | Step::Terminator { .. } => true,
+            Step::Copy { from, to, .. } => from == to,
+            Step::Filler { to, len } => {
+                let mut buf = Vec::new();
+                write_filler(&mut buf, *len).is_ok()
+                    && usize::try_from(*to)
+                        .ok()
+                        .and_then(|at| file.get(at..at.checked_add(buf.len())?))
+                        == Some(&buf[..])
+            }
+        })
 }
 
 /// Copies `len` bytes at `from` of `src` to `to` of `out` (with `pread`,

@@ -25,7 +25,7 @@ fn key(out: &mut Vec<u8>, k: &str) {
 /// 'masked': <np2 masked array at protocol 2>, 'n': 5}, 4)`, assembled from
 /// the fixtures' own pickles (the first uses MEMOIZE from 0; the others
 /// number their memo explicitly).
-fn plain_dict() -> Vec<u8> {
+pub fn plain_dict() -> Vec<u8> {
     let mut p = vec![0x80, 4, b'}', b'('];
     key(&mut p, "arr");
     p.extend(numpy_fixture("np2/shape_2x3.p4.pkl"));

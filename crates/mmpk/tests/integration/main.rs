@@ -8,6 +8,7 @@ mod crash;
 mod faults;
 mod fixtures;
 mod hostile;
+mod inplace;
 mod maint;
 mod model;
 mod open;
@@ -45,6 +46,12 @@ pub fn create(path: &std::path::Path) -> Dict {
 pub fn open(path: &std::path::Path) -> Dict {
     // SAFETY: test files are private to the test.
     unsafe { Dict::open(path) }.unwrap()
+}
+
+/// Opens the dict at `path` read-write, writing new entries in `layout`.
+pub fn open_with_layout(path: &std::path::Path, layout: mmpk::Layout) -> Dict {
+    // SAFETY: test files are private to the test.
+    unsafe { OpenOptions::new().layout(layout).open(path) }.unwrap()
 }
 
 /// Opens the dict at `path` read-only.

@@ -176,6 +176,9 @@ fn a_dict_notices_its_file_was_vacuumed_by_another() {
     let (_d, p) = tmp();
     let a = create(&p);
     a.insert_array("x", &arr1(&[1u8])).unwrap();
+    // Something to reclaim (a compact file is left as it is).
+    a.insert_array("y", &arr1(&[2u8])).unwrap();
+    a.remove("y").unwrap();
     let b = open(&p);
     b.vacuum().unwrap();
     assert!(a.changed_by_others().unwrap());
