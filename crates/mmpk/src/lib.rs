@@ -105,6 +105,13 @@
 //! - Conversion: [`OpenOptions::convert`] turns a plain pickled dict into an
 //!   mmpk file in place (new file beside it, renamed over it when complete);
 //!   numpy arrays among its values become mapped arrays.
+//! - Already-open files: [`OpenOptions::open_file`] and
+//!   [`OpenOptions::convert_file`] work on a `File` without a usable path
+//!   (an unlinked temporary file, a descriptor handed over); vacuum and
+//!   conversion then rewrite that file in place, which is not crash-safe
+//!   (the module docs of `inplace.rs` give the crash model).
+//! - [`Dict::set_commit_number`]: mmappickle 1.0 lets programs set the
+//!   commit number; so does mmpk.
 //! - [`par`]: rayon reductions and fills along axis 0 of (mapped) arrays,
 //!   and parallel bulk insert.
 //!
@@ -140,6 +147,11 @@
 //!   reserved bytes stay sparse); the price is that other processes must
 //!   not hold the file open meanwhile (FORMAT.md section 8 already forbids
 //!   it while they hold maps).
+//!   A dict opened from an open file has no path to rename over: its
+//!   vacuum moves the live entries within the file (in memmove order, so
+//!   no entry is overwritten before it is moved) and cuts it. A vacuum
+//!   with nothing to reclaim writes nothing, commit number included
+//!   (mmappickle 1.0's behaviour).
 //! - Every locked operation also checks that the path still names the
 //!   file this dict has open: a file vacuumed, converted or replaced by
 //!   another process gives [`Error::Changed`] (reopen it) instead of silent
