@@ -14,10 +14,42 @@ runs on a file, do not truncate it or rewrite it by other means (an editor,
 `truncate`, or `vacuum`/`repair` from another process); other processes may
 insert, remove and write arrays through mmpk or mmappickle at any time.
 
-Exit codes: 0 success, 1 a failed check (verify), 2 bad input or usage.";
+Exit codes (the same for every command):
+  0  success
+  1  a check failed (verify found problems)
+  2  usage or bad input (unknown command or option, missing argument, a file
+     that is not what it should be, a missing key, bad JSON, dtype or shape)
+  3  an I/O or lock failure (a read or write failed, a full disk, permission
+     denied, the file's lock is held or another process has the file open)
+  4  partial completion (some of the work was done and stays done; the
+     message says what is left)";
 
 fn file() -> Arg {
-    Arg::new("file").required(true).value_name("FILE")
+    Arg::new("file")
+        .required(true)
+        .value_name("FILE")
+        .help("the mmpk file")
+}
+
+fn remote_file() -> Arg {
+    Arg::new("file")
+        .required(true)
+        .value_name("FILE")
+        .help("the mmpk file, or an http(s):// or s3://bucket/key URL")
+}
+
+fn key() -> Arg {
+    Arg::new("key")
+        .required(true)
+        .value_name("KEY")
+        .help("the entry's key (at most 255 UTF-8 bytes)")
+}
+
+fn pickle_file() -> Arg {
+    Arg::new("file")
+        .required(true)
+        .value_name("FILE")
+        .help("any pickle file (protocol 0 to 5)")
 }
 
 fn json() -> Arg {
@@ -51,7 +83,8 @@ pub fn cli() -> Command {
                         .long("frames")
                         .value_name("N")
                         .default_value("64")
-                        .value_parser(clap::value_parser!(usize)),
+                        .value_parser(clap::value_parser!(usize))
+                        .help("number of frames to capture"),
                 )
                 .arg(
                     Arg::new("size")
@@ -66,7 +99,8 @@ pub fn cli() -> Command {
                         .long("bands")
                         .value_name("N")
                         .default_value("64")
-                        .value_parser(clap::value_parser!(usize)),
+                        .value_parser(clap::value_parser!(usize))
+                        .help("spectral bands per frame"),
                 )
                 .arg(
                     Arg::new("fps")
@@ -85,7 +119,7 @@ pub fn cli() -> Command {
         .subcommand(
             Command::new("dis")
                 .about("Disassembles a pickle, with the same text as `python3 -m pickletools FILE`")
-                .arg(Arg::new("file").required(true).value_name("FILE")),
+                .arg(pickle_file()),
         )
         .subcommand(
             Command::new("pickle-json")
@@ -103,7 +137,7 @@ pub fn cli() -> Command {
                         .default_value("ASCII")
                         .help("how Python 2 strings decode, as pickle.loads(encoding=...)"),
                 )
-                .arg(Arg::new("file").required(true).value_name("FILE")),
+                .arg(pickle_file()),
         )
         .subcommand(
             Command::new("pickle-encode")
@@ -116,7 +150,8 @@ pub fn cli() -> Command {
                         .short('p')
                         .required(true)
                         .value_name("P")
-                        .value_parser(clap::value_parser!(u8)),
+                        .value_parser(clap::value_parser!(u8))
+                        .help("pickle protocol, 0 to 5"),
                 )
                 .arg(
                     Arg::new("output")
@@ -137,26 +172,26 @@ pub fn cli() -> Command {
                 .about("Lists the entries: key, kind, dtype, shape, bytes, data offset, alignment, encoding (FILE may be an http(s):// or s3:// URL)")
                 .arg(flag("all", "also deleted entries and alignment fillers"))
                 .arg(json())
-                .arg(file()),
+                .arg(remote_file()),
         )
         .subcommand(
             Command::new("info")
                 .about("Format version, commit number, sizes, entry counts, alignment summary (FILE may be a URL)")
                 .arg(json())
-                .arg(file()),
+                .arg(remote_file()),
         )
         .subcommand(
             Command::new("get")
                 .about("Prints a value, or an array's summary (dtype, shape, min/max/mean in parallel; FILE may be a URL)")
                 .arg(flag("json", "print the full canonical JSON (arrays with their data)"))
-                .arg(file())
-                .arg(Arg::new("key").required(true).value_name("KEY")),
+                .arg(remote_file())
+                .arg(key()),
         )
         .subcommand(
             Command::new("put")
                 .about("Inserts or replaces KEY (creates FILE if missing)")
                 .arg(file())
-                .arg(Arg::new("key").required(true).value_name("KEY"))
+                .arg(key())
                 .arg(
                     Arg::new("npy")
                         .long("npy")
@@ -164,10 +199,12 @@ pub fn cli() -> Command {
                         .help("an array from a .npy file, or - for stdin (streamed, never held in memory; a Fortran-ordered array from a pipe is spooled to a temporary file in $TMPDIR)"),
                 )
                 .arg(
-                    Arg::new("json")
-                        .long("json")
+                    Arg::new("value-json")
+                        .long("value-json")
+                        // The spelling before 0.1; still accepted.
+                        .alias("json")
                         .value_name("JSON_FILE")
-                        .help("a canonical JSON value (a file, or - for stdin)"),
+                        .help("a canonical JSON value to store (a file, or - for stdin); --json is an old spelling of this option"),
                 )
                 .arg(
                     Arg::new("zeros")
@@ -178,7 +215,7 @@ pub fn cli() -> Command {
                 )
                 .group(
                     clap::ArgGroup::new("source")
-                        .args(["npy", "json", "zeros"])
+                        .args(["npy", "value-json", "zeros"])
                         .required(true),
                 )
                 .arg(
@@ -195,14 +232,14 @@ pub fn cli() -> Command {
                         .value_parser(clap::value_parser!(u64))
                         .help("alignment of array data in the v2 layout"),
                 )
-                .arg(flag("print-json", "print what was stored as JSON")),
+                .arg(flag("print-json", "print what was stored as JSON (put's output option; --json is not, see --value-json)")),
         )
         .subcommand(
             Command::new("export")
                 .about("Writes an array entry as .npy (FILE may be a URL)")
                 .arg(json())
-                .arg(file())
-                .arg(Arg::new("key").required(true).value_name("KEY"))
+                .arg(remote_file())
+                .arg(key())
                 .arg(
                     Arg::new("out")
                         .required(true)
@@ -219,7 +256,8 @@ pub fn cli() -> Command {
                     Arg::new("keys")
                         .required(true)
                         .num_args(1..)
-                        .value_name("KEY"),
+                        .value_name("KEY")
+                        .help("the keys to delete"),
                 ),
         )
         .subcommand(
@@ -244,14 +282,41 @@ pub fn cli() -> Command {
             Command::new("convert")
                 .about("Turns a plain pickled dict into a new mmpk file")
                 .arg(json())
-                .arg(Arg::new("input").required(true).value_name("IN.pkl"))
-                .arg(Arg::new("output").required(true).value_name("OUT")),
+                .arg(
+                    Arg::new("input")
+                        .required(true)
+                        .value_name("IN.pkl")
+                        .help("a pickle file holding a dict with str keys"),
+                )
+                .arg(
+                    Arg::new("output")
+                        .required(true)
+                        .value_name("OUT")
+                        .help("the mmpk file to create (must not exist)"),
+                ),
         )
         .subcommand(
             Command::new("upgrade")
                 .about("Rewrites v1 array entries as v2 (then vacuums), so numpy 2.3+ can pickle.load the file")
                 .arg(json())
                 .arg(file()),
+        )
+        .subcommand(
+            Command::new("completions")
+                .about("Prints a completion script for a shell (bash, zsh, fish)")
+                .long_about(
+                    "Prints a completion script for a shell on stdout. Install it with, e.g.:\n\n  \
+                     mmpk completions bash > ~/.local/share/bash-completion/completions/mmpk\n  \
+                     mmpk completions zsh > ~/.zfunc/_mmpk   (with fpath+=~/.zfunc)\n  \
+                     mmpk completions fish > ~/.config/fish/completions/mmpk.fish",
+                )
+                .arg(
+                    Arg::new("shell")
+                        .required(true)
+                        .value_name("SHELL")
+                        .value_parser(["bash", "zsh", "fish"])
+                        .help("the shell to complete for"),
+                ),
         )
         .subcommand(
             Command::new("watch")
@@ -274,4 +339,28 @@ pub fn cli() -> Command {
                 )
                 .arg(file()),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_argument_has_help() {
+        let c = cli();
+        c.clone().debug_assert();
+        let mut missing = Vec::new();
+        for sub in c.get_subcommands() {
+            for a in sub.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{} {id}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
 }

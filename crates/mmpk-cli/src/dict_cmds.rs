@@ -207,17 +207,23 @@ pub fn verify(m: &ArgMatches) -> Result<(), Failure> {
     if findings.is_empty() {
         Ok(())
     } else {
-        Err(Failure {
-            code: 1,
-            message: format!("{path}: {} finding(s)", findings.len()),
-        })
+        Err(Failure::check(format!(
+            "{path}: {} finding(s)",
+            findings.len()
+        )))
     }
 }
 
 /// `mmpk rm FILE KEY...`: every key must exist, or nothing is removed.
 pub fn rm(m: &ArgMatches) -> Result<(), Failure> {
     let path = arg(m, "file");
-    let keys: Vec<&String> = m.get_many::<String>("keys").into_iter().flatten().collect();
+    let mut keys: Vec<&String> = Vec::new();
+    for k in m.get_many::<String>("keys").into_iter().flatten() {
+        // A key named twice is removed once.
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
     let d = open_dict(path, Open::Write)?;
     for k in &keys {
         if !d.contains(k).map_err(|e| fail(path, &e))? {
@@ -226,9 +232,15 @@ pub fn rm(m: &ArgMatches) -> Result<(), Failure> {
             )));
         }
     }
-    for k in &keys {
-        d.remove(k)
-            .map_err(|e| fail(&format!("{path}: entry {k:?}"), &e))?;
+    for (i, k) in keys.iter().enumerate() {
+        d.remove(k).map_err(|e| {
+            let f = fail(&format!("{path}: entry {k:?}"), &e);
+            if i == 0 {
+                f
+            } else {
+                Failure::partial(&format!("{path}: removed {:?}", &keys[..i]), f)
+            }
+        })?;
     }
     if m.get_flag("json") {
         return print(&format!("{}\n", json!({"file": path, "removed": keys})));
@@ -246,14 +258,14 @@ fn check_alone(path: &str, what: &str) -> Result<(), Failure> {
             let _ = f.unlock();
         }
         Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Failure::input(format!(
+            return Err(Failure::io(format!(
                 "{path}: another process holds the file's lock; {what} refused"
             )))
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(fail(path, &e)),
     }
     if let Some(pid) = other_opener(Path::new(path)) {
-        return Err(Failure::input(format!(
+        return Err(Failure::io(format!(
             "{path}: process {pid} has the file open; {what} refused (it would keep using the old file)"
         )));
     }
@@ -382,8 +394,10 @@ pub fn convert(m: &ArgMatches) -> Result<(), Failure> {
         Ok(d) => d,
         Err(f) => {
             let _ = std::fs::remove_file(out);
-            let msg = f.message.replace(out, input);
-            return Err(Failure::input(msg));
+            return Err(Failure {
+                code: f.code,
+                message: f.message.replace(out, input),
+            });
         }
     };
     let n = d.len().map_err(|e| fail(out, &e))?;
@@ -423,7 +437,15 @@ pub fn upgrade(m: &ArgMatches) -> Result<(), Failure> {
     pb.finish_and_clear();
     let keys = keys?;
     drop(d);
-    let r = do_vacuum(path)?;
+    let r = do_vacuum(path).map_err(|f| {
+        Failure::partial(
+            &format!(
+                "{path}: {} entr(y/ies) rewritten as v2 but the old v1 bytes remain (run `mmpk vacuum`)",
+                keys.len()
+            ),
+            f,
+        )
+    })?;
     report_upgrade(m, path, &keys, Some(r))
 }
 

@@ -147,7 +147,7 @@ fn ignore_pipe(e: std::io::Error) -> Result<(), Failure> {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Ok(())
     } else {
-        Err(Failure::input(format!("<stdout>: {e}")))
+        Err(Failure::io(format!("<stdout>: {e}")))
     }
 }
 

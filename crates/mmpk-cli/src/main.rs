@@ -1,7 +1,8 @@
-//! `mmpk`: the command-line tool of mmpk (see CLI.md in the project's
-//! shared documents, and the README). Errors are one line on stderr naming
-//! the file, key or byte offset; exit code 2 for bad input or usage, 1 for
-//! a failed check (`verify`), 0 otherwise; never a panic.
+//! `mmpk`: the command-line tool of mmpk (see the README). Errors are one
+//! line on stderr naming the file, key or byte offset, never a panic; the
+//! exit codes are one table for every command ([`exit`]): 0 success, 1 a
+//! failed check, 2 usage or bad input, 3 an I/O or lock failure, 4 partial
+//! completion.
 //!
 //! Modules: `cli` (the grammar), `dict_cmds` (`open_dict`, the only
 //! `unsafe` of the tool, with its safety contract; `ls`, `info`, `verify`,
@@ -32,6 +33,27 @@ mod watch;
 
 use std::process::ExitCode;
 
+/// The exit codes, one table for every command (`mmpk --help`, the CLI
+/// reference and the README say the same).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// A check failed (`verify` found problems).
+    pub const CHECK: u8 = 1;
+    /// Usage or bad input: an unknown command or option, a missing
+    /// argument, an input that is not what it should be (not an mmpk file,
+    /// not a pickle, a bad `.npy`, JSON, dtype or shape), a missing key or
+    /// file.
+    pub const INPUT: u8 = 2;
+    /// An I/O or lock failure: a read or write failed, a full disk,
+    /// permission denied, the file's lock is held or another process has
+    /// the file open, a remote server unreachable.
+    pub const IO: u8 = 3;
+    /// Partial completion: some of the work was done and stays done (the
+    /// message says what is left).
+    pub const PARTIAL: u8 = 4;
+}
+
 /// A command's failure: the message and the exit code.
 pub struct Failure {
     code: u8,
@@ -39,11 +61,36 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// Bad input or usage (exit code 2).
+    /// Usage or bad input ([`exit::INPUT`]).
     pub fn input(message: impl Into<String>) -> Failure {
         Failure {
-            code: 2,
+            code: exit::INPUT,
             message: message.into(),
+        }
+    }
+
+    /// An I/O or lock failure ([`exit::IO`]).
+    pub fn io(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::IO,
+            message: message.into(),
+        }
+    }
+
+    /// A failed check ([`exit::CHECK`]).
+    pub fn check(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::CHECK,
+            message: message.into(),
+        }
+    }
+
+    /// Partial completion ([`exit::PARTIAL`]): `done` says what was done,
+    /// the failure what went wrong.
+    pub fn partial(done: &str, f: Failure) -> Failure {
+        Failure {
+            code: exit::PARTIAL,
+            message: format!("{done}, then: {}", f.message),
         }
     }
 }
@@ -56,20 +103,14 @@ fn main() -> ExitCode {
             if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                 // --help, --version, or `mmpk` alone: the help text.
                 let _ = e.print();
-                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+                return ExitCode::from(if e.use_stderr() {
+                    exit::INPUT
+                } else {
+                    exit::OK
+                });
             }
-            // A usage error: one line, as every other error.
-            let text = e.render().to_string();
-            let para: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .take_while(|l| !l.is_empty())
-                .collect();
-            eprintln!(
-                "mmpk: {} (see `mmpk --help`)",
-                para.join(" ").trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
+            eprintln!("mmpk: {}", usage_line(&e.render().to_string()));
+            return ExitCode::from(exit::INPUT);
         }
     };
     let result = match matches.subcommand() {
@@ -89,6 +130,7 @@ fn main() -> ExitCode {
         Some(("upgrade", m)) => dict_cmds::upgrade(m),
         Some(("watch", m)) => watch::watch(m),
         Some(("demo", m)) => demo::demo(m),
+        Some(("completions", m)) => completions(m),
         _ => Err(Failure::input("unknown command")),
     };
     report_peak_memory();
@@ -99,6 +141,48 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// A clap usage error as one line: its first paragraph, with clap's tip
+/// ("a similar subcommand exists: 'ls'") kept as "did you mean".
+fn usage_line(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let first: Vec<&str> = lines
+        .iter()
+        .copied()
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let mut s = first.join(" ").trim_start_matches("error: ").to_string();
+    for tip in lines.iter().filter_map(|l| l.strip_prefix("tip: ")) {
+        // clap: "a similar subcommand exists: 'ls'", "a similar argument
+        // exists: '--all'", "some similar values exist: 'zsh', 'fish'".
+        match tip.split_once(" exist") {
+            Some((_, rest)) if tip.contains("similar") => {
+                let names = rest.trim_start_matches('s').trim_start_matches(':').trim();
+                s.push_str(&format!("; did you mean {names}?"));
+            }
+            _ => s.push_str(&format!("; {tip}")),
+        }
+    }
+    format!("{s} (see `mmpk --help`)")
+}
+
+/// `mmpk completions SHELL`: the completion script on stdout.
+fn completions(m: &clap::ArgMatches) -> Result<(), Failure> {
+    use clap_complete::Shell;
+    let shell = match m.get_one::<String>("shell").map(String::as_str) {
+        Some("bash") => Shell::Bash,
+        Some("zsh") => Shell::Zsh,
+        Some("fish") => Shell::Fish,
+        other => {
+            return Err(Failure::input(format!(
+                "unknown shell {other:?}: bash, zsh or fish"
+            )))
+        }
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cli::cli(), "mmpk", &mut script);
+    ui::print(&String::from_utf8_lossy(&script))
 }
 
 /// With `MMPK_REPORT_PEAK_RSS=1` in the environment, prints the process's

@@ -13,17 +13,17 @@ fn read_input(path: &str) -> Result<Vec<u8>, Failure> {
         let mut v = Vec::new();
         std::io::stdin()
             .read_to_end(&mut v)
-            .map_err(|e| Failure::input(format!("<stdin>: {e}")))?;
+            .map_err(|e| crate::ui::fail("<stdin>", &e))?;
         return Ok(v);
     }
-    std::fs::read(path).map_err(|e| Failure::input(format!("{path}: {e}")))
+    std::fs::read(path).map_err(|e| crate::ui::fail(path, &e))
 }
 
 fn write_stdout(data: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(data)
         .and_then(|_| out.flush())
-        .map_err(|e| Failure::input(format!("<stdout>: {e}")))
+        .map_err(|e| Failure::io(format!("<stdout>: {e}")))
 }
 
 /// `mmpk dis FILE`
@@ -79,7 +79,7 @@ pub fn pickle_encode(m: &ArgMatches) -> Result<(), Failure> {
     let bytes = encode::encode(&p, proto).map_err(|e| Failure::input(format!("{path}: {e}")))?;
     match m.get_one::<String>("output") {
         Some(out) if out != "-" => {
-            std::fs::write(out, &bytes).map_err(|e| Failure::input(format!("{out}: {e}")))
+            std::fs::write(out, &bytes).map_err(|e| crate::ui::fail(out, &e))
         }
         _ => write_stdout(&bytes),
     }

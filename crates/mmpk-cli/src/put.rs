@@ -58,7 +58,7 @@ fn read_json(path: &str) -> Result<Pickle, Failure> {
     pickle_ops::json::from_json_str(&text).map_err(|e| fail(name, &e))
 }
 
-/// `mmpk put FILE KEY (--npy A.npy | --json JSON | --zeros DTYPE SHAPE)
+/// `mmpk put FILE KEY (--npy A.npy | --value-json JSON | --zeros DTYPE SHAPE)
 /// [--layout v2|mmappickle1] [--align N]`
 pub fn put(m: &ArgMatches) -> Result<(), Failure> {
     let path = m
@@ -89,7 +89,7 @@ pub fn put(m: &ArgMatches) -> Result<(), Failure> {
     }
     let source = if let Some(f) = m.get_one::<String>("npy") {
         Source::Npy(npy::open(f)?)
-    } else if let Some(f) = m.get_one::<String>("json") {
+    } else if let Some(f) = m.get_one::<String>("value-json") {
         Source::Json(read_json(f)?)
     } else if let Some(z) = m.get_many::<String>("zeros") {
         let z: Vec<&String> = z.collect();
@@ -102,7 +102,9 @@ pub fn put(m: &ArgMatches) -> Result<(), Failure> {
         let shape = parse_shape(z[1]).map_err(Failure::input)?;
         Source::Zeros(dtype, shape)
     } else {
-        return Err(Failure::input("put needs one of --npy, --json, --zeros"));
+        return Err(Failure::input(
+            "put needs one of --npy, --value-json, --zeros",
+        ));
     };
     let existed = std::path::Path::new(path).exists();
     let d = open_dict(path, Open::Create(layout, align))?;

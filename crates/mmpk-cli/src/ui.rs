@@ -28,8 +28,58 @@ pub fn dtype_descr_py(a: &mmpk::Array) -> String {
 
 /// A failure naming `what` (a file or key) with an error and its causes,
 /// on one line.
-pub fn fail(what: &str, e: &dyn std::error::Error) -> Failure {
-    Failure::input(one_line(what, e))
+pub fn fail(what: &str, e: &(dyn std::error::Error + 'static)) -> Failure {
+    let message = one_line(what, e);
+    if class(e) == crate::exit::IO {
+        Failure::io(message)
+    } else {
+        Failure::input(message)
+    }
+}
+
+/// The exit code an error calls for: [`crate::exit::IO`] for failures of
+/// the system (I/O, locks, another process's changes, a server), else
+/// [`crate::exit::INPUT`] (the input is not what it should be). The first
+/// error of the chain that tells decides.
+pub fn class(e: &(dyn std::error::Error + 'static)) -> u8 {
+    use crate::exit::{INPUT, IO};
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        if let Some(m) = x.downcast_ref::<mmpk::Error>() {
+            match m {
+                mmpk::Error::Io { .. } => {}
+                mmpk::Error::Busy { .. }
+                | mmpk::Error::ViewsAlive { .. }
+                | mmpk::Error::Changed { .. } => return IO,
+                _ => return INPUT,
+            }
+        } else if let Some(r) = x.downcast_ref::<mmpk_remote::Error>() {
+            use mmpk_remote::Error as R;
+            match r {
+                R::Unreachable { .. }
+                | R::PermissionDenied { .. }
+                | R::NoRangeSupport { .. }
+                | R::Changed { .. }
+                | R::Truncated { .. }
+                | R::InAsyncContext
+                | R::Store { .. } => return IO,
+                _ => return INPUT,
+            }
+        } else if let Some(io) = x.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            return match io.kind() {
+                K::NotFound
+                | K::InvalidInput
+                | K::InvalidData
+                | K::UnexpectedEof
+                | K::IsADirectory
+                | K::NotADirectory => INPUT,
+                _ => IO,
+            };
+        }
+        cur = x.source();
+    }
+    INPUT
 }
 
 /// `what: error: cause: cause`, newlines folded; `what` is left out when the
@@ -163,7 +213,7 @@ pub fn print(text: &str) -> Result<(), Failure> {
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::input(format!("<stdout>: {e}"))),
+        Err(e) => Err(Failure::io(format!("<stdout>: {e}"))),
     }
 }
 

@@ -280,7 +280,7 @@ pub fn watch(m: &ArgMatches) -> Result<(), Failure> {
             match report(&d, &mut p, &changes) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-                Err(e) => return Err(Failure::input(format!("<stdout>: {e}"))),
+                Err(e) => return Err(Failure::io(format!("<stdout>: {e}"))),
             }
         }
         if until.is_some_and(|t| Instant::now() >= t) {

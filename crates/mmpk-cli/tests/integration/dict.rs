@@ -165,7 +165,7 @@ fn rm_vacuum_and_the_lock() {
         // Another process (this test) holds the lock: vacuum refuses.
         let held = std::fs::File::open(&f).unwrap();
         held.lock().unwrap();
-        fails(&["vacuum", &f], 2, &["refused"]);
+        fails(&["vacuum", &f], 3, &["refused"]);
         // Unlock explicitly: a child another test forks meanwhile shares the
         // open file (until its exec), so dropping `held` alone may leave
         // the lock held for a moment; LOCK_UN releases it for all.

@@ -2,6 +2,7 @@
 //! successes and each kind of bad input (exit codes and one-line messages as
 //! CLI.md says).
 
+mod conventions;
 mod dict;
 mod npy;
 mod remote;
