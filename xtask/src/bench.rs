@@ -20,6 +20,9 @@
 //!   Rust crates ndarray-npy and safetensors (`benches/files/rust-peer`,
 //!   outside the workspace, built into `target/peers`), on files in
 //!   `target/bench-data/files/`.
+//! - `cli` (module [`mod@cli`]): `mmpk put --npy` and `mmpk export` of a
+//!   1 GiB `.npy` against `cp` (and `cat` for pipes), with their peak
+//!   resident memory.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -31,14 +34,18 @@ use std::process::{Command, Stdio};
 
 use crate::{py_venv, python, run, show, Ctx};
 
+mod cli;
 mod files;
 
 pub(crate) fn bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("pickle") => pickle(ctx, &args[1..]),
         Some("files") => files::files(ctx, &args[1..]),
-        Some(other) => Err(format!("unknown workload `{other}` (known: pickle, files)")),
-        None => Err("name a workload: `cargo xtask bench pickle|files [--quick]`".into()),
+        Some("cli") => cli::cli(ctx, &args[1..]),
+        Some(other) => Err(format!(
+            "unknown workload `{other}` (known: pickle, files, cli)"
+        )),
+        None => Err("name a workload: `cargo xtask bench pickle|files|cli [--quick]`".into()),
     }
 }
 

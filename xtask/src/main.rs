@@ -59,7 +59,9 @@ const TASKS: &[Task] = &[
                 interleaved, on the same CPython-written bytes (benches/pickle/, data in \
                 target/bench-data/) and rewrite its section of BENCHMARKS.md; --quick: \
                 10,000 entries, a smoke test that writes only target/bench-data/pickle-quick.md; \
-                OPTIONS: --n N, --rounds R, --iters K, --no-write",
+                OPTIONS: --n N, --rounds R, --iters K, --no-write; `bench cli [--quick] [--mib N] \
+                [--rounds R] [--no-write]`: mmpk put --npy / export of a 1 GiB .npy against cp \
+                and cat, with peak memory",
         run: bench::bench,
     },
     Task {
