@@ -249,6 +249,22 @@ pub fn standalone_pickle(value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Renumbers an entry's value ops (found at `offset` of the file; error
+/// offsets count from there) into a standalone pickle for CPython's
+/// `pickle.loads`, `PROTO 4 <value> STOP`: the inverse of
+/// [`rewrite_pickle`]. An entry's memo indices start at the file's running
+/// maximum (up to [`MAX_MEMO`]), and CPython's unpickler sizes its memo
+/// table by the largest index, so a value would cost gigabytes (or fail)
+/// if merely wrapped with [`standalone_pickle`]; here the kept stores are
+/// numbered from 0, so the memo holds exactly as many slots as the value
+/// stores. Unfetched stores are dropped, fetches of indices the value did
+/// not store are an [`Error::MemoGetWithoutPut`], a `STOP` inside the value
+/// an [`Error::StopInValue`].
+pub fn standalone_value(value: &[u8], offset: usize) -> Result<Vec<u8>> {
+    let v = rewrite(value, offset, 0, Mode::Fragment)?;
+    Ok(standalone_pickle(&v.ops))
+}
+
 /// What the rewriter is given.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -650,6 +666,36 @@ mod tests {
         assert!(decode_value(b"", 0, &Options::default()).is_err());
         assert!(decode_value(b"NN", 0, &Options::default()).is_err());
         assert!(decode_value(b"N.", 0, &Options::default()).is_err());
+    }
+
+    #[test]
+    fn standalone_values_number_their_memo_from_zero() {
+        for base in [1, 255, 256, 70000, MAX_MEMO - 1] {
+            let v = rewrite_pickle(SHARED, base).unwrap();
+            let whole = standalone_value(&v.ops, 0).unwrap();
+            // PROTO 4, the value with its one kept store as index 0, STOP.
+            assert_eq!(whole, b"\x80\x04](\x8c\x02abq\x00h\x00e.");
+            let p = pickle_ops::decode::decode(&whole, &Options::default()).unwrap();
+            assert_eq!(pickle_ops::encode::encode(&p, 4).unwrap(), SHARED);
+        }
+        // Nothing shared: no memo op at all.
+        assert_eq!(
+            standalone_value(b"](K\x01e", 0).unwrap(),
+            b"\x80\x04](K\x01e."
+        );
+        // Bad values are typed errors at their file offsets.
+        assert_eq!(
+            standalone_value(b"Nh\x05", 30),
+            Err(Error::MemoGetWithoutPut {
+                offset: 31,
+                index: 5
+            })
+        );
+        assert_eq!(
+            standalone_value(b"N.", 40),
+            Err(Error::StopInValue { offset: 41 })
+        );
+        assert!(matches!(standalone_value(b"\xff", 0), Err(Error::Op(_))));
     }
 
     #[test]

@@ -134,6 +134,20 @@ pub fn numpy_scalar(p: &Pickle, id: NodeId) -> Option<NumpyScalar> {
     (data.len() as u64 == dtype.itemsize()).then_some(NumpyScalar { dtype, data })
 }
 
+/// Reads node `id` of `p` as a numpy dtype: numpy's own pickle of a dtype
+/// (`numpy.dtype(typestr, align, copy)` with its BUILD state, numpy 1.x or
+/// 2.x; structured, datetime units and byte order included), or a plain
+/// dtype spec (a `dtype.str` or a descr list). `None` if it is neither or
+/// its state does not describe a dtype mmpk knows.
+pub fn numpy_dtype(p: &Pickle, id: NodeId) -> Option<Dtype> {
+    let r = Resolver {
+        p,
+        buffers: &[],
+        cache: HashMap::new(),
+    };
+    r.dtype_node(id, 0)
+}
+
 /// Rewrites numpy arrays in `p` (see the module docs). `buffers` are the
 /// out-of-band buffers of a protocol 5 pickle, in order (empty if none were
 /// given: out-of-band arrays then stay unfolded). Returns how many nodes

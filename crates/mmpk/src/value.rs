@@ -2,7 +2,9 @@
 //! stored as FORMAT.md section 6 says (`mmpk_format::generic`).
 
 use mmpk_format::array::{decode_array, read_array};
-use mmpk_format::generic::{decode_value, encode_value, GenericValue};
+use mmpk_format::generic::{
+    decode_value, encode_value, rebase_value, rewrite_pickle, GenericValue,
+};
 use mmpk_format::masked::read_masked;
 use pickle_ops::Pickle;
 
@@ -62,6 +64,37 @@ impl Dict {
         self.shared.check_writable("insert")?;
         check_key(key)?;
         self.with_lock(|s, st| insert_generic_locked(s, st, key, |memo| encode_value(value, memo)))
+    }
+
+    /// Inserts (or replaces) `key` with a whole pickle of protocol 4 or
+    /// less, such as CPython's `pickle.dumps(value, 4)` of any object
+    /// (custom classes included: nothing is run), stored as a generic
+    /// entry exactly as [`Dict::insert_pickle`] stores a value: framing
+    /// dropped, memo renumbered for the file (`mmpk_format::generic::
+    /// rewrite_pickle`). Bytes after `STOP` are ignored.
+    ///
+    /// The value is decoded first with the data-only decoder (nothing
+    /// runs), so that bytes which are not exactly one valid value (a
+    /// leftover MARK or a second value would break the file's own pickle)
+    /// are refused with [`Error::Format`] and nothing is written.
+    pub fn insert_pickle_bytes(&self, key: &str, pickle: &[u8]) -> Result<()> {
+        self.shared.check_writable("insert")?;
+        check_key(key)?;
+        let format = |source| Error::Format {
+            key: Some(key.into()),
+            source,
+        };
+        // Rewritten once outside the lock (at memo base 1) and decoded as
+        // the entry's fragment: a pickle CPython accepts may still leave a
+        // MARK or a second value behind, which a fragment must not.
+        let at1 = rewrite_pickle(pickle, 1).map_err(format)?;
+        decode_value(&at1.ops, 0, &Default::default()).map_err(format)?;
+        self.with_lock(|s, st| {
+            insert_generic_locked(s, st, key, |memo| match memo {
+                1 => Ok(at1),
+                _ => rebase_value(&at1.ops, 0, memo),
+            })
+        })
     }
 
     /// Decodes `key`'s value (array or not) into the data-only model.
@@ -164,5 +197,52 @@ mod tests {
             Err(Error::Format { .. })
         ));
         assert!(!d.contains("x").unwrap());
+    }
+
+    #[test]
+    fn pickle_bytes_are_stored_as_generic_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = crate::dict::test_dict(&dir.path().join("b.mmpk"), crate::Layout::V2);
+        // pickle.dumps(['ab', 'ab'], 4) with one shared str, stored twice:
+        // the second entry's memo starts after the first's.
+        let shared = b"\x80\x04\x95\x0c\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x02ab\x94h\x01e.";
+        d.insert_pickle_bytes("a", shared).unwrap();
+        d.insert_pickle_bytes("b", shared).unwrap();
+        let a = d.value_bytes("a").unwrap();
+        let b = d.value_bytes("b").unwrap();
+        assert_eq!(&a[..], b"](\x8c\x02abq\x01h\x01e");
+        assert_eq!(&b[..], b"](\x8c\x02abq\x02h\x02e");
+        // Either decodes back to CPython's bytes.
+        for k in ["a", "b"] {
+            let Value::Pickle(p) = d.get(k).unwrap() else {
+                panic!("{k}")
+            };
+            assert_eq!(pickle_ops::encode::encode(&p, 4).unwrap(), shared);
+        }
+        // A custom class is stored without running anything.
+        let custom = b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x01C\x94\x93\x94)\x81\x94.";
+        d.insert_pickle_bytes("c", custom).unwrap();
+        assert!(matches!(d.get("c").unwrap(), Value::Pickle(_)));
+        // Not exactly one valid pickle of protocol <= 4: refused, nothing written.
+        for bad in [
+            &b"NN"[..],
+            b"",
+            b"\x80\x04(N.",
+            b"\x80\x05N.",
+            b"\x80\x04h\x00.",
+            b"0.",
+            b"\xff",
+        ] {
+            assert!(
+                matches!(d.insert_pickle_bytes("x", bad), Err(Error::Format { .. })),
+                "{bad:?}"
+            );
+            assert!(!d.contains("x").unwrap());
+        }
+        assert!(matches!(
+            d.insert_pickle_bytes(&"k".repeat(256), shared),
+            Err(Error::KeyTooLong { .. })
+        ));
+        assert_eq!(d.len().unwrap(), 3);
     }
 }

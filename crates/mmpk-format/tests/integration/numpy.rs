@@ -163,3 +163,58 @@ fn numpy_scalars_read_as_dtype_and_bytes() {
     }
     assert_eq!(seen, 16);
 }
+
+/// numpy's own pickle of an array's dtype (the BUILD state's dtype node of
+/// `_reconstruct`) reads as the dtype the manifest gives, for both numpy
+/// majors; structured dtypes read as their descr.
+#[test]
+fn numpy_dtypes_read_from_numpys_own_pickles() {
+    use mmpk_format::numpy::numpy_dtype;
+    use pickle_ops::value::ObjectKind;
+    let dir = fixtures();
+    let manifest: J =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let (mut scalars, mut structured) = (0, 0);
+    for it in manifest.as_array().expect("list") {
+        if it["kind"] != "ndarray" || it["out_of_band"] == true || it["protocol"] == 5 {
+            continue;
+        }
+        let file = it["file"].as_str().expect("file");
+        if !file.contains(".p") || file.contains("mmpk_") {
+            continue;
+        }
+        let data = std::fs::read(dir.join(file)).expect(file);
+        let opts = Options::default();
+        let mut p = decode(&data, &opts).expect("decode");
+        resolve::resolve(&mut p, opts.max_compare_work).expect("resolve");
+        let Some(Value::Object(o)) = p.node(p.root()) else {
+            continue;
+        };
+        let (ObjectKind::Reduce { .. }, Some(state)) = (&o.kind, o.state) else {
+            continue;
+        };
+        let Some(Value::Tuple(st)) = p.node(state) else {
+            panic!("{file}")
+        };
+        let dt = numpy_dtype(&p, st[st.len() - 3]).unwrap_or_else(|| panic!("{file}"));
+        let want = &it["resolved"]["ndarray"]["dtype"];
+        match want.as_str() {
+            Some(s) => {
+                assert_eq!(dt.str(), s, "{file}");
+                scalars += 1;
+            }
+            None => {
+                assert!(
+                    matches!(dt, mmpk_format::dtype::Dtype::Structured(_)),
+                    "{file}"
+                );
+                structured += 1;
+            }
+        }
+    }
+    assert!(scalars >= 100 && structured >= 4, "{scalars} {structured}");
+    // Not a dtype: None, never a panic.
+    let p = decode(b"\x80\x04K\x01.", &Options::default()).unwrap();
+    assert!(numpy_dtype(&p, p.root()).is_none());
+}
