@@ -490,7 +490,8 @@ impl Resolver<'_, '_> {
             }
             out.push(descr::DescrField {
                 name: name_text,
-                title: None,
+                // `(dtype, offset, title)` for a titled field.
+                title: info.get(2).and_then(|&t| self.text(t)),
                 format: sub.descr(),
                 shape: Vec::new(),
             });

@@ -5,9 +5,12 @@
 
 use pyo3::prelude::*;
 
+mod values;
+
 /// The extension module `mmpk._mmpk`.
 #[pymodule]
 fn _mmpk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    values::register(m)?;
     Ok(())
 }

@@ -2,5 +2,6 @@
 arrays are memory-mapped instead of loaded."""
 
 from ._mmpk import __version__
+from ._values import load, loads
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load", "loads"]

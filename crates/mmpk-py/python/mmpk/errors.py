@@ -20,6 +20,7 @@ __all__ = [
     "ChangedError",
     "ReadOnlyError",
     "UnsafePickleError",
+    "BadPickleError",
     "UnsupportedError",
     "BusyError",
 ]
@@ -59,6 +60,12 @@ class UnsafePickleError(Error, pickle.UnpicklingError):
     allowlist. Nothing from the file was run. Open the file with
     ``trusted=True`` to let CPython's pickle load such values, and only for
     files you trust as you would trust code."""
+
+
+class BadPickleError(FormatError, pickle.UnpicklingError):
+    """A stored value (or a pickle given to :func:`mmpk.loads`) cannot be
+    decoded: its bytes are damaged or hostile, or an allowlisted object in
+    it is malformed (not what Python writes for it). Nothing was run."""
 
 
 class UnsupportedError(Error, TypeError):
