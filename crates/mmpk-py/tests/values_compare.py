@@ -46,6 +46,15 @@ def _array_same(x: np.ndarray, y: np.ndarray) -> str | None:
     return None
 
 
+def _canon(x: Any) -> str:
+    """A text of a hashable value that does not depend on set order."""
+    if isinstance(x, (set, frozenset)):
+        return f"{type(x).__name__}{{{','.join(sorted(_canon(m) for m in x))}}}"
+    if isinstance(x, tuple):
+        return f"({','.join(_canon(m) for m in x)})"
+    return repr(x)
+
+
 def difference(a: Any, b: Any) -> str | None:
     """None if ``b`` is a faithful copy of ``a``, else what differs."""
     fwd: dict[int, int] = {}
@@ -106,7 +115,7 @@ def difference(a: Any, b: Any) -> str | None:
         elif isinstance(x, (set, frozenset)):
             # Members are hashable (immutable): compared by repr, in any
             # order (a NaN's hash is its identity, so order may differ).
-            if sorted(map(repr, x)) != sorted(map(repr, y)):
+            if _canon(x) != _canon(y):
                 return f"{path}: {x!r} != {y!r}"
         elif isinstance(x, int):
             if x != y:
