@@ -1,7 +1,7 @@
 //! Development tasks for the mmpk workspace, run as `cargo xtask <task>`.
 //!
 //! The `cargo xtask` alias lives in `.cargo/config.toml`. This crate uses
-//! only the standard library; Python work is done by the scripts under
+//! only the standard library and `serde_json` (for `cargo metadata`); Python work is done by the scripts under
 //! `fixtures/gen/`, in virtual environments under `target/venv/`:
 //!
 //! | venv | contents | used for |
@@ -21,6 +21,7 @@
 //! fixtures record its `sys.version`).
 
 mod bench;
+mod msrv;
 mod soak;
 
 use std::env;
@@ -100,6 +101,14 @@ const TASKS: &[Task] = &[
                 (`moto[server]` from PyPI in target/venv/moto; MMPK_TEST_MOTO): \
                 `cargo test -p mmpk-remote -- --include-ignored`",
         run: remote_test,
+    },
+    Task {
+        name: "msrv",
+        args: "[--verbose]",
+        about: "check that every locked dependency of each workspace crate (cargo metadata \
+                --locked) declares a rust-version no newer than the crate's own; --verbose \
+                lists the dependencies that declare none",
+        run: msrv::msrv,
     },
 ];
 

@@ -194,7 +194,7 @@ impl Scalar {
             Kind::Float => matches!(itemsize, 2 | 4 | 8 | 16),
             Kind::Complex => matches!(itemsize, 8 | 16 | 32),
             Kind::Bytes | Kind::Void => itemsize <= MAX_ITEMSIZE,
-            Kind::Unicode => itemsize % 4 == 0 && itemsize <= MAX_ITEMSIZE,
+            Kind::Unicode => itemsize.is_multiple_of(4) && itemsize <= MAX_ITEMSIZE,
             Kind::Datetime { count, .. } | Kind::Timedelta { count, .. } => {
                 itemsize == 8 && count >= 1 && count <= i32::MAX as u32
             }
@@ -403,7 +403,7 @@ fn parse_name(s: &str) -> Result<Option<Scalar>> {
         Some(
             Scalar::new(kind, le, bits / 8)
                 .and_then(|d| {
-                    if bits % 8 == 0 {
+                    if bits.is_multiple_of(8) {
                         Ok(d)
                     } else {
                         Err(bad(0, s, ""))

@@ -563,7 +563,7 @@ impl Resolver<'_, '_> {
         let dtype = self.dtype_spec(*dt)?;
         let raw = self.bytes(*buf)?;
         let size = dtype.itemsize();
-        if size == 0 || raw.len() as u64 % size != 0 {
+        if size == 0 || !(raw.len() as u64).is_multiple_of(size) {
             return None;
         }
         let n = raw.len() as u64 / size;

@@ -35,7 +35,8 @@
 //! internal current-thread tokio runtime behind a blocking API that mirrors
 //! the local dict's reads. Views become owned arrays ([`OwnedArray`]: dtype,
 //! shape, raw bytes in the stored byte order; [`OwnedArray::to_vec`] and
-//! [`OwnedArray::to_ndarray`] for native types). The blocking calls return [`Error::InAsyncContext`]
+//! [`OwnedArray::to_ndarray`] for native types; its `ndarray` is
+//! re-exported as `mmpk_remote::ndarray`). The blocking calls return [`Error::InAsyncContext`]
 //! inside an async runtime (use `spawn_blocking`); a dict may be dropped
 //! anywhere.
 //!
@@ -144,6 +145,9 @@ pub use mmpk_format::array::Encoding;
 pub use mmpk_format::dtype::Dtype;
 pub use mmpk_format::masked::MaskKind;
 pub use mmpk_format::scan::{Kind, Tail};
+/// The `ndarray` (0.17) of [`OwnedArray::to_ndarray`]: name it
+/// `mmpk_remote::ndarray` so downstream code uses the very same types.
+pub use ndarray;
 pub use options::Options;
 pub use pickle_ops::Pickle;
 pub use transport::{ObjectVersion, TransferStats};

@@ -112,7 +112,7 @@ impl Dict {
         let shape = array.shape().to_vec();
         let mut write = |f: &std::fs::File, at: u64| -> io::Result<()> {
             if let Some(s) = array.as_slice() {
-                return crate::io::write_all_at(f, map::as_bytes(s), at);
+                return crate::io::write_all_at(f, bytemuck::cast_slice(s), at);
             }
             let per = (CHUNK / std::mem::size_of::<A>().max(1)).max(1);
             let mut buf: Vec<A> = Vec::with_capacity(per.min(array.len()));
@@ -120,12 +120,12 @@ impl Dict {
             for &x in array.iter() {
                 buf.push(x);
                 if buf.len() == per {
-                    crate::io::write_all_at(f, map::as_bytes(&buf), at)?;
+                    crate::io::write_all_at(f, bytemuck::cast_slice(&buf), at)?;
                     at += std::mem::size_of_val(buf.as_slice()) as u64;
                     buf.clear();
                 }
             }
-            crate::io::write_all_at(f, map::as_bytes(&buf), at)
+            crate::io::write_all_at(f, bytemuck::cast_slice(&buf), at)
         };
         self.array_entry(key, &dtype, &shape, Some(&mut write), self.layout(), None)?;
         Ok(())

@@ -34,13 +34,46 @@ pub(crate) fn text(d: &Dtype) -> String {
 }
 
 mod private {
-    pub trait Sealed {}
+    /// Seals [`super::Element`], and holds its byte casts (not public API).
+    pub trait Sealed: Sized {
+        /// `b` as elements: bytemuck's cast (`Pod` types), or its checked
+        /// cast (`bool`: every byte 0 or 1). `None` if misaligned, of a
+        /// length not a multiple of the size, or (bool) invalid.
+        fn cast(b: &[u8]) -> Option<&[Self]>;
+        /// The mutable counterpart of [`Sealed::cast`].
+        fn cast_mut(b: &mut [u8]) -> Option<&mut [Self]>;
+    }
+}
+
+/// Implements the sealed casts of a `Pod` type: bytemuck's plain cast,
+/// which checks nothing per element (so a view of a 100 GiB sparse
+/// reservation touches no page).
+macro_rules! pod_casts {
+    ($t:ty) => {
+        impl private::Sealed for $t {
+            fn cast(b: &[u8]) -> Option<&[Self]> {
+                bytemuck::try_cast_slice(b).ok()
+            }
+            fn cast_mut(b: &mut [u8]) -> Option<&mut [Self]> {
+                bytemuck::try_cast_slice_mut(b).ok()
+            }
+        }
+    };
 }
 
 /// The element types with typed views: `u8`..`u64`, `i8`..`i64`, `f32`,
 /// `f64`, `half::f16`, `num_complex::Complex<f32|f64>` and `bool`
 /// (datetime64/timedelta64 read as `i64`).
-pub trait Element: Copy + Send + Sync + 'static + private::Sealed {
+///
+/// Sealed. Every element type but `bool` is [`bytemuck::Pod`] (through the
+/// `bytemuck` features of `half` and `num-complex`); `bool` is
+/// [`bytemuck::NoUninit`] and [`bytemuck::CheckedBitPattern`], so views of
+/// stored bytes are bytemuck's casts (alignment and length checked; every
+/// byte checked to be 0 or 1 for `bool` only), never hand-written pointer
+/// casts.
+pub trait Element:
+    Copy + Send + Sync + 'static + bytemuck::NoUninit + bytemuck::Zeroable + private::Sealed
+{
     /// Scalar kind.
     const KIND: Kind;
     /// Rust name, for errors.
@@ -59,7 +92,7 @@ pub trait Element: Copy + Send + Sync + 'static + private::Sealed {
 
 macro_rules! prim {
     ($t:ty, $kind:expr, $name:literal) => {
-        impl private::Sealed for $t {}
+        pod_casts!($t);
         impl Element for $t {
             const KIND: Kind = $kind;
             const NAME: &'static str = $name;
@@ -86,7 +119,7 @@ prim!(i64, Kind::Int, "i64");
 prim!(f32, Kind::Float, "f32");
 prim!(f64, Kind::Float, "f64");
 
-impl private::Sealed for f16 {}
+pod_casts!(f16);
 impl Element for f16 {
     const KIND: Kind = Kind::Float;
     const NAME: &'static str = "half::f16";
@@ -95,7 +128,14 @@ impl Element for f16 {
     }
 }
 
-impl private::Sealed for bool {}
+impl private::Sealed for bool {
+    fn cast(b: &[u8]) -> Option<&[Self]> {
+        bytemuck::checked::try_cast_slice(b).ok()
+    }
+    fn cast_mut(b: &mut [u8]) -> Option<&mut [Self]> {
+        bytemuck::checked::try_cast_slice_mut(b).ok()
+    }
+}
 impl Element for bool {
     const KIND: Kind = Kind::Bool;
     const NAME: &'static str = "bool";
@@ -106,7 +146,7 @@ impl Element for bool {
 
 macro_rules! complex {
     ($t:ty, $name:literal) => {
-        impl private::Sealed for Complex<$t> {}
+        pod_casts!(Complex<$t>);
         impl Element for Complex<$t> {
             const KIND: Kind = Kind::Complex;
             const NAME: &'static str = $name;

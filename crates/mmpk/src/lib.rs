@@ -7,8 +7,8 @@
 //! read and write the same file at once.
 //!
 //! ```
+//! use mmpk::ndarray::array; // mmpk's own ndarray (0.17), re-exported
 //! use mmpk::{Dict, OpenOptions};
-//! use ndarray::array;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("cube.mmpk");
@@ -213,10 +213,17 @@ pub use array::{Array, ArrayInfo, ArrayMut};
 pub use dict::{Dict, EntryInfo, Layout, OpenOptions, Stats};
 pub use dtype::{visit_element, ByteOrder, Dtype, Element, ElementVisitor, Kind};
 pub use error::{Error, Result};
+/// The `half` crate of the [`Element`] type `half::f16`.
+pub use half;
 pub use maint::{RepairReport, VacuumReport};
 pub use masked::Masked;
 pub use mmpk_format::array::Encoding;
 pub use mmpk_format::masked::MaskKind;
+/// The `ndarray` (0.17) that views and owned arrays are made of: name it
+/// `mmpk::ndarray` so downstream code uses the very same types.
+pub use ndarray;
+/// The `num_complex` crate of the [`Element`] types `Complex<f32|f64>`.
+pub use num_complex;
 pub use pickle_ops;
 pub use pickle_ops::Pickle;
 pub use stream::ArrayData;

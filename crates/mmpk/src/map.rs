@@ -1,5 +1,5 @@
-//! Every `unsafe` block of the crate: memory maps of the file and the typed
-//! casts over them.
+//! Every `unsafe` block of the crate: memory maps of the file (typed views
+//! of mapped bytes are bytemuck's checked casts, safe code).
 //!
 //! A [`Map`] maps the first `len` bytes of the file (`MAP_SHARED`), and is
 //! shared through `Arc`: every view holds one, so a map lives as long as its
@@ -25,7 +25,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;
-use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, Weak};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -246,17 +245,12 @@ impl Drop for WriteToken {
 
 /// A typed view of `bytes`, which must be aligned for `T` and hold exactly
 /// `shape`'s product of elements; bools must be 0 or 1. Returns `None` if
-/// any of that is not so.
+/// any of that is not so. (bytemuck's casts: no `unsafe` here.)
 pub(crate) fn view<'a, T: Element>(bytes: &'a [u8], shape: &[usize]) -> Option<ArrayViewD<'a, T>> {
-    let n = elements::<T>(bytes, shape)?;
-    if n == 0 {
+    if elements::<T>(bytes, shape)? == 0 {
         return ArrayViewD::from_shape(IxDyn(shape), &[]).ok();
     }
-    // SAFETY: `bytes` is aligned for T and holds exactly n elements
-    // (checked by `elements`), every `Element` is plain data of its size
-    // whose every bit pattern is valid except bool, whose bytes were checked
-    // to be 0 or 1; the slice borrows `bytes` for 'a.
-    let s = unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), n) };
+    let s = T::cast(bytes)?;
     ArrayViewD::from_shape(IxDyn(shape), s).ok()
 }
 
@@ -265,42 +259,18 @@ pub(crate) fn view_mut<'a, T: Element>(
     bytes: &'a mut [u8],
     shape: &[usize],
 ) -> Option<ArrayViewMutD<'a, T>> {
-    let n = elements::<T>(bytes, shape)?;
-    if n == 0 {
+    if elements::<T>(bytes, shape)? == 0 {
         return ArrayViewMutD::from_shape(IxDyn(shape), &mut []).ok();
     }
-    // SAFETY: as in `view`; the slice is borrowed mutably for 'a, so the
-    // typed slice is the only reference to those bytes. Every value of T
-    // written through it is a valid byte pattern for the file.
-    let s = unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<T>(), n) };
+    let s = T::cast_mut(bytes)?;
     ArrayViewMutD::from_shape(IxDyn(shape), s).ok()
 }
 
-/// The number of elements if `bytes` can be viewed as `shape` of `T`.
+/// The number of elements of `shape`, if `bytes` holds exactly that many
+/// `T`s (alignment and bool bytes are checked by the cast).
 fn elements<T: Element>(bytes: &[u8], shape: &[usize]) -> Option<usize> {
-    let size = std::mem::size_of::<T>();
     let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
-    if n.checked_mul(size)? != bytes.len() {
-        return None;
-    }
-    if n > 0 && !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
-        return None;
-    }
-    if T::KIND == crate::dtype::Kind::Bool && bytes.iter().any(|&b| b > 1) {
-        return None;
-    }
-    Some(n)
-}
-
-/// The bytes of a slice of elements (native order).
-pub(crate) fn as_bytes<T: Element>(s: &[T]) -> &[u8] {
-    let len = std::mem::size_of_val(s);
-    let ptr = NonNull::from(s).cast::<u8>();
-    // SAFETY: every Element is plain data without padding (integers, floats,
-    // `f16`, `Complex` is `repr(C)` of two floats, bool is one byte), so its
-    // bytes are initialised; the slice covers exactly `s`'s memory and
-    // borrows `s`.
-    unsafe { std::slice::from_raw_parts(ptr.as_ptr(), len) }
+    (n.checked_mul(std::mem::size_of::<T>())? == bytes.len()).then_some(n)
 }
 
 #[cfg(test)]
@@ -312,7 +282,7 @@ mod tests {
     #[test]
     fn views_check_alignment_length_and_bools() {
         let v: Vec<u64> = vec![1, 2, 3, 4];
-        let b = as_bytes(&v);
+        let b: &[u8] = bytemuck::cast_slice(&v);
         let a = view::<u64>(b, &[2, 2]).unwrap();
         assert_eq!(a[[1, 0]], 3);
         assert!(view::<u64>(&b[1..25], &[3]).is_none());
@@ -323,14 +293,9 @@ mod tests {
         assert_eq!(view::<f64>(&[], &[0, 5]).unwrap().len(), 0);
         assert!(view::<f64>(&[], &[usize::MAX, 2]).is_none());
         let c = [Complex::new(1.0f32, 2.0)];
-        assert_eq!(as_bytes(&c).len(), 8);
+        assert_eq!(bytemuck::cast_slice::<_, u8>(&c).len(), 8);
         let mut m = vec![0u16; 4];
-        let mb: &mut [u8] = {
-            let len = 8;
-            let p = m.as_mut_ptr().cast::<u8>();
-            // SAFETY: test only: the Vec's 8 initialised bytes, borrowed once.
-            unsafe { std::slice::from_raw_parts_mut(p, len) }
-        };
+        let mb: &mut [u8] = bytemuck::cast_slice_mut(&mut m);
         view_mut::<u16>(mb, &[4]).unwrap()[2] = 7;
         assert_eq!(m[2], 7);
     }

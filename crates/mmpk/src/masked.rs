@@ -101,10 +101,13 @@ impl Dict {
                 });
             }
         }
-        let raw: Vec<u8> = data
-            .iter()
-            .flat_map(|x| crate::map::as_bytes(std::slice::from_ref(x)).to_vec())
-            .collect();
+        let raw: Vec<u8> = match data.as_slice() {
+            Some(s) => bytemuck::cast_slice(s).to_vec(),
+            None => data
+                .iter()
+                .flat_map(|x| bytemuck::bytes_of(x).iter().copied())
+                .collect(),
+        };
         let m: Option<Vec<u8>> = mask.map(|m| m.iter().map(|&b| u8::from(b)).collect());
         self.masked_entry_dtype(
             key,

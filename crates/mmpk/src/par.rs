@@ -54,7 +54,7 @@ where
                 let size = std::mem::size_of::<T>();
                 let bytes = m.bytes_mut();
                 for (dst, x) in bytes.chunks_exact_mut(size).zip(a.iter()) {
-                    dst.copy_from_slice(crate::map::as_bytes(std::slice::from_ref(x)));
+                    dst.copy_from_slice(bytemuck::bytes_of(x));
                 }
                 Ok(())
             }

@@ -422,7 +422,7 @@ impl<'o> Machine<'o> {
         target: NodeId,
         items: Vec<NodeId>,
     ) -> Result<(), DecodeErrorKind> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(DecodeErrorKind::OddItems(op));
         }
         let pairs = items.chunks_exact(2).map(|c| (c[0], c[1]));

@@ -81,7 +81,7 @@ pub fn base64_encode(data: &[u8], out: &mut String) {
 /// Decodes standard base64 (padding required when the length needs it).
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| -> Option<u32> {

@@ -543,7 +543,7 @@ fn damaged_values_never_panic() {
             let mut w = v.clone();
             let at = (rng.next() % w.len() as u64) as usize;
             w[at] = rng.next() as u8;
-            if rng.next() % 3 == 0 {
+            if rng.next().is_multiple_of(3) {
                 let at = (rng.next() % w.len() as u64) as usize;
                 w[at] ^= 1 << (rng.next() % 8);
             }
