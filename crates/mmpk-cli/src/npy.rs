@@ -409,28 +409,28 @@ pub fn export_range(
     r.map_err(|e| fail(name, &e))
 }
 
-/// Writes a `.npy` of `descr_py`, `shape` and C-order `data` held in
-/// memory (a remote array's bytes) to `out` (`-`: standard output).
-pub fn export_bytes(
+/// Writes a `.npy` of `descr_py` and `shape` to `out` (`-`: standard
+/// output) whose C-order data `fill` writes, piece by piece (a remote
+/// array's rows, fetched a bounded number at a time).
+pub fn export_with(
     descr_py: &str,
     shape: &[usize],
-    data: &[u8],
     out: &str,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let name = if out == "-" { "<stdout>" } else { out };
     let header = header_bytes(descr_py, shape);
-    let r = if out == "-" {
+    if out == "-" {
         let mut w = io::stdout().lock();
-        w.write_all(&header)
-            .and_then(|_| w.write_all(data))
-            .and_then(|_| w.flush())
-    } else {
-        File::create(out).and_then(|mut f| {
-            f.write_all(&header)?;
-            f.write_all(data)
-        })
-    };
-    r.map_err(|e| fail(name, &e))
+        w.write_all(&header).map_err(|e| fail(name, &e))?;
+        fill(&mut w)?;
+        return w.flush().map_err(|e| fail(name, &e));
+    }
+    let f = File::create(out).map_err(|e| fail(name, &e))?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, f);
+    w.write_all(&header).map_err(|e| fail(name, &e))?;
+    fill(&mut w)?;
+    w.flush().map_err(|e| fail(name, &e))
 }
 
 #[cfg(test)]

@@ -299,6 +299,11 @@ pub fn get(url: &str, key: &str, json_out: bool) -> Result<(), Failure> {
     }
 }
 
+/// Bytes of a remote array `export` fetches at a time: over a quarter of
+/// mmpk-remote's default cache (64 MiB), so pieces are not kept in it, and
+/// memory stays bounded whatever the array's size.
+const EXPORT_PIECE: u64 = 20 << 20;
+
 /// `mmpk export URL KEY OUT.npy`
 pub fn export(url: &str, key: &str, out: &str, json_out: bool) -> Result<(), Failure> {
     let d = open(url)?;
@@ -306,10 +311,27 @@ pub fn export(url: &str, key: &str, out: &str, json_out: bool) -> Result<(), Fai
     if !d.contains(key) {
         return Err(Failure::input(format!("{url}: no entry {key:?}")));
     }
-    let a = d.get_array(key).map_err(|e| fail(&at, &e))?;
-    let shape: Vec<usize> = a.shape.iter().map(|&x| x as usize).collect();
-    crate::npy::export_bytes(&a.dtype.descr().to_string(), &shape, &a.data, out)?;
-    let n = a.data.len() as u64;
+    let info = d.array_info(key).map_err(|e| fail(&at, &e))?;
+    let shape: Vec<usize> = info.shape.iter().map(|&x| x as usize).collect();
+    let n = info.nbytes;
+    let name = if out == "-" { "<stdout>" } else { out };
+    // Rows along the first axis, at most EXPORT_PIECE bytes a request (one
+    // row if a row is larger): never the whole array in memory.
+    crate::npy::export_with(&info.dtype.descr().to_string(), &shape, out, |w| {
+        let Some(rows) = info.rows().filter(|&r| r > 0) else {
+            let a = d.get_array(key).map_err(|e| fail(&at, &e))?;
+            return w.write_all(&a.data).map_err(|e| fail(name, &e));
+        };
+        let per = (EXPORT_PIECE / info.row_bytes().max(1)).max(1);
+        let mut r = 0;
+        while r < rows {
+            let end = (r + per).min(rows);
+            let s = d.get_slice(key, r..end).map_err(|e| fail(&at, &e))?;
+            w.write_all(&s.data).map_err(|e| fail(name, &e))?;
+            r = end;
+        }
+        Ok(())
+    })?;
     if out == "-" {
         return Ok(());
     }

@@ -336,7 +336,7 @@ fn pipes_stream_in_and_out_in_c_and_fortran_order() {
 }
 
 /// The peak resident memory mmpk reported (`MMPK_REPORT_PEAK_RSS`), in kB.
-fn peak_kb(args: &[&str]) -> u64 {
+pub(crate) fn peak_kb(args: &[&str]) -> u64 {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_mmpk"))
         .args(args)
         .env("MMPK_REPORT_PEAK_RSS", "1")

@@ -80,3 +80,35 @@ fn remote_files_read_as_local_ones() {
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_remote_export_streams_in_pieces_to_a_file_or_a_pipe() {
+    let dir = tempfile::tempdir().expect("dir");
+    let f = dir.path().join("big.mmpk");
+    let file = f.to_str().expect("path");
+    // 96 MiB of u4 in 6144 rows of 4096: five pieces of at most 20 MiB.
+    let (rows, cols) = (6144usize, 4096usize);
+    let data: Vec<u8> = (0..rows * cols)
+        .flat_map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    let npy = dir.path().join("in.npy");
+    std::fs::write(&npy, crate::npy::npy_bytes("'<u4'", &[rows, cols], &data)).expect("npy");
+    ok(&["put", file, "big", "--npy", npy.to_str().expect("path")]);
+    let server = Server::start();
+    server.put("big.mmpk", std::fs::read(&f).expect("read"));
+    let url = format!("http://127.0.0.1:{}/big.mmpk", server.port);
+    let local = dir.path().join("local.npy");
+    let remote = dir.path().join("remote.npy");
+    ok(&["export", file, "big", local.to_str().expect("path")]);
+    let peak = crate::npy::peak_kb(&["export", &url, "big", remote.to_str().expect("path")]);
+    assert!(
+        peak < 64 << 10,
+        "remote export of 96 MiB: {peak} kB resident"
+    );
+    let want = std::fs::read(&npy).expect("read");
+    assert!(std::fs::read(&local).expect("read") == want);
+    assert!(std::fs::read(&remote).expect("read") == want);
+    let o = mmpk(&["export", &url, "big", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout == want);
+}
