@@ -354,12 +354,24 @@ mod sys {
         // SAFETY: `fcntl(F_PREALLOCATE)` takes an open descriptor (borrowed
         // from `file` for the call) and a pointer to a live, initialised
         // `fstore_t`, which it reads and updates (`fst_bytesalloc`).
-        let mut r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_PREALLOCATE, &mut store) };
+        let mut r = unsafe {
+            libc::fcntl(
+                file.as_raw_fd(),
+                libc::F_PREALLOCATE,
+                &mut store as *mut libc::fstore_t,
+            )
+        };
         if r == -1 {
             // No contiguous space: any space.
             store.fst_flags = libc::F_ALLOCATEALL;
             // SAFETY: as above.
-            r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_PREALLOCATE, &mut store) };
+            r = unsafe {
+                libc::fcntl(
+                    file.as_raw_fd(),
+                    libc::F_PREALLOCATE,
+                    &mut store as *mut libc::fstore_t,
+                )
+            };
         }
         if r == -1 {
             Err(io::Error::last_os_error())
