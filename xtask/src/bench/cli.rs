@@ -291,7 +291,8 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             format!("{:.1} MiB", *kb as f64 / 1024.0)
         });
         r.push_str(&format!(
-            "| `{name}` | {} ({} – {}) | {:.2} GB/s | {vs} | {peak} |\n",
+            "| `{}` | {} ({} – {}) | {:.2} GB/s | {vs} | {peak} |\n",
+            name.replace('|', "\\|"),
             fmt_time(st.median),
             fmt_time(st.min),
             fmt_time(st.max),
