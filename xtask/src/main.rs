@@ -11,6 +11,7 @@
 //! | `target/venv/np2` | newest `numpy` 2.x | `gen_numpy.py` (numpy 2.x pickles) |
 //! | `target/venv/mmp1` | `numpy==1.23.5 mmappickle==1.0.0` | `gen_mmappickle.py` (mmappickle 1.0 files) |
 //! | `target/venv/moto` | `moto[server]` | `remote-test`: the S3 server mmpk-remote's tests start |
+//! | `target/venv/pytest-np1`, `pytest-np2` | the `mmpk` Python package, numpy 1.23.5 / 2.x, pytest | `python-test` (module [`mod@python`]) |
 //!
 //! `cargo xtask bench` (module [`mod@bench`]) also uses `target/venv/py`, with
 //! `benches/pickle/cpython_peer.py`, and builds the Rust peers under
@@ -22,6 +23,7 @@
 
 mod bench;
 mod msrv;
+mod python;
 mod soak;
 
 use std::env;
@@ -109,6 +111,22 @@ const TASKS: &[Task] = &[
                 --locked) declares a rust-version no newer than the crate's own; --verbose \
                 lists the dependencies that declare none",
         run: msrv::msrv,
+    },
+    Task {
+        name: "python-test",
+        args: "[PYTEST ARGS...]",
+        about: "build the Python package's wheel once (pip wheel ./crates/mmpk-py: maturin, \
+                release, abi3), install it into target/venv/pytest-np1 (numpy 1.23.5, \
+                mmappickle 1.0.0) and target/venv/pytest-np2 (newest numpy 2), and run \
+                pytest on crates/mmpk-py/tests in both",
+        run: python::python_test,
+    },
+    Task {
+        name: "python-lint",
+        args: "",
+        about: "ruff check and ruff format --check of crates/mmpk-py (ruff from PyPI in \
+                target/venv/ruff)",
+        run: python::python_lint,
     },
 ];
 

@@ -5,12 +5,20 @@
 
 use pyo3::prelude::*;
 
+mod arrays;
+mod dict;
+mod errors;
+mod maint;
 mod values;
 
 /// The extension module `mmpk._mmpk`.
 #[pymodule]
 fn _mmpk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<dict::Core>()?;
+    m.add_class::<arrays::MapRegion>()?;
+    m.add_function(wrap_pyfunction!(dict::_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(dict::convert_in_place, m)?)?;
     values::register(m)?;
     Ok(())
 }

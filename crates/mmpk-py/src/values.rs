@@ -151,7 +151,6 @@ fn build_or_trust(
 /// allowlist are loaded by CPython's pickle. For array entries the binding
 /// maps the array instead; given one, this returns a copy.
 // Called by the Dict binding (`d[key]`, `d[key] = obj`).
-#[allow(dead_code)]
 pub(crate) fn entry_to_py(
     py: Python<'_>,
     dict: &mmpk::Dict,
@@ -186,7 +185,6 @@ pub(crate) fn pickle_to_py(py: Python<'_>, pickle: &Pickle, trusted: bool) -> Py
 /// `key`: CPython's `pickle.dumps(obj, protocol=4)`, stored as a generic
 /// entry; the GIL is released during the file write.
 // Called by the Dict binding (`d[key]`, `d[key] = obj`).
-#[allow(dead_code)]
 pub(crate) fn store(
     py: Python<'_>,
     dict: &mmpk::Dict,

@@ -16,10 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mmpk
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import mmpk
 from mmpk.errors import BadPickleError, Error, UnsafePickleError
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"

@@ -20,13 +20,14 @@ import warnings
 from pathlib import Path
 
 import hypothesis.extra.numpy as hnp
-import mmpk
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mmpk.errors import BadPickleError, UnsafePickleError
 from values_compare import assert_same, difference
+
+import mmpk
+from mmpk.errors import BadPickleError, UnsafePickleError
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 PROTOCOLS = range(0, pickle.HIGHEST_PROTOCOL + 1)

@@ -65,6 +65,19 @@ impl Map {
         self.raw.as_ptr() as usize + offset
     }
 
+    /// Pointer to the byte at `offset` (at most `len()`), for
+    /// [`crate::RawArray`]: computing it is safe; writing through it is
+    /// only valid for a writable map.
+    pub(crate) fn ptr(&self, offset: usize) -> *mut u8 {
+        assert!(offset <= self.len());
+        self.raw.as_mut_ptr().wrapping_add(offset)
+    }
+
+    /// Whether the map is writable (shared, read-write).
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable
+    }
+
     /// The mapped bytes in `range` (which must be inside the map).
     pub(crate) fn bytes(&self, range: Range<usize>) -> &[u8] {
         assert!(range.start <= range.end && range.end <= self.len());

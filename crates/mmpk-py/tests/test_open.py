@@ -1,0 +1,138 @@
+"""mmpk.open: modes, file objects, closing, errors of the file system and of
+files that are not mmpk files."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import mmpk
+from mmpk import errors
+
+
+def test_modes(path):
+    with pytest.raises(FileNotFoundError) as e:
+        mmpk.open(path)
+    assert e.value.filename == str(path)
+    with pytest.raises(FileNotFoundError):
+        mmpk.open(path, "r+")
+    with mmpk.open(path, "x") as d:
+        d["a"] = np.arange(3)
+    with pytest.raises(FileExistsError):
+        mmpk.open(path, "x")
+    with mmpk.open(path, "a") as d:
+        assert list(d) == ["a"]
+        d["b"] = np.arange(2)
+    with mmpk.open(path, "r+") as d:
+        assert list(d) == ["a", "b"]
+    with mmpk.open(path, "w") as d:
+        assert len(d) == 0
+        d["c"] = np.zeros(1)
+    with mmpk.open(path) as d:
+        assert list(d) == ["c"]
+        assert d.mode == "r" and not d.writable
+    with pytest.raises(ValueError, match="mode"):
+        mmpk.open(path, "rw")
+    with pytest.raises(ValueError, match="layout"):
+        mmpk.open(path, "a", layout="v3")
+    with pytest.raises(ValueError, match="alignment"):
+        mmpk.open(path, "a", align=3)
+
+
+def test_pathlike_and_bytes_paths(path):
+    mmpk.open(path, "x").close()
+    assert mmpk.open(str(path)).path == str(path)
+    assert len(mmpk.open(os.fsencode(path))) == 0
+
+
+def test_read_only_refuses_writes(path):
+    with mmpk.open(path, "a") as d:
+        d["a"] = np.arange(3.0)
+    d = mmpk.open(path)
+    for op in (
+        lambda: d.__setitem__("b", np.zeros(2)),
+        lambda: d.__delitem__("a"),
+        lambda: d.reserve("r", 3, "f4"),
+        lambda: d.vacuum(),
+        lambda: d.repair(),
+        lambda: d.upgrade(),
+    ):
+        with pytest.raises(io.UnsupportedOperation) as e:
+            op()
+        assert isinstance(e.value, errors.ReadOnlyError)
+    a = d["a"]
+    assert not a.flags.writeable
+    with pytest.raises(ValueError):
+        a[0] = 1
+    assert list(d) == ["a"]
+
+
+def test_errors_of_the_file_system(tmp_path):
+    with pytest.raises(IsADirectoryError) as e:
+        mmpk.open(tmp_path, "a")
+    assert e.value.filename == str(tmp_path)
+    p = tmp_path / "locked.mmpk"
+    mmpk.open(p, "x").close()
+    os.chmod(p, 0)
+    if os.geteuid() != 0:
+        with pytest.raises(PermissionError):
+            mmpk.open(p)
+
+
+def test_files_that_are_not_mmpk_are_left_unchanged(tmp_path):
+    p = tmp_path / "plain.pkl"
+    p.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    before = p.read_bytes()
+    for mode in ("r", "r+", "a"):
+        with pytest.raises(ValueError, match=r"mmpk\.convert") as e:
+            mmpk.open(p, mode)
+        assert isinstance(e.value, errors.NotMmpkError)
+    assert p.read_bytes() == before
+    t = tmp_path / "text.txt"
+    t.write_bytes(b"hello, this is not a pickle at all\n")
+    with pytest.raises(errors.NotMmpkError) as e:
+        mmpk.open(t, "a")
+    assert "convert" not in str(e.value)
+    assert t.read_bytes() == b"hello, this is not a pickle at all\n"
+
+
+def test_closed_dict_raises_value_error_and_arrays_survive(path):
+    d = mmpk.open(path, "a")
+    d["a"] = np.arange(5)
+    a = d["a"]
+    d.close()
+    assert d.closed
+    for op in (lambda: d["a"], lambda: len(d), lambda: list(d), lambda: "a" in d, d.flush):
+        with pytest.raises(ValueError, match="closed"):
+            op()
+    # The array keeps its map.
+    assert a.tolist() == [0, 1, 2, 3, 4]
+    a[0] = 7
+    assert mmpk.open(path)["a"][0] == 7
+
+
+def test_named_file_objects_are_flushed_and_used(path):
+    mmpk.open(path, "x").close()
+    with open(path, "r+b") as f:
+        d = mmpk.open(f, "r+")
+        d["a"] = np.arange(4)
+        assert d.path == str(path)
+        d.close()
+    assert mmpk.open(path)["a"].tolist() == [0, 1, 2, 3]
+    with pytest.raises(TypeError):
+        mmpk.open(3.5)
+
+
+def test_repr_and_info(path):
+    d = mmpk.open(path, "a")
+    d["a"] = np.arange(3)
+    assert repr(d).startswith("<mmpk.Dict ")
+    info = d.info()
+    assert info["live"] == 1 and info["path"] == str(path)
+    assert info["file_size"] == os.path.getsize(path)
+    d.close()
+    assert "closed" in repr(d)

@@ -1,0 +1,160 @@
+//! `cargo xtask python-test`: the Python package (`crates/mmpk-py`) built
+//! once as a wheel the way `pip install ./crates/mmpk-py` builds it (PEP 517,
+//! maturin from PyPI, release profile, abi3), installed into two venvs and
+//! tested with pytest (`crates/mmpk-py/tests/`) in both:
+//!
+//! | venv | contents |
+//! |---|---|
+//! | `target/venv/pytest-np1` | `numpy==1.23.5 mmappickle==1.0.0 pytest hypothesis` (Python 3.11, numpy 1.23.5's newest) |
+//! | `target/venv/pytest-np2` | newest `numpy` 2.x, `pytest hypothesis` |
+//!
+//! The first is made from `$PYTHON` (default `python3`), the second from
+//! `$PYTHON_NP2` (default: the first of `python3.13`, `python3.12`,
+//! `python3` found), so the one abi3 wheel runs on two interpreters. The
+//! tests find the `mmpk` tool (built here, debug) through `MMPK_CLI` and
+//! the repository through `MMPK_ROOT`. Arguments are passed to pytest.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{python_ok, run, venv_python, Ctx};
+
+/// Makes (or reuses) the venv `name` from `base` with `requirement`
+/// installed; `probe` tells an existing venv is usable.
+fn venv(
+    ctx: &Ctx,
+    name: &str,
+    base: &OsString,
+    requirement: &str,
+    probe: &str,
+) -> Result<PathBuf, String> {
+    let dir = ctx.venv(name);
+    let py = venv_python(&dir);
+    if py.exists() && python_ok(&py, probe) {
+        eprintln!("xtask: reusing {}", dir.display());
+        return Ok(py);
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    }
+    fs::create_dir_all(dir.parent().unwrap_or(&dir))
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    run(Command::new(base).arg("-m").arg("venv").arg(&dir))?;
+    run(pip(&py)
+        .args(["install", "--upgrade", "pip"])
+        .arg("--quiet"))?;
+    run(pip(&py)
+        .arg("install")
+        .arg("--quiet")
+        .args(requirement.split_whitespace()))?;
+    if !python_ok(&py, probe) {
+        return Err(format!(
+            "{} does not pass its check `{probe}`",
+            dir.display()
+        ));
+    }
+    Ok(py)
+}
+
+fn pip(py: &Path) -> Command {
+    let mut c = Command::new(py);
+    c.args(["-m", "pip", "--disable-pip-version-check"]);
+    c
+}
+
+/// The interpreter of the numpy 2 venv.
+fn np2_base() -> OsString {
+    if let Some(p) = std::env::var_os("PYTHON_NP2") {
+        return p;
+    }
+    for p in ["python3.13", "python3.12"] {
+        if Command::new(p)
+            .args(["-c", "import venv"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return p.into();
+        }
+    }
+    "python3".into()
+}
+
+pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let base = crate::base_python();
+    let np1 = venv(
+        ctx,
+        "pytest-np1",
+        &base,
+        "numpy==1.23.5 mmappickle==1.0.0 pytest hypothesis",
+        "import numpy, mmappickle, pytest, hypothesis; assert numpy.__version__ == '1.23.5'",
+    )?;
+    let np2 = venv(
+        ctx,
+        "pytest-np2",
+        &np2_base(),
+        "numpy>=2,<3 pytest hypothesis",
+        "import numpy, pytest, hypothesis; assert numpy.__version__.startswith('2.')",
+    )?;
+
+    // The mmpk tool, for the cross-checks with Rust.
+    run(Command::new(env!("CARGO"))
+        .current_dir(&ctx.root)
+        .args(["build", "--quiet", "-p", "mmpk-cli"]))?;
+    let cli = ctx.target.join("debug").join("mmpk");
+
+    // One wheel, built as `pip install ./crates/mmpk-py` builds it.
+    let wheels = ctx.target.join("wheels");
+    if wheels.exists() {
+        fs::remove_dir_all(&wheels)
+            .map_err(|e| format!("cannot remove {}: {e}", wheels.display()))?;
+    }
+    let pkg = ctx.root.join("crates").join("mmpk-py");
+    run(pip(&np1)
+        .args(["wheel", "--quiet", "--no-deps", "--wheel-dir"])
+        .arg(&wheels)
+        .arg(&pkg))?;
+    let wheel = fs::read_dir(&wheels)
+        .map_err(|e| format!("cannot list {}: {e}", wheels.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or("pip wheel made no wheel")?;
+
+    let mut failed = Vec::new();
+    for py in [&np1, &np2] {
+        run(pip(py)
+            .args(["install", "--quiet", "--no-deps", "--force-reinstall"])
+            .arg(&wheel))?;
+        let mut cmd = Command::new(py);
+        cmd.current_dir(&pkg)
+            .env("MMPK_CLI", &cli)
+            .env("MMPK_ROOT", &ctx.root)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("PYTHONPATH")
+            .args(["-m", "pytest", "-p", "no:cacheprovider", "tests"])
+            .args(args);
+        if let Err(e) = run(&mut cmd) {
+            failed.push(e);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
+}
+
+/// `cargo xtask python-lint`: `ruff check` and `ruff format --check` of
+/// `crates/mmpk-py` (ruff from PyPI in `target/venv/ruff`).
+pub(crate) fn python_lint(ctx: &Ctx, _args: &[String]) -> Result<(), String> {
+    let py = venv(ctx, "ruff", &crate::base_python(), "ruff", "import ruff")?;
+    let pkg = ctx.root.join("crates").join("mmpk-py");
+    for args in [&["check", "."][..], &["format", "--check", "."][..]] {
+        run(Command::new(&py)
+            .current_dir(&pkg)
+            .args(["-m", "ruff"])
+            .args(args))?;
+    }
+    Ok(())
+}
