@@ -137,6 +137,11 @@ EXAMPLES = [
     np.array([1.0, 2.0], dtype="<f2"),
     np.ma.MaskedArray([1.0, 2.0, 3.0], mask=[False, True, False]),
     np.ma.MaskedArray(np.arange(6).reshape(2, 3)),
+    np.array([1, "a", None, [2, 3], (4,), {"k": 5}], dtype=object),
+    np.array([[1, 2.5], ["x", b"y"]], dtype=object),
+    np.asfortranarray(np.array([[1, 2, 3], [4, 5, 6]], dtype=object)),
+    np.empty((0, 2), dtype=object),
+    np.array(7, dtype=object),
     np.float64(1.5),
     np.float32(-0.0),
     np.int64(-(2**63)),
@@ -187,7 +192,11 @@ def test_cycles_and_shared_references():
     dq.append(dq)
     dd = collections.defaultdict(list)
     dd["x"].append(dd)
-    for value in (me, d, t, od, dq, dd, [t, t, me, me]):
+    oa = np.empty(3, dtype=object)
+    oa[0] = oa
+    oa[1] = me
+    oa[2] = me
+    for value in (me, d, t, od, dq, dd, [t, t, me, me], oa):
         for protocol in PROTOCOLS:
             expected, got = both(value, protocol)
             assert_same(expected, got)
@@ -197,6 +206,8 @@ def test_cycles_and_shared_references():
     assert got[0][0] is got
     got = mmpk.loads(pickle.dumps(dq))
     assert got[0] is got
+    got = mmpk.loads(pickle.dumps(oa))
+    assert got[0] is got and got[1] is got[2] and got[1][0] is got[1]
 
 
 def test_a_million_nested_lists():

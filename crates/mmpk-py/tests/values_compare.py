@@ -35,7 +35,7 @@ def _array_same(x: np.ndarray, y: np.ndarray) -> str | None:
     if x.shape != y.shape:
         return f"shape {x.shape} != {y.shape}"
     if x.dtype.hasobject:
-        return None if x.tolist() == y.tolist() else "object array contents differ"
+        return None  # items compared by the caller, as a list's
     if x.tobytes(order="C") != y.tobytes(order="C"):
         return "array bytes differ"
     if isinstance(x, np.ma.MaskedArray):
@@ -70,6 +70,15 @@ def difference(a: Any, b: Any) -> str | None:
                 d = _array_same(x, y)
                 if d:
                     return f"{path}: {d}"
+                if x.dtype.hasobject:
+                    if id(x) in fwd:
+                        if fwd[id(x)] != id(y):
+                            return f"{path}: shared on one side only"
+                        continue
+                    fwd[id(x)] = id(y)
+                    keep.append((x, y))
+                    for i, (xi, yi) in enumerate(zip(x.ravel(order="K"), y.ravel(order="K"))):
+                        stack.append((xi, yi, f"{path}.flat[{i}]"))
             elif isinstance(x, np.dtype):
                 if x != y or x.descr != y.descr:
                     return f"{path}: dtype {x!r} != {y!r}"

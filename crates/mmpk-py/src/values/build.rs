@@ -67,6 +67,9 @@ enum Shell {
     DefaultDict,
     Counter,
     Deque,
+    /// A numpy array of Python objects (`dtype=object`), filled element by
+    /// element.
+    ObjectArray,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,6 +214,15 @@ impl<'py, 'p> Builder<'py, 'p> {
                         // Read from the graph as literal data.
                         Known::Uuid | Known::NumpyScalar | Known::NumpyDtype => Plan::Value,
                         Known::NumpyArrayPart => {
+                            if let Some(a) = self.object_array(o) {
+                                let Some(Value::List(items)) = p.node(a.items) else {
+                                    return bad("an object array's items are not a list");
+                                };
+                                stack.extend_from_slice(items);
+                                self.plan[i] = Plan::Shell(Shell::ObjectArray);
+                                self.order.push(id);
+                                continue;
+                            }
                             if self.names_oob_buffer(o) {
                                 return bad("a numpy array whose bytes are an out-of-band buffer \
                                      (protocol 5) that was not given");
@@ -386,6 +398,11 @@ impl<'py, 'p> Builder<'py, 'p> {
                     };
                     self.import("collections", "defaultdict")?
                         .call1((factory,))?
+                }
+                Shell::ObjectArray => {
+                    let o = self.object(id);
+                    let a = self.object_array(o).expect("planned as an object array");
+                    self.empty_object_array(&a)?
                 }
                 Shell::Deque => {
                     let o = self.object(id);
@@ -696,6 +713,10 @@ impl<'py, 'p> Builder<'py, 'p> {
                         .map(|&c| self.get(c))
                         .collect::<BuildResult<Vec<_>>>()?;
                     obj.call_method1("extend", (PyList::new(py, items)?,))?;
+                }
+                (Shell::ObjectArray, Some(Value::Object(o))) => {
+                    let a = self.object_array(o).expect("planned as an object array");
+                    self.fill_object_array(&a, &obj)?;
                 }
                 _ => return bad("a container that changed kind (internal plan)"),
             }

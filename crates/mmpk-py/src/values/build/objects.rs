@@ -1,13 +1,23 @@
 //! The allowlisted objects made from pickled state rather than from their
-//! arguments: `datetime.date`, `time`, `datetime` (their bytes) and
-//! `uuid.UUID` (its state dict), read from the graph.
+//! arguments, read from the graph: `datetime.date`, `time`, `datetime`
+//! (their bytes), `uuid.UUID` (its state dict) and numpy arrays of Python
+//! objects (numpy's `_reconstruct` with an object dtype and a list of
+//! items, which `mmpk_format::numpy` leaves to the binding).
 
-use pickle_ops::value::Object;
-use pickle_ops::Value;
+use pickle_ops::value::{Object, ObjectKind};
+use pickle_ops::{NodeId, PyInt, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::{args_of, bad, int, BuildResult, Builder, Known};
+use super::{args_of, bad, callable_of, int, BuildResult, Builder, Known};
+
+/// An object array as numpy pickles it: shape, memory order and the list
+/// node of its items (in C order).
+pub(super) struct ObjectArray {
+    shape: Vec<u64>,
+    fortran: bool,
+    pub(super) items: NodeId,
+}
 
 impl<'py> Builder<'py, '_> {
     /// `date`, `time`, `datetime` from their pickled bytes (and tzinfo).
@@ -122,5 +132,104 @@ impl<'py> Builder<'py, '_> {
         self.import("uuid", "UUID")?
             .call((), Some(&kw))
             .map_err(|e| self.bad_call("uuid.UUID", e))
+    }
+
+    /// Reads `o` as numpy's pickle of an object array:
+    /// `_reconstruct(ndarray, (0,), b'b')` with BUILD state
+    /// `([version,] shape, dtype('O8'), is_fortran, [items])`, the items'
+    /// count matching the shape. `None` if it is not one.
+    pub(super) fn object_array(&self, o: &Object) -> Option<ObjectArray> {
+        let p = self.p;
+        let global = |id: NodeId, name: &str| {
+            matches!(p.node(id), Some(Value::Global(g)) if g.name.as_bytes() == name.as_bytes()
+                && super::allow::callable(g.module.as_bytes(), g.name.as_bytes()).is_some())
+        };
+        if !matches!(o.kind, ObjectKind::Reduce { .. }) || !global(callable_of(o), "_reconstruct") {
+            return None;
+        }
+        let Some(Value::Tuple(args)) = p.node(args_of(o)) else {
+            return None;
+        };
+        if args.len() != 3 || !global(args[0], "ndarray") || !o.listitems.is_empty() {
+            return None;
+        }
+        let Some(Value::Tuple(st)) = o.state.and_then(|s| p.node(s)) else {
+            return None;
+        };
+        let st = match st.len() {
+            5 => &st[1..],
+            4 => &st[..],
+            _ => return None,
+        };
+        let shape: Vec<u64> = match p.node(st[0])? {
+            Value::Tuple(d) => d
+                .iter()
+                .map(|&x| match *p.value(x) {
+                    Value::Int(PyInt::Small(v)) => u64::try_from(v).ok(),
+                    _ => None,
+                })
+                .collect::<Option<_>>()?,
+            _ => return None,
+        };
+        if shape.len() > mmpk_format::numpy::MAX_DIMS {
+            return None;
+        }
+        // numpy.dtype('O8' | 'O4', False, True) with its BUILD state.
+        let Some(Value::Object(dt)) = p.node(st[1]) else {
+            return None;
+        };
+        let Some(Value::Tuple(dargs)) = p.node(args_of(dt)) else {
+            return None;
+        };
+        let is_object = matches!(dargs.first().and_then(|&a| p.node(a)),
+            Some(Value::Str(s)) if s.as_bytes().first() == Some(&b'O'));
+        if !global(callable_of(dt), "dtype") || !is_object {
+            return None;
+        }
+        let fortran = match *p.value(st[2]) {
+            Value::Bool(b) => b,
+            Value::Int(PyInt::Small(v)) => v != 0,
+            _ => return None,
+        };
+        let Some(Value::List(items)) = p.node(st[3]) else {
+            return None;
+        };
+        let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
+        (n == items.len() as u64).then_some(ObjectArray {
+            shape,
+            fortran,
+            items: st[3],
+        })
+    }
+
+    /// `numpy.empty(shape, dtype=object, order=...)`.
+    pub(super) fn empty_object_array(&self, a: &ObjectArray) -> BuildResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        let kw = PyDict::new(py);
+        kw.set_item("dtype", py.import("builtins")?.getattr("object")?)?;
+        kw.set_item("order", if a.fortran { "F" } else { "C" })?;
+        Ok(py
+            .import("numpy")?
+            .getattr("empty")?
+            .call((PyTuple::new(py, &a.shape)?,), Some(&kw))?)
+    }
+
+    /// Sets an object array's items, one by one (each item is stored as
+    /// the object it is, sequences included).
+    pub(super) fn fill_object_array(
+        &self,
+        a: &ObjectArray,
+        arr: &Bound<'py, PyAny>,
+    ) -> BuildResult<()> {
+        let Some(Value::List(items)) = self.p.node(a.items) else {
+            return bad("an object array's items are not a list");
+        };
+        // numpy lists the items in C order whatever the memory order;
+        // `arr.flat` indexes in C order and writes in place.
+        let flat = arr.getattr("flat")?;
+        for (i, &item) in items.iter().enumerate() {
+            flat.set_item(i, self.get(item)?)?;
+        }
+        Ok(())
     }
 }
