@@ -28,7 +28,6 @@ mod numpy;
 use mmpk_format::generic::standalone_value;
 use pickle_ops::decode::{decode, Options};
 use pickle_ops::Pickle;
-use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -36,39 +35,39 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use build::Failure;
 
 /// The exception class `name` of `mmpk.errors` with `message`.
-fn error(py: Python<'_>, name: &str, message: String) -> PyErr {
-    let cls = match py.import("mmpk.errors").and_then(|m| m.getattr(name)) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    match cls.call1((message,)) {
-        Ok(e) => PyErr::from_value(e),
-        Err(e) => e,
+fn error(py: Python<'_>, name: &'static str, message: String) -> PyErr {
+    crate::errors::new(py, name, message)
+}
+
+/// An mmpk error of the value functions as a Python exception: a value
+/// that does not decode is a `BadPickleError` (also a `FormatError`), the
+/// rest as everywhere in the binding.
+fn mmpk_error(py: Python<'_>, e: mmpk::Error) -> PyErr {
+    match e {
+        mmpk::Error::Format { .. } => {
+            use std::error::Error as _;
+            let mut msg = e.to_string();
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                msg.push_str(": ");
+                msg.push_str(&c.to_string());
+                cause = c.source();
+            }
+            error(py, "BadPickleError", msg)
+        }
+        e => crate::errors::to_py(py, e),
     }
 }
 
-/// An mmpk error as the Python exception a user expects (the binding's
-/// common mapping belongs to the Dict layer; this covers what the value
-/// functions meet).
-fn mmpk_error(py: Python<'_>, e: mmpk::Error) -> PyErr {
-    use std::error::Error as _;
-    let mut msg = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        msg.push_str(": ");
-        msg.push_str(&c.to_string());
-        cause = c.source();
-    }
-    match e {
-        mmpk::Error::KeyNotFound { key } => PyKeyError::new_err(key),
-        mmpk::Error::Format { .. } => error(py, "BadPickleError", msg),
-        mmpk::Error::ReadOnly { .. } => error(py, "ReadOnlyError", msg),
-        mmpk::Error::Busy { .. } => error(py, "BusyError", msg),
-        mmpk::Error::KeyTooLong { .. } => pyo3::exceptions::PyValueError::new_err(msg),
-        mmpk::Error::Io { source, .. } => {
-            pyo3::exceptions::PyOSError::new_err(format!("{msg} ({})", source.kind()))
+/// Runs `f` with the GIL released; a lock wait interrupted by a signal
+/// runs Python's signal handlers (Ctrl-C propagates) and retries.
+fn detached<T: Send>(py: Python<'_>, mut f: impl FnMut() -> mmpk::Result<T> + Send) -> PyResult<T> {
+    loop {
+        match py.detach(&mut f) {
+            Ok(v) => return Ok(v),
+            Err(e) if crate::errors::interrupted(&e) => py.check_signals()?,
+            Err(e) => return Err(mmpk_error(py, e)),
         }
-        _ => error(py, "Error", msg),
     }
 }
 
@@ -150,41 +149,23 @@ fn build_or_trust(
 /// module docs); with `trusted`, values naming globals outside the
 /// allowlist are loaded by CPython's pickle. For array entries the binding
 /// maps the array instead; given one, this returns a copy.
-// Called by the Dict binding (`d[key]`, `d[key] = obj`).
 pub(crate) fn entry_to_py(
     py: Python<'_>,
     dict: &mmpk::Dict,
     key: &str,
     trusted: bool,
 ) -> PyResult<Py<PyAny>> {
-    let p = py
-        .detach(|| dict.get_pickle(key))
-        .map_err(|e| mmpk_error(py, e))?;
+    let p = detached(py, || dict.get_pickle(key))?;
     let what = format!("the value of key {key:?}");
     build_or_trust(py, p, trusted, &what, &[], |py| {
-        let ops = py
-            .detach(|| dict.value_bytes(key))
-            .map_err(|e| mmpk_error(py, e))?;
+        let ops = detached(py, || dict.value_bytes(key))?;
         standalone_value(&ops, 0).map_err(|e| error(py, "BadPickleError", format!("{what}: {e}")))
-    })
-}
-
-/// A decoded value (from `mmpk::Dict::get`'s `Value::Pickle`) as a Python
-/// object, as [`entry_to_py`]; the trusted path re-encodes the value as
-/// CPython's pickle of it.
-// Called by the Dict binding (`d[key]`, `d[key] = obj`).
-#[allow(dead_code)]
-pub(crate) fn pickle_to_py(py: Python<'_>, pickle: &Pickle, trusted: bool) -> PyResult<Py<PyAny>> {
-    build_or_trust(py, pickle.clone(), trusted, "the value", &[], |py| {
-        pickle_ops::encode::encode(pickle, 4)
-            .map_err(|e| error(py, "BadPickleError", format!("the value: {e}")))
     })
 }
 
 /// Stores `obj` (anything but an array, which the binding maps) under
 /// `key`: CPython's `pickle.dumps(obj, protocol=4)`, stored as a generic
 /// entry; the GIL is released during the file write.
-// Called by the Dict binding (`d[key]`, `d[key] = obj`).
 pub(crate) fn store(
     py: Python<'_>,
     dict: &mmpk::Dict,
@@ -196,8 +177,7 @@ pub(crate) fn store(
         .getattr("dumps")?
         .call1((obj, 4))?
         .extract()?;
-    py.detach(|| dict.insert_pickle_bytes(key, &bytes))
-        .map_err(|e| mmpk_error(py, e))
+    detached(py, || dict.insert_pickle_bytes(key, &bytes))
 }
 
 /// Where the pickle at the start of `data` ends (after its STOP).
