@@ -1,7 +1,9 @@
 //! Integration tests of the `mmpk` binary: every command on real files,
 //! successes and each kind of bad input (exit codes and one-line messages as
-//! CLI.md says).
+//! docs/cli.md says), and that docs/cli.md documents exactly the binary's
+//! commands and options.
 
+mod cli_reference;
 mod conventions;
 mod dict;
 mod npy;

@@ -3,6 +3,7 @@
 
 mod array_props;
 mod arrays;
+mod docs_format;
 mod dtypes;
 mod generic;
 mod handbuilt;
