@@ -1,4 +1,4 @@
-"""Python peers of the file workloads W1-W5 (DESIGN.md "Performance").
+"""Python peers of the file workloads W1-W5 (docs/design.md "Performance: what is measured").
 
 Run by `cargo xtask bench files` in fresh processes, one measurement per
 process; each prints `measure<TAB>seconds` lines (and `name<TAB>value` for

@@ -1,4 +1,4 @@
-//! `cargo xtask bench <workload>`: peer benchmarks (DESIGN.md "Performance").
+//! `cargo xtask bench <workload>`: peer benchmarks (docs/design.md "Performance: what is measured").
 //!
 //! Every workload times mmpk's code and its peers in the same run, on the
 //! same data, interleaved (round after round, the order rotated each round),
@@ -261,7 +261,7 @@ const BENCHMARKS_HEADER: &str = "\
 # Benchmarks
 
 Measured with `cargo xtask bench <workload>` (peer programs under
-`benches/`) and `cargo bench` (criterion). As DESIGN.md asks, every ratio is
+`benches/`) and `cargo bench` (criterion). As [docs/design.md](docs/design.md) asks, every ratio is
 against peers measured in the same run, on the same data. The sections
 between `BEGIN`/`END` markers are rewritten by the xtask; text outside them is
 kept.

@@ -1,6 +1,6 @@
 //! `mmpk get [--json] FILE KEY`: an array's summary (statistics computed
 //! in parallel), a masked array's (over its unmasked elements), or any other
-//! value as canonical JSON (resolved: CANONICAL_JSON.md rules 1-3).
+//! value as canonical JSON (resolved: docs/canonical-json.md rules 1-3).
 
 use std::io::Write;
 

@@ -1,8 +1,8 @@
-//! `mmpk`: the command-line tool of mmpk (see the README). Errors are one
-//! line on stderr naming the file, key or byte offset, never a panic; the
-//! exit codes are one table for every command ([`exit`]): 0 success, 1 a
-//! failed check, 2 usage or bad input, 3 an I/O or lock failure, 4 partial
-//! completion.
+//! `mmpk`: the command-line tool of mmpk (docs/cli.md is its reference,
+//! kept true by the `cli_reference` tests). Errors are one line on stderr
+//! naming the file, key or byte offset, never a panic; the exit codes are
+//! one table for every command ([`exit`]): 0 success, 1 a failed check, 2
+//! usage or bad input, 3 an I/O or lock failure, 4 partial completion.
 //!
 //! Modules: `cli` (the grammar), `dict_cmds` (`open_dict`, the only
 //! `unsafe` of the tool, with its safety contract; `ls`, `info`, `verify`,

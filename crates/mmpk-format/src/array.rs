@@ -1,4 +1,4 @@
-//! Array values in the two encodings of FORMAT.md section 4.
+//! Array values in the two encodings of docs/format.md section 5.
 //!
 //! Writing is split around the raw bytes, which the caller writes (or
 //! reserves) itself: [`write_array_head`] (the fixed prefix and the
@@ -458,7 +458,7 @@ mod tests {
         v
     }
 
-    /// The v2 value of `np.arange(3, dtype='<i2')`, as FORMAT.md section 4
+    /// The v2 value of `np.arange(3, dtype='<i2')`, as docs/format.md section 5
     /// lays it out. Verified manually: inside an entry of a file, plain
     /// `pickle.loads` under numpy 1.23.5 and 2.4.6 (target/venv/np1, np2)
     /// with `-W error` gives `array([0, 1, 2], dtype=int16)`, writable.

@@ -1,4 +1,4 @@
-//! One entry frame (FORMAT.md section 2):
+//! One entry frame (docs/format.md section 3):
 //!
 //! ```text
 //! 95 <u64 L>  8C <u8 k> <key>  <value: d bytes>  4A <i32 memo_max> 30  (88|30) 30
@@ -193,7 +193,7 @@ fn parse_frame(frame: &[u8], offset: usize) -> Result<Entry<'_>> {
     })
 }
 
-/// Whether `entry` of `file` is an alignment filler (FORMAT.md section 7):
+/// Whether `entry` of `file` is an alignment filler (docs/format.md section 8):
 /// deleted, empty key, and a value that is `NONE` or one `SHORT_BINBYTES` /
 /// `BINBYTES` whose bytes are all zero (any length, empty included).
 pub fn is_filler(file: &[u8], entry: &Entry<'_>) -> bool {

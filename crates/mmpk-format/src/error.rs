@@ -28,7 +28,7 @@ pub enum Error {
         /// The version found (at byte 12).
         found: i32,
     },
-    /// A structure of an entry frame is not what FORMAT.md section 2 says.
+    /// A structure of an entry frame is not what docs/format.md section 3 says.
     BadEntry {
         /// Offset of the offending byte.
         offset: usize,
@@ -64,7 +64,7 @@ pub enum Error {
     },
     /// A pickle op could not be parsed (its offset is in the inner error).
     Op(pickle_ops::ParseError),
-    /// A value is not an array in either encoding of FORMAT.md section 4.
+    /// A value is not an array in either encoding of docs/format.md section 5.
     NotAnArray {
         /// Offset of the first op that does not fit.
         offset: usize,
@@ -118,7 +118,7 @@ pub enum Error {
         /// What was expected.
         what: &'static str,
     },
-    /// A generic value could not be encoded (FORMAT.md section 6).
+    /// A generic value could not be encoded (docs/format.md section 7).
     Encode(pickle_ops::encode::EncodeError),
     /// A generic value's ops could not be decoded (offsets in the inner
     /// error count from the start of the file, or of the given ops).

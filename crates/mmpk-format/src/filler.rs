@@ -1,4 +1,4 @@
-//! Alignment fillers (FORMAT.md section 7): where an array's raw bytes land,
+//! Alignment fillers (docs/format.md section 8): where an array's raw bytes land,
 //! and the deleted, empty-keyed entry to put before it so they land on an
 //! alignment boundary.
 //!

@@ -1,4 +1,4 @@
-//! Generic values (FORMAT.md section 6): any value that is not an array is
+//! Generic values (docs/format.md section 7): any value that is not an array is
 //! stored as CPython's `pickle.dumps(value, 4)`, rewritten at the op level
 //! so that an entry's value is a self-contained fragment of the file's one
 //! big pickle:
@@ -65,7 +65,7 @@ pub struct GenericValue {
 }
 
 impl GenericValue {
-    /// Appends this value as one entry (FORMAT.md section 2) to `out`.
+    /// Appends this value as one entry (docs/format.md section 3) to `out`.
     pub fn write_entry(&self, out: &mut Vec<u8>, key: &str, live: bool) -> Result<()> {
         write_entry(out, key, &self.ops, self.memo_max, live)
     }
@@ -196,11 +196,11 @@ pub fn write_value_entry(
 }
 
 /// Rewrites a whole pickle (through its `STOP`; bytes after it are
-/// ignored) as FORMAT.md section 6 says, numbering the kept memo stores
+/// ignored) as docs/format.md section 7 says, numbering the kept memo stores
 /// from `memo_base`. Error offsets count from the start of `pickle`.
 ///
 /// Any valid pickle of protocol 4 or less is accepted; CPython's protocol-4
-/// output is what FORMAT.md prescribes, and only for it is the result
+/// output is what docs/format.md prescribes, and only for it is the result
 /// guaranteed to be what mmappickle 1.0.0 writes.
 pub fn rewrite_pickle(pickle: &[u8], memo_base: u32) -> Result<GenericValue> {
     rewrite(pickle, 0, memo_base, Mode::Pickle)

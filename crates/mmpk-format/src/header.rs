@@ -1,4 +1,4 @@
-//! The 24-byte header (FORMAT.md section 1), the commit number inside it, and
+//! The 24-byte header (docs/format.md section 2), the commit number inside it, and
 //! the 11-byte terminator (section 3).
 
 use crate::error::{Error, Result};

@@ -1,4 +1,4 @@
-//! Masked arrays (FORMAT.md section 5): `MaskedArray(data, mask)`, a
+//! Masked arrays (docs/format.md section 6): `MaskedArray(data, mask)`, a
 //! global then two array values, then `TUPLE2 REDUCE`.
 //!
 //! v2 uses the global `numpy.ma` `MaskedArray`, v1 (mmappickle 1.0)

@@ -1,5 +1,5 @@
 //! numpy's own pickles inside generic values become arrays (rule 3 of
-//! CANONICAL_JSON.md "Raw and resolved"), without numpy and without running
+//! docs/canonical-json.md "Raw and resolved"), without numpy and without running
 //! anything.
 //!
 //! [`resolve_numpy`] rewrites, in a decoded [`Pickle`], every bare REDUCE
@@ -23,7 +23,7 @@
 //!   as stored).
 //!
 //! numpy scalars (`multiarray.scalar(dtype, bytes)`) stay REDUCE nodes in
-//! the resolved view, as CANONICAL_JSON.md says ("nothing else is
+//! the resolved view, as docs/canonical-json.md says ("nothing else is
 //! folded"); [`numpy_scalar`] reads one as a dtype and its bytes. Object
 //! arrays are left as they are. Anything that does not fit exactly (a size that does not match the
 //! shape, an unknown dtype, items appended to the REDUCE) stays unfolded:

@@ -19,7 +19,7 @@ pub enum Kind {
     Live,
     /// A deleted entry (not a filler).
     Deleted,
-    /// An alignment filler (FORMAT.md section 7): deleted, empty key,
+    /// An alignment filler (docs/format.md section 8): deleted, empty key,
     /// `NONE` or zero bytes.
     Filler,
 }
@@ -92,7 +92,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The highest memo max of all entries, live or deleted, and at least 1:
-    /// where the next generic value's memo starts (FORMAT.md section 6).
+    /// where the next generic value's memo starts (docs/format.md section 7).
     pub fn memo_max(&self) -> u32 {
         self.entries
             .iter()

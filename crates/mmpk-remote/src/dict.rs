@@ -163,7 +163,7 @@ impl RemoteDict {
     }
 
     /// The value of `key` decoded data-only (`pickle-ops`), resolved as
-    /// CANONICAL_JSON.md says (Python 2 forms folded, and numpy's own
+    /// docs/canonical-json.md says (Python 2 forms folded, and numpy's own
     /// pickles and mmpk's arrays made array nodes: rule 3). Fetches the
     /// whole value.
     pub fn get_value(&self, key: &str) -> Result<Pickle> {

@@ -103,7 +103,7 @@ pub enum Error {
         /// The Rust type asked for.
         wanted: &'static str,
     },
-    /// An entry's bytes do not follow the format (FORMAT.md). Offsets
+    /// An entry's bytes do not follow the format (docs/format.md). Offsets
     /// inside count from the start of the object for the index, and from
     /// the start of the entry's value (at `value_offset`) for values.
     Format {

@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the dict (DESIGN.md "Performance"; issue 6),
+//! Criterion benchmarks of the dict (docs/design.md "Performance: what is measured"; issue 6),
 //! the Rust side of the workloads that `cargo xtask bench files` compares
 //! with the peers in fresh processes: `cargo bench -p mmpk --bench dict`.
 //!

@@ -1,6 +1,6 @@
 //! Converting a plain pickled dict (`pickle.dump(d, f)`) into an mmpk file
-//! in place (FORMAT.md section 9): by rename for a path, by copying back
-//! for a file that is already open.
+//! in place (docs/format.md section 11): by rename for a path, by copying
+//! back for a file that is already open.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

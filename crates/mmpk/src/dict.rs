@@ -106,7 +106,7 @@ impl OpenOptions {
     /// The file is memory-mapped. For as long as the dict, or any array or
     /// view taken from it, lives, the caller guarantees that no one
     /// truncates the file or rewrites it other than through the mmpk
-    /// protocol (FORMAT.md section 8: index changes under the `flock`), so no
+    /// protocol (docs/format.md section 10: index changes under the `flock`), so no
     /// vacuum, repair, or editor runs on it in another process meanwhile.
     /// Array data may be written by other processes (Rust or Python) at any
     /// time: reading or writing the same array from several processes at once

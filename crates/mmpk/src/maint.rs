@@ -245,7 +245,7 @@ impl Dict {
     ///
     /// Other processes (and other `Dict` values opened separately on the same
     /// path) must not have the file open: they would keep using the old,
-    /// unlinked file (FORMAT.md section 8: vacuum moves data).
+    /// unlinked file (docs/format.md section 10: vacuum moves data).
     pub fn vacuum(&self) -> Result<VacuumReport> {
         self.shared.check_writable("vacuum")?;
         let borrows = self.shared.borrows.clone();

@@ -1,4 +1,4 @@
-//! Masked arrays (FORMAT.md section 5): `MaskedArray(data, mask)`, both
+//! Masked arrays (docs/format.md section 6): `MaskedArray(data, mask)`, both
 //! parts mapped like plain arrays.
 
 use mmpk_format::masked::{encode_masked, read_masked, MaskKind};

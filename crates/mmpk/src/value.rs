@@ -1,5 +1,5 @@
 //! Generic (non-array) values: any value of `pickle_ops`' data-only model,
-//! stored as FORMAT.md section 6 says (`mmpk_format::generic`).
+//! stored as docs/format.md section 7 says (`mmpk_format::generic`).
 
 use mmpk_format::array::{decode_array, read_array};
 use mmpk_format::generic::{

@@ -1,4 +1,4 @@
-//! Writing one entry in the crash-safe order of DESIGN.md decision 3.
+//! Writing one entry in the crash-safe order of docs/design.md principle 3.
 //!
 //! With `t` the offset of the old terminator (where the new bytes go):
 //! 1. the bytes after the first frame head, up to and including the new

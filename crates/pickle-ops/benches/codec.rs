@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the pickle codec (issue 2; DESIGN.md
+//! Criterion benchmarks of the pickle codec (issue 2; docs/design.md
 //! "Performance", workload W4): `cargo bench -p pickle-ops --bench codec`.
 //!
 //! Data, built in Rust and encoded with our encoder at protocol 4 (the bytes

@@ -165,8 +165,8 @@ pub struct Fragment {
 /// `pickle.dumps(root, 4)`, without `PROTO`, `FRAME`s and `STOP` (a fragment
 /// that pushes one value) and without its `MEMOIZE`s, whose places are
 /// listed instead, as are the fetches: a caller renumbers or drops memo ops
-/// without parsing anything (as an mmpk entry's value needs, FORMAT.md
-/// section 6). Putting a `MEMOIZE` back at each of `puts` gives exactly the
+/// without parsing anything (as an mmpk entry's value needs, docs/format.md
+/// section 7). Putting a `MEMOIZE` back at each of `puts` gives exactly the
 /// ops of [`encode_node`] at protocol 4 between its framing.
 pub fn encode_fragment(p: &Pickle, root: NodeId) -> Result<Fragment, EncodeError> {
     let mut e = Encoder::new(p, 4);

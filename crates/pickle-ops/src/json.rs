@@ -1,4 +1,4 @@
-//! Canonical JSON (CANONICAL_JSON.md): printing a [`Pickle`] and building
+//! Canonical JSON (docs/canonical-json.md): printing a [`Pickle`] and building
 //! one back from JSON.
 //!
 //! Printing is iterative (any nesting depth) and bounded: output above

@@ -1,4 +1,4 @@
-//! The resolved view of CANONICAL_JSON.md, rules 1 and 2: what CPython's
+//! The resolved view of docs/canonical-json.md, rules 1 and 2: what CPython's
 //! unpickler would resolve without running code. Python 2 names are mapped
 //! as `_compat_pickle` maps them, and a few REDUCE nodes that only rebuild
 //! plain values (set, frozenset, bytes, bytearray, `copyreg._reconstructor`)

@@ -391,7 +391,7 @@ impl Object {
     }
 }
 
-/// A numpy array (recognised by the layers above, see CANONICAL_JSON.md rule 3).
+/// A numpy array (recognised by the layers above, see docs/canonical-json.md rule 3).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NdArray {
     /// numpy's `dtype.str`, or a structured dtype's `descr` as a value

@@ -1,5 +1,5 @@
 //! `cargo xtask bench files`: the file workloads W1, W2, W3, W4 (stored as
-//! an entry), W5 and W6 of DESIGN.md "Performance" and issue 6, mmpk
+//! an entry), W5 and W6 of docs/design.md "Performance: what is measured" and issue 6, mmpk
 //! against its peers in one run.
 //!
 //! Every measurement runs in a fresh process. Ours is

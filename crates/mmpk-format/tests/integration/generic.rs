@@ -1,4 +1,4 @@
-//! Generic values (FORMAT.md section 6): round trips, entries decoded from
+//! Generic values (docs/format.md section 7): round trips, entries decoded from
 //! their bytes alone, whole files that decode as one pickle, byte identity
 //! with the files mmappickle 1.0.0 wrote (`fixtures/mmappickle`), and
 //! hostile input.

@@ -1,4 +1,4 @@
-//! The files of `fixtures/handbuilt/`, built byte by byte from FORMAT.md by
+//! The files of `fixtures/handbuilt/`, built byte by byte from docs/format.md by
 //! `fixtures/gen/gen_handbuilt.py` (independently of our writers): fillers,
 //! v2 arrays and masked arrays, duplicate keys, every torn tail, corrupt
 //! bytes. Each scans and reads exactly as its manifest says.

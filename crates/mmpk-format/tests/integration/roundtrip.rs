@@ -117,8 +117,8 @@ proptest! {
 /// filler. Verified manually: the file this builds (dumped once to disk),
 /// loaded with plain `pickle.loads`, gives the expected writable arrays under
 /// numpy 1.23.5 (target/venv/np1) and 2.4.6 (np2) with `-W error` for the v2
-/// entries; the v1 entry warns on 1.23.5 and fails on 2.4.6, as FORMAT.md
-/// section 4 says.
+/// entries; the v1 entry warns on 1.23.5 and fails on 2.4.6, as docs/format.md
+/// section 5 says.
 #[test]
 fn aligned_arrays_of_many_dtypes() {
     use mmpk_format::array::{decode_array, write_array_head, write_array_tail, Encoding};

@@ -6,7 +6,7 @@
 //! file and, seeded, insert, replace, remove, read views of, fill mutable
 //! views of, reserve and store generic values under their own keys (and
 //! read anyone's), each thread against its own model. Between rounds, with
-//! no other process holding the file (FORMAT.md section 8), the
+//! no other process holding the file (docs/format.md section 10), the
 //! orchestrating process runs threads of its own on the file while it
 //! vacuums it again and again (refused while a thread holds a view), then
 //! vacuums once more.

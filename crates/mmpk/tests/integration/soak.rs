@@ -2,7 +2,7 @@
 //! `soak_child` with `MMPK_SOAK` set) of several threads each inserting,
 //! replacing, removing, reading views, filling mutable views, reserving and
 //! storing generic values, each thread against its own model; a vacuum
-//! between rounds (when no process holds the file, as FORMAT.md section 8
+//! between rounds (when no process holds the file, as docs/format.md section 10
 //! requires); every key checked at each round's start and by a fresh reader
 //! at the end. The logic is `examples/soak/soak.rs` (also `cargo xtask
 //! soak`).

@@ -17,7 +17,7 @@ fn load(v: &J) -> J {
 }
 
 /// The row's Python 2 string encoding, when it is one we support (ASCII,
-/// latin1, bytes: the ones CLI.md lists).
+/// latin1, bytes: the ones docs/cli.md lists).
 fn encoding(row: &J) -> Option<StrEncoding> {
     row["encoding"].as_str().unwrap_or("ASCII").parse().ok()
 }
