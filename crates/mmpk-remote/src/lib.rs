@@ -107,20 +107,11 @@
 //!
 //! ## Decisions
 //!
-//! - A server that answers a ranged GET with `200` and the whole body is
-//!   refused ([`Error::NoRangeSupport`]) and the response is dropped unread,
-//!   closing the connection: nothing is downloaded in full by surprise.
-//! - An empty object, or one shorter than the 24-byte header while being a
-//!   prefix of one, is [`Error::Truncated`]; other foreign bytes are
-//!   [`Error::NotMmpk`]. A range needed past the end of the object, or a
-//!   body shorter than its headers said, is [`Error::Truncated`].
-//! - URLs with a query string (pre-signed URLs) are refused for now:
-//!   `object_store`'s HTTP store addresses objects by path.
-//! - Plain `http://` is allowed for `http://` URLs; for S3 endpoints it
-//!   needs [`Options::allow_http`] or `AWS_ALLOW_HTTP`.
-//! - Errors from decoding a large array's two ends name offsets in the
-//!   value rebuilt without its raw bytes; every other offset is the
-//!   object's, or the value's (see [`Error::Format`]).
+//! Ranged GETs answered with a whole body are refused
+//! ([`Error::NoRangeSupport`]), never downloaded in full by surprise; the
+//! other decisions (truncated and foreign objects, pre-signed URLs, plain
+//! HTTP to S3, error offsets) are in `docs/design.md` ("Decisions by
+//! crate"), beside the format's specification in `docs/format.md`.
 //!
 //! Nothing read from the network can panic this crate or make it allocate
 //! more than the object's size for one read; values are decoded data-only

@@ -40,7 +40,7 @@
 //! `mmpk` is the crate users depend on. It owns files, maps, locks and
 //! threads; the byte layout (header, entry frames, index scan, fillers, array
 //! encodings) is `mmpk_format`'s, which works on byte slices only, and the
-//! pickle ops are `pickle_ops`'. FORMAT.md describes every byte.
+//! pickle ops are `pickle_ops`'. docs/format.md describes every byte.
 //!
 //! ## Safety: what mapping a shared file means
 //!
@@ -52,7 +52,7 @@
 //! taken from it lives:
 //!
 //! - nobody truncates the file or rewrites it outside the mmpk protocol
-//!   (FORMAT.md section 8): no vacuum or repair in another process, no editor,
+//!   (docs/format.md section 10): no vacuum or repair in another process, no editor,
 //!   no `truncate`. A shrunk file makes reads of a view raise `SIGBUS`;
 //! - concurrent writes to the same *array data* by several processes are
 //!   ordered by the caller, as for any shared memory (a process may write an
@@ -93,8 +93,8 @@
 //! ## What else is here
 //!
 //! - Generic values: [`Dict::insert_pickle`] / [`Dict::get_pickle`] store and
-//!   decode any value of `pickle_ops`' data-only model (FORMAT.md section
-//!   6, through `mmpk_format::generic`); nothing in a file runs code.
+//!   decode any value of `pickle_ops`' data-only model (docs/format.md section
+//!   7, through `mmpk_format::generic`); nothing in a file runs code.
 //! - Masked arrays: [`Dict::insert_masked`], [`Dict::masked`] (both parts
 //!   mapped).
 //! - [`Dict::get`] returns whichever of the three an entry holds.
@@ -115,79 +115,14 @@
 //! - [`par`]: rayon reductions and fills along axis 0 of (mapped) arrays,
 //!   and parallel bulk insert.
 //!
-//! ## Decisions made here
+//! ## Specification and design
 //!
-//! - Unix only: positioned I/O (`pread`/`pwrite`), `flock`, and sparse
-//!   files are what the format's concurrency and reservations rest on.
-//! - Opening is `unsafe` (memmap2's model), not the accessors: one place
-//!   states the contract; everything after it is safe API.
-//! - The cached index is trusted only while both the commit number and the
-//!   file length are unchanged; an incremental rescan also re-parses the
-//!   last known frame, so a file rewritten in place (mmappickle's vacuum)
-//!   is scanned whole.
-//! - Every insert bumps the commit number once, every delete once (so
-//!   replace bumps it twice), as mmappickle 1.0 does: the
-//!   [`Layout::Mmappickle1`] layout writes its bytes exactly (checked
-//!   against every replayable file in `fixtures/mmappickle`).
-//! - The commit number is bumped *before* the frame head lands, so a writer
-//!   killed in between leaves a file other processes rescan (they never
-//!   trust a stale cache over a half-finished insert).
-//! - A torn tail (a writer killed mid-insert) is overwritten by the next
-//!   insert, and trailing bytes cut; a *corrupt* frame refuses writes
-//!   ([`Error::Corrupt`]) until [`Dict::repair`].
-//! - Removing a key flips every live entry of it, shadowed ones included, so
-//!   an older entry never reappears.
-//! - Arrays are written in native byte order and C order; `bool` views check
-//!   that every byte is 0 or 1; `datetime64`/`timedelta64` read as `i64`;
-//!   other dtypes (`S`, `U`, `V`, structured) are raw bytes
-//!   ([`Array::bytes`]). Dtypes are `mmpk_format`'s [`Dtype`] (every numpy
-//!   dtype, structured ones included; the mmappickle-1.0 layout refuses
-//!   structured dtypes, whose `str(dtype)` numpy cannot parse back).
-//! - Vacuum writes a new file and renames it over the old one (crash-safe;
-//!   reserved bytes stay sparse); the price is that other processes must
-//!   not hold the file open meanwhile (FORMAT.md section 8 already forbids
-//!   it while they hold maps).
-//!   A dict opened from an open file has no path to rename over: its
-//!   vacuum moves the live entries within the file (in memmove order, so
-//!   no entry is overwritten before it is moved) and cuts it. A vacuum
-//!   with nothing to reclaim writes nothing, commit number included
-//!   (mmappickle 1.0's behaviour).
-//! - Every locked operation also checks that the path still names the
-//!   file this dict has open: a file vacuumed, converted or replaced by
-//!   another process gives [`Error::Changed`] (reopen it) instead of silent
-//!   work on the old, unlinked file.
-//! - The key index keeps every key's bytes in one arena and hashes them
-//!   with a folded multiply keyed by per-process random seeds (the
-//!   foldhash/ahash construction), not SipHash; a scan copies and hashes
-//!   each key while its frame is in cache and builds the table once, with
-//!   no per-key allocation: opening a file of a million small entries
-//!   (31 MB) takes about 80 ms (BENCHMARKS.md).
-//! - Opening a large file of many entries costs what mapping its pages
-//!   costs: the scan reads every frame head, so a 1.15 GB file of a million
-//!   1 KiB arrays has a frame on every 4 KiB page, and the kernel's work to
-//!   map 281,000 page-cache pages (about 120 ms on the development machine,
-//!   not faster with more threads) is most of the 115-145 ms its open takes.
-//!   For a scan of 64 MiB or more a second thread hops the frames ahead, so
-//!   those page faults overlap with the parse. Files whose big entries are
-//!   big arrays open in microseconds: only frame heads are read.
-//! - Creating a dict over a file that a killed creation left shorter than a
-//!   header (a prefix of an empty dict's bytes) finishes the creation;
-//!   any other unrecognised file is refused unchanged.
-//! - Every write to a file (`pwrite`, `ftruncate`, `fsync`, `rename`) goes
-//!   through one private module; with the non-default cargo feature
-//!   `fault-injection`, the module `mmpk::fault` makes the Nth of them fail as a full disk
-//!   does, or come up short (the tests check every write of every
-//!   operation). A write that fails part-way makes the dict forget its
-//!   cached index, so the next operation rescans what is really in the
-//!   file.
-//! - Masked arrays are encoded in memory before being written (one copy);
-//!   plain arrays are written straight from the caller's memory (chunked
-//!   for non-contiguous layouts), and [`Dict::insert_array_with`] /
-//!   [`Dict::insert_array_from`] stream an array's bytes from a file range
-//!   (`copy_file_range`) or a reader without holding them in memory.
-//! - Portability: every platform-specific call is in [`platform`], behind
-//!   `cfg` with a fallback (Linux, macOS, the BSDs; Windows is not
-//!   supported).
+//! `docs/format.md` specifies the file format and the concurrency
+//! protocol this crate follows, and `docs/design.md` ("Decisions by
+//! crate") lists the decisions it made where the format leaves room (Unix
+//! only, the cache rules, the commit-number bumps, vacuum by rename or in
+//! place, the key index, fault injection, platform calls); timings are in
+//! `BENCHMARKS.md`.
 
 mod array;
 mod convert;

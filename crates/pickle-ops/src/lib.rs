@@ -19,49 +19,18 @@
 //! Most users want the `mmpk` crate; this one is for tools that handle
 //! arbitrary pickles safely.
 //!
-//! ## Decisions (where CPython and the canonical JSON leave room)
+//! ## Values
 //!
-//! - **Decoding follows CPython's C unpickler** (`pickle.loads`): the same
-//!   stack, mark and memo rules and checks. Text forms too: `INT` is read
-//!   like C `strtol` with base 0, then like `int(s, 0)` (so `I010` is 8,
-//!   `I+1` is True); `FLOAT` rejects spaces and overflow; a NUL ends a text
-//!   argument. Deviations, each towards refusing: `LONG` text is base 10
-//!   (the C unpickler also takes `0x` there); APPEND/SETITEM/ADDITEMS/BUILD
-//!   on anything but a list/dict/set or an object node, READONLY_BUFFER on a
-//!   bytearray (it would be a memoryview), and REDUCE of a plain value or
-//!   with plain non-tuple arguments are errors.
-//! - **Frames** are transparent, as in the C unpickler: only their declared
-//!   length must be present. Bytes after STOP are ignored.
-//! - **Scalars live in their handles.** A [`NodeId`] is eight bytes: a
-//!   float's own bits, or a tagged NaN pattern holding `None`, a bool, an int
-//!   within ±2^47, or an arena index (NaN-boxing). Bigger ints, NaNs (whose
-//!   identity matters for dict keys) and every other kind are arena nodes. A
-//!   list of a million floats therefore costs one node and eight bytes per
-//!   item. Read any handle with [`Pickle::value`] (borrowed for nodes, built
-//!   for scalars) or look for containers with [`Pickle::node`].
-//!   [`decode::Options::max_nodes`] counts arena nodes only.
-//! - **Object nodes** record what later ops did to them: `listitems`,
-//!   `dictitems`, `additems` (only when non-empty) and `state` (the last
-//!   BUILD, if BUILD ran more than once). Persistent ids, extension codes and
-//!   out-of-band buffers have no identity in canonical JSON.
-//! - **Dicts and sets** merge equal keys as Python does (first key and
-//!   position, last value; numbers compare across bool/int/float; tuples and
-//!   frozensets by content; objects by identity); unhashable keys are errors.
-//! - **Resolving** (rules 1 and 2 of CANONICAL_JSON.md) decides `set(list)`
-//!   and `frozenset(list)` folds on what the list held when REDUCE ran (lists
-//!   only grow afterwards); unhashable members leave the REDUCE unfolded;
-//!   `'latin1'` and `'latin-1'` are both accepted.
-//! - **Python 2 strings** decode as ASCII (the default), Latin-1, or stay
-//!   bytes; other codecs are not offered.
-//! - **Encoding** reproduces CPython 3.11's C pickler for the object graph
-//!   given: identity is the arena's. A graph built from canonical JSON
-//!   ([`json::from_json`]) is a graph of fresh Python objects, so the empty
-//!   and one-character str and the empty and one-byte bytes are shared as
-//!   CPython's singletons are; a decoded graph keeps the stream's identities
-//!   (so re-encoding a CPython pickle gives its bytes back). NEWOBJ_EX below
-//!   protocol 4 and EXT below 2 are errors; INST/OBJ objects are written the
-//!   way Python 2 wrote them; nesting deeper than [`encode::MAX_DEPTH`] is an
-//!   error (CPython's own limit is about 1000).
+//! A decoded pickle is a [`Pickle`]: an arena of nodes that keeps identity
+//! (shared references, cycles). A [`NodeId`] is eight bytes that hold a
+//! scalar itself (a float, or `None`, a bool or a small int in a NaN
+//! pattern) or an arena index; read any handle with [`Pickle::value`], or
+//! look for containers with [`Pickle::node`].
+//!
+//! The canonical JSON form is specified in `docs/canonical-json.md`; where
+//! CPython and that form leave room (text opcodes, frames, key merging,
+//! folds, Python 2 strings, the identity of encoded values), this crate's
+//! decisions are listed in `docs/design.md` ("Decisions by crate").
 //!
 //! ```
 //! use pickle_ops::{decode, encode, Value};

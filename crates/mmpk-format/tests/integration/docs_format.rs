@@ -273,3 +273,73 @@ fn fixture_paths_are_found_in_text() {
         ]
     );
 }
+
+/// Nothing in the repository points at the specification documents that
+/// lived outside it before `docs/` (their old names, or the directory they
+/// were in): every pointer goes into `docs/`.
+#[test]
+fn no_file_points_outside_the_repository_for_the_specification() {
+    let root = repo();
+    if !root.join("docs").is_dir() {
+        eprintln!("skipped: not in the repository (a packaged crate)");
+        return;
+    }
+    // Built from parts so that this file does not match itself.
+    let old: Vec<String> = ["FORMAT", "CANONICAL_JSON", "CLI", "DESIGN"]
+        .iter()
+        .map(|n| format!("{n}.md"))
+        .chain([format!("/work/{}", "shared")])
+        .collect();
+    let skip_dirs = [
+        "target",
+        ".git",
+        "venv",
+        "__pycache__",
+        "node_modules",
+        // generated fixture data (the scripts in fixtures/gen are checked)
+        "pickle",
+        "hostile",
+        "numpy",
+        "mmappickle",
+        "handbuilt",
+    ];
+    let mut stack = vec![root.clone()];
+    let mut checked = 0;
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if !skip_dirs.contains(&name.as_str()) {
+                    stack.push(p);
+                }
+                continue;
+            }
+            let text_like = [".rs", ".md", ".py", ".pyi", ".toml", ".sh", ".yml", ".txt"]
+                .iter()
+                .any(|x| name.ends_with(x))
+                || name == "run";
+            if !text_like || e.metadata().map_or(true, |m| m.len() > 1 << 20) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&p) else {
+                continue;
+            };
+            checked += 1;
+            for (i, line) in text.lines().enumerate() {
+                if old.iter().any(|o| line.contains(o.as_str())) {
+                    let rel = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
+                    found.push(format!("{rel}:{}: {line}", i + 1));
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} files read");
+    assert!(
+        found.is_empty(),
+        "pointers outside the repository (use docs/format.md, docs/canonical-json.md, \
+         docs/cli.md, docs/design.md):\n{}",
+        found.join("\n")
+    );
+}
