@@ -18,7 +18,7 @@
 //! `flock` throughout).
 //!
 //! In the crate's own tests and with the `fault-injection` feature,
-//! [`force_portable`] makes the calling thread take the fallbacks, so they
+//! `force_portable` makes the calling thread take the fallbacks, so they
 //! are tested on Linux too.
 
 use std::fs::File;
