@@ -22,6 +22,7 @@
 //! fixtures record its `sys.version`).
 
 mod bench;
+mod crash;
 mod msrv;
 mod python;
 mod soak;
@@ -83,6 +84,16 @@ const TASKS: &[Task] = &[
                 --mixed also runs mmappickle 1.0.0 and mmpk writers on one file \
                 (fixtures/gen/mixed_writers.py, venv target/venv/mmp1)",
         run: soak::soak,
+    },
+    Task {
+        name: "crash-states",
+        args: "[--limit N] [--no-strace] [--strace-only]",
+        about: "the crash-state checker in full (release): every operation of mmpk recorded, \
+                the files a power cut can leave built and checked against each mode's promise \
+                (N states per cut, default 4096), the default mode's known failures, one \
+                mutant per sync call site; then every writing command of the tool under \
+                strace, its recorded file changes equal to strace's (installs strace)",
+        run: crash::crash_states,
     },
     Task {
         name: "conformance",

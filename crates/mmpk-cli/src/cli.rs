@@ -59,6 +59,14 @@ fn json() -> Arg {
         .help("print JSON for scripts")
 }
 
+/// `--durable`, on every command that writes a dict.
+fn durable() -> Arg {
+    flag(
+        "durable",
+        "sync each change to the disk before going on (fsync; a power cut then keeps every change reported done)",
+    )
+}
+
 fn flag(name: &'static str, help: &'static str) -> Arg {
     Arg::new(name)
         .long(name)
@@ -190,6 +198,7 @@ pub fn cli() -> Command {
         .subcommand(
             Command::new("put")
                 .about("Inserts or replaces KEY (creates FILE if missing)")
+                .arg(durable())
                 .arg(file())
                 .arg(key())
                 .arg(
@@ -250,6 +259,7 @@ pub fn cli() -> Command {
         .subcommand(
             Command::new("rm")
                 .about("Deletes keys (all must exist, or nothing is deleted)")
+                .arg(durable())
                 .arg(json())
                 .arg(file())
                 .arg(
@@ -263,6 +273,7 @@ pub fn cli() -> Command {
         .subcommand(
             Command::new("vacuum")
                 .about("Reclaims dead space; refuses while another process holds the lock or has the file open")
+                .arg(durable())
                 .arg(json())
                 .arg(file()),
         )
@@ -275,12 +286,14 @@ pub fn cli() -> Command {
         .subcommand(
             Command::new("repair")
                 .about("Repairs a torn tail or a missing terminator, losing nothing that was complete; refuses while another process has the file open")
+                .arg(durable())
                 .arg(json())
                 .arg(file()),
         )
         .subcommand(
             Command::new("convert")
                 .about("Turns a plain pickled dict into a new mmpk file")
+                .arg(durable())
                 .arg(json())
                 .arg(
                     Arg::new("input")
@@ -298,6 +311,7 @@ pub fn cli() -> Command {
         .subcommand(
             Command::new("upgrade")
                 .about("Rewrites v1 array entries as v2 (then vacuums), so numpy 2.3+ can pickle.load the file")
+                .arg(durable())
                 .arg(json())
                 .arg(file()),
         )

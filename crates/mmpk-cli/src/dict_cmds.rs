@@ -12,9 +12,19 @@ use crate::inspect;
 use crate::ui::{self, fail, human, print};
 use crate::Failure;
 
+/// Whether the command runs with `--durable` (set once by `main`).
+static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every later [`open_dict`] for writing durable
+/// (`mmpk::OpenOptions::durable`): each change is synced before the
+/// command reports it done.
+pub fn set_durable(yes: bool) {
+    DURABLE.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// How [`open_dict`] opens a file.
 #[derive(Clone, Copy, Debug)]
-pub enum Open {
+pub enum Open<'a> {
     /// An existing file, read-only.
     Read,
     /// An existing file, read-write.
@@ -22,9 +32,9 @@ pub enum Open {
     /// Read-write, created (an empty dict) if missing, new entries in this
     /// layout and alignment.
     Create(Layout, u64),
-    /// A plain pickled dict converted in place into an mmpk file (an mmpk
-    /// file is just opened).
-    Convert,
+    /// A new mmpk file converted from the plain pickled dict at `from`
+    /// (which is not changed).
+    ConvertFrom(&'a str),
 }
 
 /// Opens the dict at `path`. Every `unsafe` of the CLI is here (the crate
@@ -32,11 +42,12 @@ pub enum Open {
 #[allow(unsafe_code)]
 pub fn open_dict(path: &str, how: Open) -> Result<Dict, Failure> {
     let mut o = OpenOptions::new();
+    o.durable(DURABLE.load(std::sync::atomic::Ordering::Relaxed));
     match how {
         Open::Read => {
             o.read_only(true);
         }
-        Open::Write | Open::Convert => {}
+        Open::Write | Open::ConvertFrom(_) => {}
         Open::Create(layout, align) => {
             o.create(true).layout(layout).align(align);
         }
@@ -56,7 +67,7 @@ pub fn open_dict(path: &str, how: Open) -> Result<Dict, Failure> {
     // a command-line tool accepts.
     let r = unsafe {
         match how {
-            Open::Convert => o.convert(path),
+            Open::ConvertFrom(input) => o.convert_to(input, path),
             _ => o.open(path),
         }
     };
@@ -372,28 +383,17 @@ pub fn convert(m: &ArgMatches) -> Result<(), Failure> {
             "{out}: already exists (convert writes a new file)"
         )));
     }
-    let pb = ui::bytes_bar(meta.len(), "copy");
-    let copied = (|| -> std::io::Result<()> {
-        let mut r = std::fs::File::open(input)?;
-        let mut w = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(out)?;
-        std::io::copy(&mut r, &mut pb.wrap_write(&mut w))?;
-        Ok(())
-    })();
-    pb.finish_and_clear();
-    if let Err(e) = copied {
-        let _ = std::fs::remove_file(out);
-        return Err(fail(out, &e));
+    if !meta.is_file() {
+        return Err(Failure::input(format!("{input}: not a regular file")));
     }
+    // Written beside OUT and renamed to it once complete: a crash leaves no
+    // OUT or the whole one, never a partial file.
     let sp = ui::spinner("convert");
-    let r = open_dict(out, Open::Convert);
+    let r = open_dict(out, Open::ConvertFrom(input));
     sp.finish_and_clear();
     let d = match r {
         Ok(d) => d,
         Err(f) => {
-            let _ = std::fs::remove_file(out);
             return Err(Failure {
                 code: f.code,
                 message: f.message.replace(out, input),

@@ -113,6 +113,15 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::INPUT);
         }
     };
+    #[cfg(feature = "crash-record")]
+    let record_to = std::env::var_os("MMPK_RECORD");
+    #[cfg(feature = "crash-record")]
+    if record_to.is_some() {
+        mmpk::record::start();
+    }
+    if let Some((_, sub)) = matches.subcommand() {
+        dict_cmds::set_durable(matches!(sub.try_get_one::<bool>("durable"), Ok(Some(true))));
+    }
     let result = match matches.subcommand() {
         Some(("dis", m)) => pickle_cmds::dis(m),
         Some(("pickle-json", m)) => pickle_cmds::pickle_json(m),
@@ -134,6 +143,13 @@ fn main() -> ExitCode {
         _ => Err(Failure::input("unknown command")),
     };
     report_peak_memory();
+    #[cfg(feature = "crash-record")]
+    if let Some(p) = record_to {
+        let text = mmpk::record::write_text(&mmpk::record::take());
+        if let Err(e) = std::fs::write(&p, text) {
+            eprintln!("mmpk: cannot write the record: {e}");
+        }
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

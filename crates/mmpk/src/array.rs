@@ -223,7 +223,17 @@ impl Dict {
             .borrows
             .write(info.entry_offset)
             .ok_or_else(|| Error::Busy { key: key.into() })?;
-        Ok(ArrayMut { map, info, token })
+        Ok(ArrayMut {
+            #[cfg(feature = "crash-record")]
+            shadow: std::sync::Mutex::new(
+                crate::record::recording().then(|| map.bytes(info.range()).to_vec()),
+            ),
+            map,
+            info,
+            token,
+            file: self.shared.file(),
+            path: self.shared.path.clone(),
+        })
     }
 }
 
@@ -381,6 +391,13 @@ pub struct ArrayMut {
     map: Arc<Map>,
     info: ArrayInfo,
     token: WriteToken,
+    /// The file mapped (for [`ArrayMut::flush`]).
+    file: Arc<std::fs::File>,
+    path: std::path::PathBuf,
+    /// The bytes as last recorded, if this thread recorded when the
+    /// handle was made (crash-state recording only).
+    #[cfg(feature = "crash-record")]
+    shadow: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 impl ArrayMut {
@@ -402,6 +419,39 @@ impl ArrayMut {
     /// An owned copy in native byte order (see [`Array::to_owned`]).
     pub fn to_owned<T: Element>(&self) -> Result<ArrayD<T>> {
         owned(&self.info, self.map.bytes(self.info.range()))
+    }
+
+    /// Makes the stores made through this handle durable: `msync(MS_SYNC)`
+    /// of the array's bytes (followed by `F_FULLFSYNC` of the file on Apple
+    /// platforms, where `msync` leaves them in the drive's cache). When it
+    /// returns, a power cut leaves the array as it is now. Until then,
+    /// stores are in the page cache: a crash of the process loses none of
+    /// them, a power cut may leave any mix of old and new pages (each
+    /// 512-byte sector old or new). Dropping the handle does not flush.
+    pub fn flush(&self) -> Result<()> {
+        #[cfg(feature = "crash-record")]
+        self.record_stores();
+        let r = self.info.range();
+        crate::io::msync(&self.map, &self.file, r.start, r.len())
+            .map_err(|e| Error::io("msync", &self.path, e))
+    }
+
+    /// Records the stores made since the last record (crash-state
+    /// recording).
+    #[cfg(feature = "crash-record")]
+    fn record_stores(&self) {
+        let mut shadow = self.shadow.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(shadow) = shadow.as_mut() else {
+            return;
+        };
+        let now = self.map.bytes(self.info.range());
+        crate::record::map_stores(
+            crate::record::file_id(&self.file),
+            self.info.data_offset,
+            shadow,
+            now,
+        );
+        shadow.copy_from_slice(now);
     }
 
     /// The raw bytes, writable, zero-copy.
@@ -441,6 +491,13 @@ impl ArrayMut {
             expected: None,
             found: self.info.nbytes,
         })
+    }
+}
+
+#[cfg(feature = "crash-record")]
+impl Drop for ArrayMut {
+    fn drop(&mut self) {
+        self.record_stores();
     }
 }
 

@@ -29,15 +29,52 @@ impl OpenOptions {
     /// opened. Anything that is not a pickled dict gives an error and is
     /// left unchanged.
     ///
+    /// With [`OpenOptions::durable`], the directory is synced after the
+    /// rename, so that once this returns a power cut leaves the new file.
+    ///
     /// # Safety
     /// As [`OpenOptions::open`], for the converted file.
     pub unsafe fn convert(&self, path: impl AsRef<Path>) -> Result<Dict> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        self.convert_accepted(path.as_ref(), path.as_ref())
+    }
+
+    /// Converts the plain pickled dict at `input` into a new mmpk file at
+    /// `output`, which must not exist, and opens it; `input` is not changed.
+    /// As [`OpenOptions::convert`], the new file is written beside `output`
+    /// and renamed to it once complete and synced, so a crash leaves no
+    /// `output` or the complete one (never a partial file). An mmpk `input`
+    /// is refused (copy it instead).
+    ///
+    /// # Safety
+    /// As [`OpenOptions::open`], for the converted file.
+    pub unsafe fn convert_to(
+        &self,
+        input: impl AsRef<Path>,
+        output: impl AsRef<Path>,
+    ) -> Result<Dict> {
+        let output = output.as_ref();
+        if std::fs::symlink_metadata(output).is_ok() {
+            return Err(Error::Unsupported {
+                what: format!("converting to {}: it exists", output.display()),
+            });
+        }
+        self.convert_accepted(input.as_ref(), output)
+    }
+
+    /// Converts `input` into the mmpk file `path` (the same path, or a new
+    /// one) by rename.
+    fn convert_accepted(&self, input: &Path, path: &Path) -> Result<Dict> {
+        let bytes = std::fs::read(input).map_err(|e| Error::io("read", input, e))?;
         if mmpk_format::header::parse_header(&bytes).is_ok() {
+            if input != path {
+                return Err(Error::Unsupported {
+                    what: format!("converting {}: it is already an mmpk file", input.display()),
+                });
+            }
             return self.open_accepted(path);
         }
-        let items = Items::parse(&bytes, path)?;
+        let items = Items::parse(&bytes, input)?;
+        drop(bytes);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -53,7 +90,13 @@ impl OpenOptions {
             items.write(&d)?;
             crate::io::sync_all(&d.shared.file()).map_err(|e| Error::io("fsync", &tmp, e))?;
             drop(d);
-            crate::io::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+            crate::io::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))?;
+            if self.is_durable() {
+                // The rename itself must survive a power cut.
+                crate::io::sync_parent_dir(path)
+                    .map_err(|e| Error::io("fsync directory", path, e))?;
+            }
+            Ok(())
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);

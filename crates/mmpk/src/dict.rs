@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use mmpk_format::entry::{DELETED, MAX_KEY_LEN};
 use mmpk_format::filler::{check_align, DEFAULT_ALIGN};
-use mmpk_format::header::{empty_file, parse_header, COMMIT_OFFSET, HEADER_LEN};
+use mmpk_format::header::{empty_file, parse_header, COMMIT_OFFSET, EMPTY_FILE_LEN, HEADER_LEN};
 
 use crate::error::{Error, Result};
 use crate::index::{Index, Loc};
@@ -91,12 +91,57 @@ impl OpenOptions {
         self
     }
 
-    /// `fsync` the file at each insert's two steps and after each delete.
+    /// Durable mode: every change is on the disk when the call returns, and
+    /// a power cut at any moment leaves the dict before or after each call.
     /// Off by default, as in mmappickle: a crash of the process never loses
-    /// a completed write, a crash of the machine may.
+    /// a completed write in either mode; a power cut (or kernel panic, or a
+    /// VM stopped) may, in the default mode.
+    ///
+    /// The barriers (`fdatasync`, or `fsync` where named; `F_FULLFSYNC` on
+    /// Apple platforms, as `std` issues it):
+    ///
+    /// | operation | durable mode | default mode |
+    /// |---|---|---|
+    /// | create | the file, then its directory | none |
+    /// | insert, replace, reserve (any value) | after the new entry's body; after its frame head; after the replaced entry's delete | none |
+    /// | remove | after the validity bytes | none |
+    /// | repair | after the cut | none |
+    /// | upgrade | as a replace, per entry | none |
+    /// | vacuum | `fsync` of the new file before the rename, then of the directory | the same |
+    /// | convert | `fsync` of the new file before the rename, then of the directory | the new file only |
+    /// | [`crate::ArrayMut::flush`] | `msync(MS_SYNC)` of the array's bytes | the same |
+    /// | [`Dict::flush`] | `fsync` of the file | the same |
+    ///
+    /// What a power cut can leave (modelled, not physically tested: see
+    /// RELIABILITY.md, "Power loss", for the model and the states checked):
+    ///
+    /// - durable mode: a single-entry operation (insert, replace, remove of
+    ///   one key), vacuum and convert leave the dict before or after the
+    ///   call, after [`Dict::repair`] where a torn tail is found (a
+    ///   creation cut short leaves no file or one that `create` finishes);
+    ///   once the call returned, the dict after it, needing no repair. An
+    ///   upgrade leaves every entry old (v1) or new (v2). Stores made
+    ///   through an [`crate::ArrayMut`] are durable once its
+    ///   [`flush`](crate::ArrayMut::flush) returns; before, any mix of old
+    ///   and new 512-byte sectors.
+    /// - default mode: the file opens (after [`Dict::repair`] where a torn
+    ///   or corrupt tail is found); every key no change since the last
+    ///   barrier touched keeps its value (a barrier: a durable call, a
+    ///   [`Dict::flush`], a vacuum); a key touched since may hold its old
+    ///   value, its new one, be missing (a replace whose delete reached the
+    ///   disk before the new entry did, or a remove), or (a new entry) show
+    ///   bytes never written: an array's data reading as zeros or partly
+    ///   written, or a value or masked array failing to decode with a typed
+    ///   error. A [`Dict::flush`] after a batch of inserts makes the batch
+    ///   durable for one barrier.
     pub fn durable(&mut self, yes: bool) -> &mut Self {
         self.durable = yes;
         self
+    }
+
+    /// Whether [`OpenOptions::durable`] is set.
+    pub(crate) fn is_durable(&self) -> bool {
+        self.durable
     }
 
     /// Opens (or creates) the dict at `path`. A file that is not an mmpk
@@ -149,13 +194,16 @@ impl OpenOptions {
     pub(crate) fn open_accepted(&self, path: &Path) -> Result<Dict> {
         self.check_align()?;
         let creating = (self.create || self.create_new) && !self.read_only;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(!self.read_only)
-            .create(creating && !self.create_new)
-            .create_new(self.create_new && !self.read_only)
-            .open(path)
-            .map_err(|e| Error::io("open", path, e))?;
+        let file = crate::io::open(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(!self.read_only)
+                .create(creating && !self.create_new)
+                .create_new(self.create_new && !self.read_only),
+            path,
+            creating,
+        )
+        .map_err(|e| Error::io("open", path, e))?;
         let abs_path =
             std::fs::canonicalize(path).map_err(|e| Error::io("canonicalize", path, e))?;
         self.open_handle(file, path, Some(abs_path))
@@ -189,22 +237,29 @@ impl OpenOptions {
         {
             let _lock = shared.flock()?;
             let len = shared.file_len()?;
-            let mut head = vec![0u8; len.min(HEADER_LEN as u64) as usize];
+            let mut head = vec![0u8; len.min(EMPTY_FILE_LEN as u64) as usize];
             shared
                 .file()
                 .read_exact_at(&mut head, 0)
                 .map_err(|e| Error::io("read header", path, e))?;
-            if creating && creation_stub(&head) {
+            if creating && len <= EMPTY_FILE_LEN as u64 && creation_stub(&head) {
                 // Empty, or what a creation killed inside its first write
                 // left: no entry was ever there. Write the empty dict.
                 shared.write_at(&empty_file(0), 0, "create")?;
                 shared.sync()?;
+                if let (true, Some(abs)) = (shared.durable, &shared.abs_path) {
+                    // The new name, too, must survive a power cut.
+                    crate::io::sync_parent_dir(abs)
+                        .map_err(|e| Error::io("fsync directory", path, e))?;
+                }
             } else {
-                parse_header(&head).map_err(|source| Error::NotMmpk {
-                    path: path.to_path_buf(),
-                    plain_pickle: head.first() == Some(&0x80)
-                        && matches!(source, mmpk_format::Error::BadHeader { .. }),
-                    source,
+                parse_header(&head[..head.len().min(HEADER_LEN)]).map_err(|source| {
+                    Error::NotMmpk {
+                        path: path.to_path_buf(),
+                        plain_pickle: head.first() == Some(&0x80)
+                            && matches!(source, mmpk_format::Error::BadHeader { .. }),
+                        source,
+                    }
                 })?;
             }
         }
@@ -220,7 +275,14 @@ impl OpenOptions {
 /// creating a dict (ours or mmappickle's) leaves when it is cut short: a
 /// prefix of an empty dict's bytes, whatever its commit number. Such a file
 /// never held an entry, so `create` finishes it instead of refusing it.
+///
+/// A file of at most an empty dict's length holding only zero bytes is one
+/// too: a power cut can leave a new file's size on the disk without its
+/// bytes (they read as zeros).
 fn creation_stub(head: &[u8]) -> bool {
+    if head.len() <= EMPTY_FILE_LEN && head.iter().all(|&b| b == 0) {
+        return true;
+    }
     if head.len() >= HEADER_LEN {
         return false;
     }
@@ -322,6 +384,9 @@ impl Shared {
             .map_err(|e| Error::io(op, &self.path, e))
     }
 
+    /// `fdatasync` when durable (a barrier: everything written before is on
+    /// the disk when it returns); nothing otherwise.
+    #[track_caller]
     pub(crate) fn sync(&self) -> Result<()> {
         if self.durable {
             crate::io::sync_data(&self.file()).map_err(|e| Error::io("fsync", &self.path, e))?;

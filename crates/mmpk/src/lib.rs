@@ -87,8 +87,13 @@
 //! writes the 9-byte frame head over the old terminator: a process killed at
 //! any instant leaves a file holding every earlier entry, and the new one
 //! complete or absent. Replace is insert, then delete of the old entry (the
-//! later live entry wins if a crash comes between). [`OpenOptions::durable`]
-//! adds `fsync` at both steps (off by default, as in mmappickle).
+//! later live entry wins if a crash comes between). A power cut is another
+//! matter (unsynced writes lost, reordered or torn): [`OpenOptions::durable`]
+//! adds the barriers that make every call durable when it returns (off by
+//! default, as in mmappickle); its docs say, per operation, which syncs
+//! happen and what a power cut can leave in each mode, and
+//! [`Dict::flush`] and [`ArrayMut::flush`] make earlier writes durable in
+//! either mode.
 //!
 //! ## What else is here
 //!
@@ -126,6 +131,8 @@
 
 mod array;
 mod convert;
+#[cfg(feature = "crash-record")]
+pub mod crash;
 mod dict;
 mod dtype;
 mod error;
@@ -141,6 +148,8 @@ mod masked;
 pub mod par;
 pub mod platform;
 mod raw;
+#[cfg(feature = "crash-record")]
+pub mod record;
 mod stream;
 mod value;
 mod write;

@@ -320,12 +320,15 @@ fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
     let src = s.file();
     let tmp = temp_path(&s.path);
     let ioerr = |op| move |e| Error::io(op, &s.path, e);
-    let out = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(ioerr("vacuum: create temporary file"))?;
+    let out = io::open(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true),
+        &tmp,
+        true,
+    )
+    .map_err(ioerr("vacuum: create temporary file"))?;
     let mut guard = TempGuard(Some(tmp.clone()));
     for step in &plan.steps {
         match step {
@@ -351,16 +354,10 @@ fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
     drop(out);
     io::rename(&tmp, &s.path).map_err(ioerr("vacuum: rename"))?;
     guard.0 = None;
-    if let Some(dir) = s.path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            let _ = io::sync_all(&d);
-        }
-    }
+    // The rename is done: switch to the new file whatever happens next, but
+    // report a failed directory sync (the rename may not survive a power
+    // cut) once the dict is consistent again.
+    let dir_synced = io::sync_parent_dir(&s.path).map_err(ioerr("vacuum: fsync directory"));
     let new = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -373,6 +370,7 @@ fn vacuum_locked(s: &Shared, st: &mut State) -> Result<VacuumReport> {
     st.index_map = None;
     st.index = Index::default();
     s.refresh(st)?;
+    dir_synced?;
     Ok(VacuumReport {
         before,
         after: pos,

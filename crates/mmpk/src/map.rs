@@ -78,6 +78,16 @@ impl Map {
         self.writable
     }
 
+    /// `msync(MS_SYNC)` of `len` bytes at `offset`: the stores made through
+    /// this map there are on the disk when it returns (see `crate::io::msync`,
+    /// the only caller).
+    pub(crate) fn flush_range(&self, offset: usize, len: usize) -> std::io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.raw.flush_range(offset, len)
+    }
+
     /// The mapped bytes in `range` (which must be inside the map).
     pub(crate) fn bytes(&self, range: Range<usize>) -> &[u8] {
         assert!(range.start <= range.end && range.end <= self.len());

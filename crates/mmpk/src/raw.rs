@@ -150,8 +150,12 @@ impl Dict {
     }
 
     /// Writes every change made through maps of the file (views, raw
-    /// handles) and by inserts to the disk (`fsync`): on Linux the maps
-    /// share the file's page cache, so syncing the file syncs them all.
+    /// handles) and by inserts to the disk (`fsync`; `F_FULLFSYNC` on Apple
+    /// platforms): on Linux the maps share the file's page cache, so
+    /// syncing the file syncs them all. Whatever the options: when it
+    /// returns, a power cut leaves the dict as it is now. In the default
+    /// (not durable) mode, call it after a batch of inserts to make the
+    /// batch durable for one barrier.
     pub fn flush(&self) -> Result<()> {
         let s = &*self.shared;
         crate::io::sync_all(&s.file()).map_err(|e| Error::io("fsync", &s.path, e))

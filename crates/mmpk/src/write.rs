@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::index::Loc;
 
 /// Array data of at least this many bytes is preallocated before it is
-/// written ([`crate::platform::preallocate`]).
+/// written ([`crate::platform::preallocate`], through `crate::io`).
 const PREALLOCATE_FROM: u64 = 1 << 20;
 
 /// Writes the raw data of an entry at a file offset.
@@ -164,7 +164,7 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
     if let Some(w) = e.data.as_mut() {
         if e.data_len >= PREALLOCATE_FROM {
             // Best effort: a filesystem without fallocate just writes.
-            let _ = crate::platform::preallocate(&s.file(), data_offset, e.data_len);
+            let _ = crate::io::preallocate(&s.file(), data_offset, e.data_len);
         }
         w(&s.file(), data_offset).map_err(|err| Error::io("write array data", &s.path, err))?;
     }

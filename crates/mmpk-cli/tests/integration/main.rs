@@ -8,6 +8,8 @@ mod conventions;
 mod dict;
 mod npy;
 mod remote;
+#[cfg(feature = "crash-record")]
+mod strace;
 mod watch_demo;
 
 use std::path::PathBuf;

@@ -13,6 +13,7 @@ mod maint;
 mod model;
 mod open;
 mod ops;
+mod power;
 mod processes;
 mod regressions;
 mod reserve;
