@@ -10,6 +10,7 @@ import collections
 import datetime
 import decimal
 import itertools
+import json
 import pickle
 import tempfile
 import uuid
@@ -197,3 +198,56 @@ def test_types_stored_as_values_round_trip(path):
     with mmpk.open(path) as d:
         for k, v in values.items():
             assert_same(v, d[k])
+
+
+# The same value as Python and as canonical JSON (what `mmpk get --json`
+# prints and `mmpk put --value-json` reads): Rust and Python agree on it.
+CROSS_VALUE = {
+    "n": [None, True, -(2**70), 2.5, "héllo", b"\x00b", bytearray(b"z")],
+    "t": (1, frozenset({3})),
+    "d": datetime.date(2020, 1, 2),
+}
+CROSS_JSON = {
+    "dict": [
+        [
+            {"str": "n"},
+            {
+                "list": [
+                    {"none": None},
+                    {"bool": True},
+                    {"int": str(-(2**70))},
+                    {"float": (2.5).hex()},
+                    {"str": "héllo"},
+                    {"bytes_b64": "AGI="},
+                    {"bytearray_b64": "eg=="},
+                ]
+            },
+        ],
+        [{"str": "t"}, {"tuple": [{"int": "1"}, {"frozenset": [{"int": "3"}]}]}],
+        [
+            {"str": "d"},
+            {
+                "reduce": {
+                    "callable": {"global": ["datetime", "date"]},
+                    "args": {"tuple": [{"bytes_b64": "B+QBAg=="}]},
+                }
+            },
+        ],
+    ]
+}
+
+
+def test_python_writes_rust_reads_values(path, cli):
+    from conftest import run_cli
+
+    with mmpk.open(path, "w") as d:
+        d["v"] = CROSS_VALUE
+    assert json.loads(run_cli(cli, "get", "--json", str(path), "v")) == CROSS_JSON
+
+
+def test_rust_writes_python_reads_values(path, cli):
+    from conftest import run_cli
+
+    run_cli(cli, "put", str(path), "v", "--value-json", "-", input=json.dumps(CROSS_JSON).encode())
+    with mmpk.open(path) as d:
+        assert_same(CROSS_VALUE, d["v"])

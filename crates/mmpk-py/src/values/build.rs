@@ -111,8 +111,6 @@ struct Builder<'py, 'p> {
     /// What each object node is (allowlisted callables only).
     known: HashMap<u32, Known>,
     objs: Vec<Option<Py<PyAny>>>,
-    /// Reachable arena nodes, in creation order.
-    order: Vec<NodeId>,
     imports: HashMap<(&'static str, &'static str), Py<PyAny>>,
 }
 
@@ -127,7 +125,6 @@ pub(crate) fn build(py: Python<'_>, p: &Pickle) -> BuildResult<Py<PyAny>> {
         plan: vec![Plan::Unreached; p.len()],
         known: HashMap::new(),
         objs: Vec::new(),
-        order: Vec::new(),
         imports: HashMap::new(),
     };
     b.reach(root)?;
@@ -220,7 +217,6 @@ impl<'py, 'p> Builder<'py, 'p> {
                                 };
                                 stack.extend_from_slice(items);
                                 self.plan[i] = Plan::Shell(Shell::ObjectArray);
-                                self.order.push(id);
                                 continue;
                             }
                             if self.names_oob_buffer(o) {
@@ -259,9 +255,7 @@ impl<'py, 'p> Builder<'py, 'p> {
                 other => return bad(format!("a {} value", other.kind_name())),
             };
             self.plan[i] = plan;
-            self.order.push(id);
         }
-        self.order.sort_unstable_by_key(|id| id.index());
         Ok(())
     }
 
@@ -368,8 +362,7 @@ impl<'py, 'p> Builder<'py, 'p> {
     /// Step 2.
     fn make_shells(&mut self) -> BuildResult<()> {
         let py = self.py;
-        for k in 0..self.order.len() {
-            let id = self.order[k];
+        for id in self.p.ids() {
             let i = id.index().expect("a node");
             let Plan::Shell(shell) = self.plan[i] else {
                 continue;
@@ -464,8 +457,7 @@ impl<'py, 'p> Builder<'py, 'p> {
         let mut busy = vec![false; self.p.len()];
         let mut stack: Vec<(NodeId, bool)> = Vec::new();
         let mut deps = Vec::new();
-        for k in 0..self.order.len() {
-            let start = self.order[k];
+        for start in self.p.ids() {
             let si = start.index().expect("a node");
             if self.plan[si] != Plan::Value || self.objs[si].is_some() {
                 continue;
@@ -641,8 +633,7 @@ impl<'py, 'p> Builder<'py, 'p> {
     fn fill_shells(&mut self) -> BuildResult<()> {
         let py = self.py;
         let p = self.p;
-        for k in 0..self.order.len() {
-            let id = self.order[k];
+        for id in self.p.ids() {
             let i = id.index().expect("a node");
             let Plan::Shell(shell) = self.plan[i] else {
                 continue;
