@@ -6,6 +6,7 @@
 
 mod alloc;
 mod dis;
+mod docs_json;
 mod fixtures;
 mod hostile;
 mod props;
