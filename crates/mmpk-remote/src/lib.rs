@@ -6,24 +6,35 @@
 //! few ranged GETs, then each array, slice of rows, or value costs one
 //! request for its own bytes.
 //!
-//! ```no_run
+//! ```
 //! use mmpk_remote::{Options, RemoteDict};
+//! # use mmpk_format::{array::{encode_array, Encoding}, dtype::Dtype, entry::write_entry, header};
+//! # // A file of two entries, served over HTTP on 127.0.0.1 for the example.
+//! # let mut file = header::write_header(2).to_vec();
+//! # let raw: Vec<u8> = (0..12).flat_map(|i| (i as f32).to_le_bytes()).collect();
+//! # let (mut cube, f4) = (Vec::new(), Dtype::parse("<f4")?);
+//! # encode_array(&mut cube, Encoding::V2, &f4, &[4, 3], &raw)?;
+//! # write_entry(&mut file, "cube", &cube, 0, true)?;
+//! # write_entry(&mut file, "meta", b"K\x07", 1, true)?; // BININT1 7
+//! # file.extend_from_slice(&header::TERMINATOR);
+//! # let server = mmpk_test_support::http::Server::start();
+//! # server.put("cube.mmpk", file);
+//! # let url = server.url("cube.mmpk");
 //!
-//! // http://, https://, or s3://bucket/key (endpoint, region and
+//! // `url` is http://, https://, or s3://bucket/key (endpoint, region and
 //! // credentials from Options or the usual AWS_* variables).
-//! let d = RemoteDict::open("https://data.example.org/scans/cube.mmpk", Options::new())?;
-//! for key in d.keys() {
-//!     println!("{key}");
-//! }
+//! let d = RemoteDict::open(&url, Options::new())?;
+//! assert_eq!(d.keys(), ["cube", "meta"]);
 //! let info = d.array_info("cube")?; // dtype and shape: no request
-//! println!("{} {:?}", info.dtype.str(), info.shape);
-//! // Rows 1000..1256 along the first axis: one GET of exactly their bytes.
-//! let rows = d.get_slice("cube", 1000..1256)?;
-//! let values: Vec<f32> = rows.to_vec()?;
+//! assert_eq!(info.dtype.str(), "<f4");
+//! assert_eq!(info.shape, [4, 3]);
+//! // Rows 1..3 along the first axis: one GET of exactly their bytes.
+//! let rows = d.get_slice("cube", 1..3)?;
+//! assert_eq!(rows.to_vec::<f32>()?, [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
 //! let meta = d.get_value("meta")?; // a generic value, decoded data-only
-//! # let _ = (values, meta);
+//! assert_eq!(*meta.value(meta.root()), pickle_ops::Value::int(7));
 //! println!("{:?}", d.stats()); // requests, bytes, cache hits
-//! # Ok::<(), mmpk_remote::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## The layer
