@@ -8,7 +8,7 @@
 //! - `cp SRC copy.npy` (the peer: coreutils' in-kernel copy);
 //! - `mmpk put new.mmpk k --npy SRC` (a new file each time);
 //! - `mmpk export new.mmpk k out.npy`;
-//! - `cat SRC > copy.npy` and `cat SRC | mmpk put new.mmpk k --npy -`
+//! - `cat SRC | cat > copy.npy` and `cat SRC | mmpk put new.mmpk k --npy -`
 //!   (through a pipe; `sh -c`);
 //! - `mmpk put` of the same array in Fortran order (the tiled
 //!   transposition; no peer).
@@ -170,7 +170,7 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         "cp",
         "mmpk put --npy",
         "mmpk export",
-        "cat > file",
+        "cat | cat > file",
         "cat | mmpk put --npy -",
         "mmpk put --npy (Fortran order)",
     ];
@@ -210,7 +210,7 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
                 }
                 3 => {
                     let mut c = Command::new("sh");
-                    c.args(["-c", "cat \"$1\" > \"$2\"", "sh", &s(&src), &s(&copy)]);
+                    c.args(["-c", "cat \"$1\" | cat > \"$2\"", "sh", &s(&src), &s(&copy)]);
                     c
                 }
                 4 => {
@@ -300,7 +300,7 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         ));
     }
     r.push_str(
-        "\n`vs cp`: the pipe rows against `cat > file`, the others against `cp` of the same \
+        "\n`vs cp`: the pipe rows against `cat | cat > file`, the others against `cp` of the same \
          file. The target (issue 15) is `mmpk put --npy` within 1.1x `cp`, under 64 MiB \
          resident for any size (the 4 GiB case is the test \
          `npy::a_4_gib_array_streams_in_and_out_in_bounded_memory` of mmpk-cli).\n\n",
