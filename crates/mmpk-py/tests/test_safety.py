@@ -248,3 +248,19 @@ def test_random_bytes_raise_or_load(data):
         mmpk.loads(b"\x80\x04" + data)
     except (BadPickleError, UnsafePickleError):
         pass
+
+
+@pytest.mark.parametrize("dtype", ["S0", "U0"])
+def test_zero_size_dtypes_cannot_ask_for_unbounded_memory(dtype):
+    # numpy widens S0/U0 to one character: 2**40 elements without bytes
+    # would allocate a terabyte. numpy itself never pickles such an array.
+    hostile = (
+        b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I0\ntS'b'\ntR"
+        b"(I1\n(I1099511627776\ntcnumpy\ndtype\n(S'" + dtype.encode() + b"'\nI00\nI01\ntR"
+        b"(I3\nS'|'\nNNNI0\nI1\nI0\ntbI00\nS''\ntb."
+    )
+    with pytest.raises(BadPickleError, match="without its bytes"):
+        mmpk.loads(hostile)
+    # A zero-size void dtype costs nothing at any shape.
+    v0 = mmpk.loads(hostile.replace(dtype.encode(), b"V0"))
+    assert v0.shape == (2**40,) and v0.nbytes == 0

@@ -141,8 +141,14 @@ pub(super) fn ndarray<'py>(
     let arr = if a.data.is_empty() {
         let size = a.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
         let itemsize: u64 = dtype.getattr("itemsize")?.extract()?;
-        if size != Some(0) && itemsize != 0 {
-            return Err(Failure::Bad("a numpy array without its bytes".into()));
+        let kind: String = dtype.getattr("kind")?.extract()?;
+        // Zero bytes for a non-empty array only fit a zero-size void dtype:
+        // numpy widens `S0`/`U0` to one character, so a hostile shape would
+        // allocate without bound.
+        if size != Some(0) && (itemsize != 0 || kind != "V") {
+            return Err(Failure::Bad(
+                "a numpy array without its bytes (or of a zero-size dtype numpy widens)".into(),
+            ));
         }
         np.getattr("zeros")?.call1((shape, dtype))?
     } else {
