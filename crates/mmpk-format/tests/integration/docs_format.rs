@@ -343,3 +343,43 @@ fn no_file_points_outside_the_repository_for_the_specification() {
         found.join("\n")
     );
 }
+
+/// The table of damaged ends in section 12: each fixture it cites scans
+/// with the tail its row names.
+#[test]
+fn the_tail_table_matches_the_fixtures() {
+    use mmpk_format::scan::Tail;
+    let Some(text) = doc("format.md") else { return };
+    if !repo().join("fixtures/handbuilt").is_dir() {
+        eprintln!("skipped: no fixtures/handbuilt here");
+        return;
+    }
+    let mut rows = 0;
+    for line in text.lines() {
+        let cells: Vec<&str> = line.trim().trim_matches('|').split(" | ").collect();
+        if cells.len() != 3 || !cells[2].contains("fixtures/handbuilt/") {
+            continue;
+        }
+        let want = |t: &Tail| match cells[0].trim() {
+            "clean" => *t == Tail::Clean,
+            "trailing bytes" => matches!(t, Tail::TrailingBytes { .. }),
+            "broken terminator" => *t == Tail::BrokenTerminator,
+            "incomplete frame" => *t == Tail::IncompleteFrame,
+            "missing terminator" => *t == Tail::MissingTerminator,
+            "corrupt" => matches!(t, Tail::Corrupt(_)),
+            other => panic!("unknown tail {other:?} in docs/format.md"),
+        };
+        for path in fixture_paths(cells[2]) {
+            let bytes = std::fs::read(repo().join(&path)).unwrap();
+            let s = scan(&bytes).unwrap();
+            assert!(
+                want(&s.tail),
+                "{path}: {:?}, the table says {}",
+                s.tail,
+                cells[0].trim()
+            );
+            rows += 1;
+        }
+    }
+    assert!(rows >= 7, "{rows} fixtures in the tail table");
+}
