@@ -249,7 +249,10 @@ pub fn rm(m: &ArgMatches) -> Result<(), Failure> {
             if i == 0 {
                 f
             } else {
-                Failure::partial(&format!("{path}: removed {:?}", &keys[..i]), f)
+                Failure::partial(
+                    &format!("{path}: removed {:?}, not {:?}", &keys[..i], &keys[i..]),
+                    f,
+                )
             }
         })?;
     }

@@ -406,7 +406,11 @@ pub fn export_range(
         file.set_len(h + nbytes)
     })();
     pb.finish_and_clear();
-    r.map_err(|e| fail(name, &e))
+    match r {
+        // The reader of the pipe stopped (`| head -c 100`): as print does.
+        Err(e) if out == "-" && e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| fail(name, &e)),
+    }
 }
 
 /// Writes a `.npy` of `descr_py` and `shape` to `out` (`-`: standard

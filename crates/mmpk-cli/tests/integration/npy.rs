@@ -308,6 +308,23 @@ fn pipes_stream_in_and_out_in_c_and_fortran_order() {
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(std::fs::read(&out).unwrap() == want, "{key}");
     }
+    // A reader that stops early (as `| head -c 100` does) is not an error.
+    {
+        use std::io::Read;
+        use std::process::{Command, Stdio};
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mmpk"))
+            .args(["export", f, "c", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 100];
+        c.stdout.take().unwrap().read_exact(&mut head).unwrap();
+        // stdout is closed here; the rest of the 4.2 MB cannot be written.
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(&head[..], &want[..100]);
+    }
     // A pipe that ends early changes nothing, whatever the order.
     for b in [
         npy_bytes("'<u2'", &shape, &c_order[..1000]),
