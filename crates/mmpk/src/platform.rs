@@ -9,8 +9,10 @@
 //!
 //! Preallocation never changes a file's size (`posix_fallocate` is never
 //! used: it would extend the file past the dict's terminator, which
-//! readers would see as a torn tail). Where the platform has nothing, or
-//! the filesystem refuses, it does nothing. Copies go through a bounded
+//! readers would see as a torn tail), and is not asked for when the
+//! filesystem has less free space than the range (plus 64 MiB), so it is
+//! never why a write fails. Where the platform has nothing, or the
+//! filesystem refuses, it does nothing. Copies go through a bounded
 //! buffer ([`BUFFER`]) wherever the kernel cannot copy by itself, so
 //! memory stays bounded for any size; nothing here maps a file.
 //!
@@ -72,7 +74,34 @@ pub fn preallocate(file: &File, offset: u64, len: u64) -> io::Result<bool> {
     if portable() || n == 0 {
         return Ok(false);
     }
+    // Never the reason a write fails: a preallocation that fails part-way
+    // keeps the blocks it got (ext4), and a sparse copy may need far fewer
+    // blocks than the range.
+    if free_bytes(file).is_some_and(|free| free < len.saturating_add(PREALLOCATE_MARGIN)) {
+        return Ok(false);
+    }
     sys::preallocate(file, off, n)
+}
+
+/// Free space a preallocation must leave on the filesystem.
+const PREALLOCATE_MARGIN: u64 = 64 << 20;
+
+/// Bytes available to unprivileged users on `file`'s filesystem
+/// (`fstatvfs`), if the system says.
+fn free_bytes(file: &File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `fstatvfs` takes an open descriptor (borrowed from `file` for
+    // the call) and a pointer to writable memory of one `statvfs`, which it
+    // fills on success (checked before it is read).
+    let r = unsafe { libc::fstatvfs(file.as_raw_fd(), st.as_mut_ptr()) };
+    if r != 0 {
+        return None;
+    }
+    // SAFETY: initialised by the successful call above.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // the field types differ by platform
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 /// Copies `len` bytes from `src` at `src_offset` to `dst` at `dst_offset`
@@ -502,6 +531,9 @@ mod tests {
                 assert!(!asked.unwrap());
             }
             assert!(preallocate(&f, u64::MAX, 1).is_err());
+            // More than the disk has: nothing asked, nothing changed.
+            assert!(!preallocate(&f, 0, 1 << 60).unwrap());
+            assert_eq!(f.metadata().unwrap().len(), 10);
             assert!(preallocate(&f, i64::MAX as u64, 2).is_err());
         });
     }
