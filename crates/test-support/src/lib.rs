@@ -14,6 +14,9 @@
 //!   # fn main() {}
 //!   ```
 //!
+//! - [`fixtures`]: the repository's `fixtures/` folder, or a skip (with a
+//!   message) when it is absent, as in a published package
+//!   ([`fixtures_or_skip!`]).
 //! - [`rng`]: the seeded generators the hostile suites and the soak use.
 //! - [`http`]: [`Server`](http::Server), a tiny HTTP/1.1 server on
 //!   127.0.0.1 serving in-memory files with `Range`, `If-Match`, ETag and
@@ -33,5 +36,6 @@
 //! ```
 
 pub mod alloc;
+pub mod fixtures;
 pub mod http;
 pub mod rng;

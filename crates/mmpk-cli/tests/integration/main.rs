@@ -44,6 +44,7 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn dis_matches_pickletools_text() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let o = mmpk(&["dis", &fixture("obj_plain.p4.pkl")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let want = std::fs::read_to_string(fixture("obj_plain.p4.dis")).unwrap();
@@ -52,6 +53,7 @@ fn dis_matches_pickletools_text() {
 
 #[test]
 fn pickle_json_prints_canonical_json_raw_and_resolved() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     // protocol 2 bytes are REDUCE nodes in the raw form, bytes when resolved.
     let f = fixture("bytes_specials.p2.pkl");
     let raw = mmpk(&["pickle-json", "--raw", &f]);
@@ -68,6 +70,7 @@ fn pickle_json_prints_canonical_json_raw_and_resolved() {
 
 #[test]
 fn pickle_json_resolves_numpy_arrays() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     // numpy 2's pickle of a Fortran-ordered 3x4 array: an ndarray node in C
     // order when resolved, numpy's _reconstruct REDUCE when raw.
     let f = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/numpy"))
@@ -111,6 +114,7 @@ fn pickle_encode_round_trips_through_pickle_json() {
 
 #[test]
 fn bad_inputs_exit_2_with_one_line() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let missing = mmpk(&["pickle-json", "/nonexistent/x.pkl"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("/nonexistent/x.pkl"));
@@ -150,6 +154,7 @@ fn bad_inputs_exit_2_with_one_line() {
 
 #[test]
 fn python2_strings_follow_the_encoding_option() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let f = fixture("cpy_load_python2_str_as_bytes_1.pkl");
     assert_eq!(mmpk(&["pickle-json", &f]).status.code(), Some(2));
     let o = mmpk(&["pickle-json", "--encoding", "bytes", &f]);

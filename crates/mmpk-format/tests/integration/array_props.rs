@@ -340,6 +340,7 @@ fn with_dtype_ops(ops: &[u8]) -> Vec<u8> {
 
 #[test]
 fn hostile_descr_ops() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     // 100 000 nested lists: refused by depth, no stack overflow.
     let mut ops = b"]".repeat(100_000);
     ops.extend_from_slice(&b"a".repeat(99_999));

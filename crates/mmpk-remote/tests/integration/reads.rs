@@ -197,6 +197,7 @@ fn near_slices_are_read_together() {
 
 #[test]
 fn real_mmappickle_files_read_remotely() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mmappickle");
     let s = Server::start();
     let mut n = 0;

@@ -41,6 +41,7 @@ pub fn plain_dict() -> Vec<u8> {
 
 #[test]
 fn a_plain_pickled_dict_converts_in_place() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let (_d, p) = tmp();
     std::fs::write(&p, plain_dict()).unwrap();
     // Opening it is refused and changes nothing.

@@ -516,6 +516,7 @@ fn report(what: &str, t: Tally) {
 
 #[test]
 fn truncated_mmappickle_files() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let files = fixture_files()
         .into_iter()
         .filter(|(n, _)| n.starts_with("mmappickle/"))
@@ -525,6 +526,7 @@ fn truncated_mmappickle_files() {
 
 #[test]
 fn truncated_handbuilt_and_own_files() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let mut files: Vec<_> = fixture_files()
         .into_iter()
         .filter(|(n, _)| n.starts_with("handbuilt/"))
@@ -535,6 +537,7 @@ fn truncated_handbuilt_and_own_files() {
 
 #[test]
 fn flipped_and_overwritten_fixtures() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let mut files = fixture_files();
     files.extend(own_files());
     report("flips and length fields", mutated(files, 1));
@@ -542,6 +545,7 @@ fn flipped_and_overwritten_fixtures() {
 
 #[test]
 fn the_unmodified_files_read_and_take_writes() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let mut files = fixture_files();
     files.extend(own_files());
     let t = run(files.into_iter().map(|(n, b)| (n, b, true, true)));

@@ -85,6 +85,7 @@ fn vacuum_refuses_while_views_live_and_on_read_only() {
 
 #[test]
 fn vacuum_of_an_mmappickle_file() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let (_d, p) = tmp();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/mmappickle/replaced.mmpk");
@@ -109,6 +110,7 @@ fn vacuum_of_an_mmappickle_file() {
 
 #[test]
 fn upgrade_rewrites_v1_entries_as_v2() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     for name in [
         "shapes.mmpk",
         "masked.mmpk",

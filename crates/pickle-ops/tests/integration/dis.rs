@@ -227,10 +227,12 @@ fn check_dir(dir: &str) {
 
 #[test]
 fn pickle_fixtures_match_pickletools() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     check_dir(PICKLE_DIR);
 }
 
 #[test]
 fn hostile_fixtures_match_pickletools() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     check_dir(HOSTILE_DIR);
 }

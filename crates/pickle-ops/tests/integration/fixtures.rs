@@ -42,6 +42,7 @@ fn our_json(data: &[u8], enc: StrEncoding, raw: bool, huge: bool) -> Result<J, S
 
 #[test]
 fn fixtures_decode_to_their_manifest_and_reencode_exactly() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     with_big_stack(|| {
         let dir = fixtures_dir().join("pickle");
         let manifest =
