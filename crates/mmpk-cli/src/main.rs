@@ -4,6 +4,11 @@
 //! one table for every command ([`exit`]): 0 success, 1 a failed check, 2
 //! usage or bad input, 3 an I/O or lock failure, 4 partial completion.
 //!
+//! Cargo features: `remote` (default) reads `http://`, `https://` and
+//! `s3://` URLs through mmpk-remote; built without it
+//! (`--no-default-features`), no object_store/tokio/reqwest stack is
+//! compiled and URL arguments give a one-line error (exit 2).
+//!
 //! Modules: `cli` (the grammar), `dict_cmds` (`open_dict`, the only
 //! `unsafe` of the tool, with its safety contract; `ls`, `info`, `verify`,
 //! `rm` and maintenance), `get` and `stats` (summaries computed in parallel
@@ -26,6 +31,11 @@ mod npy;
 mod pickle_cmds;
 mod put;
 mod pyrepr;
+#[cfg(feature = "remote")]
+mod remote;
+// Without the `remote` feature, URL arguments give a one-line error.
+#[cfg(not(feature = "remote"))]
+#[path = "remote_off.rs"]
 mod remote;
 mod stats;
 mod ui;

@@ -416,6 +416,7 @@ pub fn export_range(
 /// Writes a `.npy` of `descr_py` and `shape` to `out` (`-`: standard
 /// output) whose C-order data `fill` writes, piece by piece (a remote
 /// array's rows, fetched a bounded number at a time).
+#[cfg(feature = "remote")]
 pub fn export_with(
     descr_py: &str,
     shape: &[usize],

@@ -15,11 +15,23 @@ use crate::inspect::{self, ArrayCols, EntryKind, Row};
 use crate::ui::{self, fail, human, print, shape_text};
 use crate::Failure;
 
-/// Whether `path` names a remote file.
-pub fn is_url(path: &str) -> bool {
-    ["http://", "https://", "s3://"]
-        .iter()
-        .any(|p| path.starts_with(p))
+pub use crate::ui::is_url;
+
+/// The exit code an `mmpk_remote::Error` calls for (see [`ui::class`]);
+/// `None` for other errors.
+pub fn class(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    use crate::exit::{INPUT, IO};
+    use mmpk_remote::Error as R;
+    Some(match e.downcast_ref::<R>()? {
+        R::Unreachable { .. }
+        | R::PermissionDenied { .. }
+        | R::NoRangeSupport { .. }
+        | R::Changed { .. }
+        | R::Truncated { .. }
+        | R::InAsyncContext
+        | R::Store { .. } => IO,
+        _ => INPUT,
+    })
 }
 
 fn open(url: &str) -> Result<RemoteDict, Failure> {

@@ -53,18 +53,8 @@ pub fn class(e: &(dyn std::error::Error + 'static)) -> u8 {
                 | mmpk::Error::Changed { .. } => return IO,
                 _ => return INPUT,
             }
-        } else if let Some(r) = x.downcast_ref::<mmpk_remote::Error>() {
-            use mmpk_remote::Error as R;
-            match r {
-                R::Unreachable { .. }
-                | R::PermissionDenied { .. }
-                | R::NoRangeSupport { .. }
-                | R::Changed { .. }
-                | R::Truncated { .. }
-                | R::InAsyncContext
-                | R::Store { .. } => return IO,
-                _ => return INPUT,
-            }
+        } else if let Some(code) = crate::remote::class(x) {
+            return code;
         } else if let Some(io) = x.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as K;
             return match io.kind() {
@@ -233,6 +223,13 @@ pub fn secs(d: Duration) -> String {
 pub fn rate(bytes: u64, d: Duration) -> String {
     let s = d.as_secs_f64().max(1e-9);
     format!("{}/s", human((bytes as f64 / s) as u64))
+}
+
+/// Whether `path` names a remote file (`http://`, `https://`, `s3://`).
+pub fn is_url(path: &str) -> bool {
+    ["http://", "https://", "s3://"]
+        .iter()
+        .any(|p| path.starts_with(p))
 }
 
 #[cfg(test)]

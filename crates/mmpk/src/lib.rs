@@ -117,8 +117,21 @@
 //!   (the module docs of `inplace.rs` give the crash model).
 //! - [`Dict::set_commit_number`]: mmappickle 1.0 lets programs set the
 //!   commit number; so does mmpk.
-//! - [`par`]: rayon reductions and fills along axis 0 of (mapped) arrays,
+//! - [`par`] (feature `rayon`): rayon reductions and fills along axis 0 of (mapped) arrays,
 //!   and parallel bulk insert.
+//!
+//! ## Cargo features
+//!
+//! - `rayon` (default): [`par`] (parallel reductions, fills and bulk
+//!   inserts over mapped arrays) and ndarray's parallel iterators. Without
+//!   it (`default-features = false`) mmpk builds no thread pool.
+//! - `fault-injection` and `crash-record` (off; test support):
+//!   `mmpk::fault` makes the Nth file write fail or come up short;
+//!   `mmpk::record` and `mmpk::crash` record file changes and the files a
+//!   power cut can leave.
+//!
+//! ndarray (0.17), `half` and `num_complex` are re-exported
+//! (`mmpk::ndarray`, ...): downstream code names the very same types.
 //!
 //! ## Specification and design
 //!
@@ -128,6 +141,8 @@
 //! only, the cache rules, the commit-number bumps, vacuum by rename or in
 //! place, the key index, fault injection, platform calls); timings are in
 //! `BENCHMARKS.md`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod array;
 mod convert;
@@ -145,6 +160,8 @@ mod keys;
 mod maint;
 mod map;
 mod masked;
+#[cfg(feature = "rayon")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 pub mod par;
 pub mod platform;
 mod raw;

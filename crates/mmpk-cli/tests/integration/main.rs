@@ -7,6 +7,7 @@ mod cli_reference;
 mod conventions;
 mod dict;
 mod npy;
+#[cfg(feature = "remote")]
 mod remote;
 #[cfg(feature = "crash-record")]
 mod strace;
@@ -164,4 +165,24 @@ fn python2_strings_follow_the_encoding_option() {
     );
     let o = mmpk(&["pickle-json", "--encoding", "latin1", &f]);
     assert!(o.status.success());
+}
+
+/// Built without the `remote` feature (`cargo test -p mmpk-cli
+/// --no-default-features`), URL arguments give a one-line error, exit 2.
+#[cfg(not(feature = "remote"))]
+#[test]
+fn url_arguments_without_the_remote_feature() {
+    for args in [
+        &["ls", "https://example.org/f.mmpk"][..],
+        &["info", "s3://bucket/f.mmpk"],
+        &["get", "http://127.0.0.1:9/f.mmpk", "k"],
+        &["export", "https://example.org/f.mmpk", "k", "out.npy"],
+    ] {
+        let o = mmpk(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+        assert!(e.contains("built without remote support"), "{e}");
+        assert!(e.contains(args[1]), "{e}");
+    }
 }

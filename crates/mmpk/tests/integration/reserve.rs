@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use mmpk::{par, Error};
+use mmpk::Error;
 
 use crate::{create, open_ro, scan_clean, tmp};
 
@@ -38,8 +38,11 @@ fn a_100_gib_reservation_takes_milliseconds() {
     assert_eq!(r.keys().unwrap(), ["huge", "after"]);
 }
 
+#[cfg(feature = "rayon")]
 #[test]
 fn reserved_arrays_fill_in_parallel_and_reduce_in_parallel() {
+    use mmpk::par;
+
     let (_d, p) = tmp();
     let d = create(&p);
     d.reserve::<u32>("r", &[1000, 257]).unwrap();
