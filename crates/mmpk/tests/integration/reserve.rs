@@ -2,9 +2,7 @@
 
 use std::time::Instant;
 
-use mmpk::Error;
-
-use crate::{create, open_ro, scan_clean, tmp};
+use crate::{create, open_ro, tmp};
 
 #[test]
 fn a_100_gib_reservation_takes_milliseconds() {
@@ -41,7 +39,8 @@ fn a_100_gib_reservation_takes_milliseconds() {
 #[cfg(feature = "rayon")]
 #[test]
 fn reserved_arrays_fill_in_parallel_and_reduce_in_parallel() {
-    use mmpk::par;
+    use crate::scan_clean;
+    use mmpk::{par, Error};
 
     let (_d, p) = tmp();
     let d = create(&p);
