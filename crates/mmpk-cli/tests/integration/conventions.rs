@@ -142,6 +142,7 @@ impl Drop for Immutable<'_> {
 
 #[test]
 fn one_table_of_exit_codes() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("d.mmpk");
     let f = f.to_str().unwrap();

@@ -171,6 +171,7 @@ fn numpy_scalars_read_as_dtype_and_bytes() {
 /// majors; structured dtypes read as their descr.
 #[test]
 fn numpy_dtypes_read_from_numpys_own_pickles() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     use mmpk_format::numpy::numpy_dtype;
     use pickle_ops::value::ObjectKind;
     let dir = fixtures();

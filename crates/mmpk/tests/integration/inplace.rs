@@ -256,6 +256,7 @@ fn the_commit_number_can_be_set() {
 /// anything else is refused unchanged.
 #[test]
 fn convert_in_place_equals_convert_by_rename() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let plain = crate::convert::plain_dict();
     let (_d, p) = tmp();
     std::fs::write(&p, &plain).unwrap();
