@@ -300,6 +300,7 @@ fn strace_works() -> bool {
 
 #[test]
 fn recorded_file_changes_match_strace_for_every_writing_command() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     if !strace_works() {
         eprintln!("strace is missing or not permitted here: skipped (cargo xtask crash-states installs it)");
         return;

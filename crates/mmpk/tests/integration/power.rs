@@ -607,6 +607,7 @@ pub fn check_all(limit: usize, seed: u64) -> Vec<(Op, Layout, bool, Outcome)> {
 /// enumeration with `MMPK_CRASH_LIMIT=N` (`cargo xtask crash-states`).
 #[test]
 fn power_cuts_keep_each_mode_s_promise() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let limit = std::env::var("MMPK_CRASH_LIMIT")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -642,6 +643,7 @@ fn power_cuts_keep_each_mode_s_promise() {
 /// written), both inside the default mode's documented promise.
 #[test]
 fn the_default_mode_s_known_failures_are_found() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     for layout in [Layout::V2, Layout::Mmappickle1] {
         let o = run(Op::Replace, layout, false).check(SAMPLE, 7);
         assert!(o.lost_keys > 0, "{layout:?}: {o:?}");
@@ -663,6 +665,7 @@ fn the_default_mode_s_known_failures_are_found() {
 /// needs would be a sync the checker cannot justify.
 #[test]
 fn removing_any_one_sync_is_caught() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
     let limit = 24;
     // The sites, as the runs call them (both modes: `Dict::flush` and
     // `ArrayMut::flush` sync in the default mode too).
