@@ -9,10 +9,12 @@
 //! | `target/venv/pytest-np2` | newest `numpy` 2.x, `pytest hypothesis` |
 //!
 //! The first is made from `$PYTHON` (default `python3`), the second from
-//! `$PYTHON_NP2` (default: the first of `python3.13`, `python3.12`,
-//! `python3` found), so the one abi3 wheel runs on two interpreters. The
+//! `$PYTHON_NP2` (default: the newest CPython 3.12+ found, else `python3`),
+//! so the one abi3 wheel runs on two interpreters. An existing venv is
+//! reused while it passes its check; delete it to change its interpreter. The
 //! tests find the `mmpk` tool (built here, debug) through `MMPK_CLI` and
-//! the repository through `MMPK_ROOT`. Arguments are passed to pytest.
+//! mmpk-format's `conformance_files` example (every dtype, both layouts)
+//! through `MMPK_CONFORMANCE_FILES`, the repository through `MMPK_ROOT`. Arguments are passed to pytest.
 
 use std::ffi::OsString;
 use std::fs;
@@ -64,21 +66,33 @@ fn pip(py: &Path) -> Command {
     c
 }
 
-/// The interpreter of the numpy 2 venv.
+/// The interpreter of the numpy 2 venv: `$PYTHON_NP2`, else the newest
+/// CPython 3.12+ found (on `PATH`, or installed by pyenv), else `python3`.
 fn np2_base() -> OsString {
     if let Some(p) = std::env::var_os("PYTHON_NP2") {
         return p;
     }
-    for p in ["python3.13", "python3.12"] {
-        if Command::new(p)
-            .args(["-c", "import venv"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return p.into();
-        }
+    let mut candidates: Vec<OsString> = vec!["python3.13".into(), "python3.12".into()];
+    if let Some(home) = std::env::var_os("HOME") {
+        let versions = Path::new(&home).join(".pyenv").join("versions");
+        let mut found: Vec<PathBuf> = fs::read_dir(&versions)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin").join("python3")))
+            .collect();
+        found.sort();
+        candidates.extend(found.into_iter().rev().map(PathBuf::into_os_string));
     }
-    "python3".into()
+    let new_enough = "import sys, venv; assert sys.version_info >= (3, 12)";
+    candidates
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", new_enough])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| "python3".into())
 }
 
 pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
@@ -98,11 +112,25 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         "import numpy, pytest, hypothesis; assert numpy.__version__.startswith('2.')",
     )?;
 
-    // The mmpk tool, for the cross-checks with Rust.
+    // The mmpk tool and mmpk-format's writer of every dtype, for the
+    // cross-checks with Rust.
     run(Command::new(env!("CARGO"))
         .current_dir(&ctx.root)
         .args(["build", "--quiet", "-p", "mmpk-cli"]))?;
+    run(Command::new(env!("CARGO")).current_dir(&ctx.root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "mmpk-format",
+        "--example",
+        "conformance_files",
+    ]))?;
     let cli = ctx.target.join("debug").join("mmpk");
+    let files = ctx
+        .target
+        .join("debug")
+        .join("examples")
+        .join("conformance_files");
 
     // One wheel, built as `pip install ./crates/mmpk-py` builds it.
     let wheels = ctx.target.join("wheels");
@@ -129,6 +157,7 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         let mut cmd = Command::new(py);
         cmd.current_dir(&pkg)
             .env("MMPK_CLI", &cli)
+            .env("MMPK_CONFORMANCE_FILES", &files)
             .env("MMPK_ROOT", &ctx.root)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env_remove("PYTHONPATH")

@@ -81,7 +81,11 @@ pub(crate) fn key_str<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Co
 /// How to open (and reopen) the file.
 #[derive(Clone, Debug)]
 struct Spec {
+    /// The path, or for a dict opened from a file object the name shown in
+    /// messages.
     path: PathBuf,
+    /// The descriptor of a file object the dict was opened from.
+    fd: Option<i32>,
     read_only: bool,
     layout: Layout,
     align: u64,
@@ -125,6 +129,11 @@ fn parse_layout(layout: &str) -> PyResult<Layout> {
 fn open_with(py: Python<'_>, spec: &Spec, create: bool, create_new: bool) -> PyResult<mmpk::Dict> {
     let mut o = spec.options();
     o.create(create).create_new(create_new);
+    if let Some(fd) = spec.fd {
+        let file = fd_file(py, fd, spec)?;
+        // SAFETY: as below, for the file the descriptor refers to.
+        return retry(py, || unsafe { o.open_file(clone(&file)?, &spec.path) });
+    }
     // SAFETY: the open contract of mmpk (no truncation or rewriting of the
     // file outside the mmpk protocol while it is mapped) is stated to
     // Python users in the package docs ("Safety"): a file shrunk under a
@@ -132,15 +141,57 @@ fn open_with(py: Python<'_>, spec: &Spec, create: bool, create_new: bool) -> PyR
     retry(py, || unsafe { o.open(&spec.path) })
 }
 
+/// A handle of our own on a file object's descriptor: on Linux a new open
+/// of `/proc/self/fd/N`, so the dict has its own file description (and so
+/// its own `flock`, apart from the caller's and, after `fork`, the
+/// parent's); elsewhere `/dev/fd/N`, a duplicate of the descriptor.
+fn fd_file(py: Python<'_>, fd: i32, spec: &Spec) -> PyResult<std::fs::File> {
+    let proc_path = if cfg!(target_os = "linux") {
+        format!("/proc/self/fd/{fd}")
+    } else {
+        format!("/dev/fd/{fd}")
+    };
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(!spec.read_only)
+        .open(&proc_path)
+        .map_err(|e| {
+            errors::to_py(
+                py,
+                mmpk::Error::Io {
+                    op: "open",
+                    path: spec.path.clone(),
+                    source: e,
+                },
+            )
+        })
+}
+
+fn clone(f: &std::fs::File) -> mmpk::Result<std::fs::File> {
+    f.try_clone().map_err(|e| mmpk::Error::Io {
+        op: "dup",
+        path: PathBuf::from("<file object>"),
+        source: e,
+    })
+}
+
 /// Empties `path` (mode `w`), under the file's `flock`, creating it if
-/// missing.
-fn truncate(py: Python<'_>, path: &std::path::Path) -> PyResult<()> {
+/// missing; for a file object, the file its descriptor refers to.
+fn truncate(py: Python<'_>, spec: &Spec) -> PyResult<()> {
+    let file = match spec.fd {
+        Some(fd) => Some(fd_file(py, fd, spec)?),
+        None => None,
+    };
+    let path = &spec.path;
     let r = py.detach(|| -> std::io::Result<()> {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let f = match file {
+            Some(f) => f,
+            None => std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?,
+        };
         f.lock()?;
         f.set_len(0)?;
         f.unlock()
@@ -188,9 +239,11 @@ impl Core {
 
 #[pymethods]
 impl Core {
-    /// Opens `path` in `mode` (`r`, `r+`, `a`, `w`, `x`).
+    /// Opens `path` in `mode` (`r`, `r+`, `a`, `w`, `x`); with `fd`, the
+    /// file that descriptor refers to (`path` is then its name in
+    /// messages).
     #[staticmethod]
-    #[pyo3(signature = (path, mode, layout, align, durable))]
+    #[pyo3(signature = (path, mode, layout, align, durable, fd=None))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -198,9 +251,11 @@ impl Core {
         layout: &str,
         align: u64,
         durable: bool,
+        fd: Option<i32>,
     ) -> PyResult<Core> {
         let spec = Spec {
             path,
+            fd,
             read_only: mode == "r",
             layout: parse_layout(layout)?,
             align,
@@ -210,8 +265,13 @@ impl Core {
             "r" | "r+" => (false, false),
             "a" => (true, false),
             "w" => {
-                truncate(py, &spec.path)?;
+                truncate(py, &spec)?;
                 (true, false)
+            }
+            "x" if fd.is_some() => {
+                return Err(PyValueError::new_err(
+                    "mode \"x\" creates a file: give a path, not an open file object",
+                ))
             }
             "x" => (false, true),
             _ => {
@@ -234,6 +294,12 @@ impl Core {
     #[getter]
     fn path(&self) -> std::ffi::OsString {
         self.spec.path.clone().into_os_string()
+    }
+
+    /// The descriptor of the file object the dict was opened from, if any.
+    #[getter]
+    fn fd(&self) -> Option<i32> {
+        self.spec.fd
     }
 
     /// Whether the dict is read-only.
@@ -385,6 +451,12 @@ impl Core {
         retry(py, || d.commit_number())
     }
 
+    /// Sets the commit number in the file's header (mmappickle's setter).
+    fn set_commit_number(&self, py: Python<'_>, commit: i32) -> PyResult<()> {
+        let d = self.dict(py)?;
+        retry(py, || d.set_commit_number(commit))
+    }
+
     /// Whether the file changed since this dict last read its entry list.
     fn changed(&self, py: Python<'_>) -> PyResult<bool> {
         let d = self.dict(py)?;
@@ -470,11 +542,28 @@ impl Core {
 }
 
 /// Converts the plain pickled dict at `path` into an mmpk file in place
-/// (crash-safe: written beside it and renamed over it).
+/// (crash-safe: written beside it and renamed over it); with `fd`, the file
+/// that descriptor refers to, rewritten in place (`path` is its name in
+/// messages).
 #[pyfunction]
-pub(crate) fn convert_in_place(py: Python<'_>, path: PathBuf) -> PyResult<()> {
-    // SAFETY: the dict is dropped at once; nothing is mapped afterwards.
-    retry(py, || {
-        unsafe { OpenOptions::new().convert(&path) }.map(drop)
-    })
+#[pyo3(signature = (path, fd=None))]
+pub(crate) fn convert_in_place(py: Python<'_>, path: PathBuf, fd: Option<i32>) -> PyResult<()> {
+    let o = OpenOptions::new();
+    if let Some(fd) = fd {
+        let spec = Spec {
+            path: path.clone(),
+            fd: Some(fd),
+            read_only: false,
+            layout: Layout::V2,
+            align: 64,
+            durable: false,
+        };
+        let file = fd_file(py, fd, &spec)?;
+        // SAFETY: the dict is dropped at once; nothing is mapped afterwards.
+        return retry(py, || {
+            unsafe { o.convert_file(clone(&file)?, &path) }.map(drop)
+        });
+    }
+    // SAFETY: as above.
+    retry(py, || unsafe { o.convert(&path) }.map(drop))
 }

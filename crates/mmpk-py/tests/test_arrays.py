@@ -215,6 +215,16 @@ def test_vacuum_waits_for_arrays(path):
         r = d.vacuum()
         assert r["live"] == 1 and r["after"] < r["before"]
         assert d["a"].tolist() == [0, 1, 2, 3, 4]
+        # An array of a map the file has outgrown counts too.
+        old = d["a"]
+        d.reserve("big", 1 << 24, "u1")
+        d["a"] = np.arange(2)
+        with pytest.raises(errors.BusyError):
+            d.vacuum()
+        assert old.tolist() == [0, 1, 2, 3, 4]
+        del old
+        d.vacuum()
+        assert d["a"].tolist() == [0, 1]
 
 
 @pytest.mark.parametrize("layout", ["v2", "mmappickle1"])

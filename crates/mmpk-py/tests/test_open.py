@@ -136,3 +136,53 @@ def test_repr_and_info(path):
     assert info["file_size"] == os.path.getsize(path)
     d.close()
     assert "closed" in repr(d)
+
+
+def test_unnamed_file_objects(tmp_path):
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        d = mmpk.open(f, "a")
+        assert d.path.startswith("<file object")
+        d["a"] = np.arange(4)
+        d["a"] = np.arange(5)  # replaced: a dead entry to vacuum
+        before = os.fstat(f.fileno()).st_size
+        d.vacuum()  # in place: no path to rename over
+        assert os.fstat(f.fileno()).st_size < before
+        assert d["a"].tolist() == [0, 1, 2, 3, 4]
+        with pytest.raises(TypeError, match="pickled"):
+            pickle.dumps(d)
+        d.commit_number = 41
+        assert d.commit_number == 41
+        d.close()
+        # The caller's own handle sees the file mmpk wrote.
+        f.seek(0)
+        assert pickle.load(f)["a"].tolist() == [0, 1, 2, 3, 4]
+        with pytest.raises(ValueError, match="path"):
+            mmpk.open(f, "x")
+        assert list(mmpk.open(f, "w")) == []
+
+
+def test_convert(tmp_path):
+    src = tmp_path / "plain.pkl"
+    src.write_bytes(pickle.dumps({"a": np.arange(3.0), "s": "text", "n": [1, 2]}, protocol=2))
+    dst = tmp_path / "conv.mmpk"
+    mmpk.convert(src, dst)
+    with mmpk.open(dst) as d:
+        assert d["a"].tolist() == [0.0, 1.0, 2.0] and d["a"].base is not None
+        assert d["s"] == "text" and d["n"] == [1, 2]
+    with pytest.raises(FileExistsError):
+        mmpk.convert(src, dst)
+    mmpk.convert(src)  # in place
+    assert mmpk.open(src)["s"] == "text"
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        pickle.dump({"x": np.ones(2)}, f)
+        mmpk.convert(f)
+        assert mmpk.open(f)["x"].tolist() == [1.0, 1.0]
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(errors.Error):
+        mmpk.convert(bad, tmp_path / "out.mmpk")
+    assert not (tmp_path / "out.mmpk").exists()

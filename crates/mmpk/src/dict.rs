@@ -348,6 +348,9 @@ pub(crate) struct State {
     pub(crate) map: Option<Arc<Map>>,
     /// The index map (scans, value decoding).
     pub(crate) index_map: Option<Arc<Map>>,
+    /// Data maps replaced by a larger one (the file grew) that views or raw
+    /// handles may still hold: vacuum waits for them too.
+    pub(crate) retired: Vec<std::sync::Weak<Map>>,
 }
 
 /// Releases the flock when dropped.
@@ -405,7 +408,20 @@ impl Shared {
     /// The data map (writable unless read-only), covering at least `len`
     /// bytes: array views are made from it, each over its own entry's data.
     pub(crate) fn map_covering(&self, st: &mut State, len: u64) -> Result<Arc<Map>> {
-        self.covering(&mut st.map, len, !self.read_only)
+        let old = st.map.clone();
+        let m = self.covering(&mut st.map, len, !self.read_only)?;
+        if let Some(old) = old.filter(|o| !Arc::ptr_eq(o, &m)) {
+            st.retired.retain(|w| w.strong_count() > 0);
+            st.retired.push(Arc::downgrade(&old));
+        }
+        Ok(m)
+    }
+
+    /// How many data maps (current or retired) are held outside the dict:
+    /// views and raw handles alive in this process.
+    pub(crate) fn maps_in_use(st: &State) -> usize {
+        let current = st.map.as_ref().map_or(0, |m| Arc::strong_count(m) - 1);
+        current + st.retired.iter().filter(|w| w.strong_count() > 0).count()
     }
 
     /// The index map (read-only), covering at least `len` bytes: the index

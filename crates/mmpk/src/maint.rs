@@ -251,7 +251,9 @@ impl Dict {
         let borrows = self.shared.borrows.clone();
         self.with_lock(|s, st| {
             let held = borrows.active();
-            let maps = st.map.as_ref().map_or(0, |m| Arc::strong_count(m) - 1);
+            // Maps the file has outgrown count too: an in-place vacuum
+            // (dicts on an open file) moves and cuts bytes they map.
+            let maps = Shared::maps_in_use(st);
             if held > 0 || maps > 0 {
                 return Err(Error::ViewsAlive {
                     maps: maps.max(held),

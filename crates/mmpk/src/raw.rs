@@ -17,10 +17,9 @@
 //!   entry's frame, outside the raw data; new entries go after the last
 //!   one), so the handle keeps seeing the old value, and writes through it
 //!   land in dead bytes that no reader sees;
-//! - [`crate::Dict::vacuum`] refuses to run while a handle of the current
-//!   map is alive ([`crate::Error::ViewsAlive`]); handles of older maps (the
-//!   file grew since) keep mapping the old, unlinked file after a vacuum,
-//!   never the new one;
+//! - [`crate::Dict::vacuum`] refuses to run while any handle of the file's
+//!   maps (the current one, or one the file has outgrown) is alive in this
+//!   process ([`crate::Error::ViewsAlive`]);
 //! - a file truncated by someone else (outside the protocol) faults with
 //!   `SIGBUS` on access, as for any map.
 
@@ -172,6 +171,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = crate::dict::test_dict(&dir.path().join("r.mmpk"), Layout::V2);
         d.insert_array("a", &ndarray::arr1(&[1u32, 2, 3])).unwrap();
+        d.insert_array("b", &ndarray::arr1(&[1u8])).unwrap();
         let r = d.raw_array("a").unwrap();
         let r2 = d.raw_array("a").unwrap();
         assert_eq!(r.len(), 12);
@@ -189,9 +189,16 @@ mod tests {
         let old = unsafe { std::slice::from_raw_parts(r.as_ptr(), r.len()) };
         assert_eq!(old, bytemuck::cast_slice::<u32, u8>(&[1, 2, 3]));
         assert!(matches!(d.raw_array("a"), Err(Error::KeyNotFound { .. })));
-        // Vacuum waits for the handles of the current map.
+        // Vacuum waits for the handles of the current map, and of maps the
+        // file has outgrown since.
         assert!(matches!(d.vacuum(), Err(Error::ViewsAlive { .. })));
         drop((r, r2));
+        let small = d.raw_array("b").unwrap();
+        d.reserve::<u8>("big", &[1 << 20]).unwrap();
+        let _big = d.raw_array("big").unwrap();
+        drop(_big);
+        assert!(matches!(d.vacuum(), Err(Error::ViewsAlive { maps: 1 })));
+        drop(small);
         d.vacuum().unwrap();
     }
 

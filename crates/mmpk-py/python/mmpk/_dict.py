@@ -10,7 +10,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any, BinaryIO, Literal, Union
 
 from . import _mmpk
-from .errors import BusyError, UnsupportedError
+from .errors import BusyError
 
 __all__ = ["Dict", "open", "convert"]
 
@@ -137,6 +137,13 @@ class Dict(MutableMapping[str, Any]):
         it."""
         return self._core.commit_number()
 
+    @commit_number.setter
+    def commit_number(self, value: int) -> None:
+        """Sets the commit number (as mmappickle 1.0 lets programs do). Other
+        processes notice changes by it and the file's length: set it only
+        when no other process has the file open."""
+        self._core.set_commit_number(int(value))
+
     def changed(self) -> bool:
         """Whether the file changed (another process or dict wrote to it)
         since this dict last read its entry list."""
@@ -246,8 +253,10 @@ class Dict(MutableMapping[str, Any]):
         """Pickles by path and options (for ``multiprocessing``): the
         receiving process opens the file itself (mode ``"r"`` stays ``"r"``,
         any other becomes ``"r+"``)."""
-        if self._file is not None and self._core.path.startswith("/proc/"):
-            raise TypeError("an mmpk.Dict on an unnamed file cannot be pickled")
+        if self._core.fd is not None:
+            raise TypeError(
+                "an mmpk.Dict opened from a file object without a path cannot be pickled"
+            )
         mode = "r" if self._mode == "r" else "r+"
         c = self._core
         return (_reopen, (c.path, mode, c.layout, c.align, c.durable, self._trusted))
@@ -257,8 +266,10 @@ def _reopen(path: str, mode: str, layout: str, align: int, durable: bool, truste
     return open(path, mode, layout=layout, align=align, durable=durable, trusted=trusted)
 
 
-def _file_path(file: Any) -> str:
-    """The path of an open binary file object, flushed first."""
+def _file_target(file: Any) -> tuple[str, int | None]:
+    """What to open for a binary file object (flushed first): its path if
+    its name still names the same file, else its descriptor (with a name
+    for messages)."""
     flush = getattr(file, "flush", None)
     if flush is not None:
         flush()
@@ -268,12 +279,10 @@ def _file_path(file: Any) -> str:
         try:
             a, b = os.stat(name), os.fstat(fd)
             if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
-                return os.fsdecode(name)
+                return os.fsdecode(name), None
         except OSError:
             pass
-    raise UnsupportedError(
-        "mmpk.open of an unnamed file object (tempfile.TemporaryFile()) is not supported yet"
-    )
+    return f"<file object, fd {fd}>", fd
 
 
 def open(
@@ -285,8 +294,15 @@ def open(
     durable: bool = False,
     trusted: bool = False,
 ) -> Dict:
-    """Opens the mmpk file ``file`` (a path, or an open binary file object,
-    which is flushed first) as a :class:`Dict`.
+    """Opens the mmpk file ``file`` as a :class:`Dict`.
+
+    ``file`` is a path or an open binary file object, which is flushed
+    first. A file object whose ``name`` names its file is opened by that
+    path; any other (``tempfile.TemporaryFile()``, a descriptor handed over)
+    through its descriptor: on Linux a new open of ``/proc/self/fd/N``, so
+    the dict has its own file description and lock; its :meth:`Dict.vacuum`
+    then works in place (not crash-safe, as mmappickle's), and it cannot be
+    pickled. Keep the file object open while the dict is used.
 
     ``mode``, as ``open()`` and h5py: ``"r"`` read-only, ``"r+"`` read-write
     (the file must exist), ``"a"`` read-write, creating the file if missing,
@@ -305,26 +321,35 @@ def open(
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}, not {mode!r}")
-    keep = None
+    keep = fd = None
     if isinstance(file, (str, bytes, os.PathLike)):
         path = os.fsdecode(os.fspath(file))
     elif hasattr(file, "fileno"):
-        path = _file_path(file)
+        path, fd = _file_target(file)
         keep = file
     else:
         raise TypeError(
             f"mmpk.open needs a path or a binary file object, not {type(file).__name__}"
         )
-    core = _mmpk.Core.open(path, mode, layout, int(align), bool(durable))
+    core = _mmpk.Core.open(path, mode, layout, int(align), bool(durable), fd)
     return Dict(core, mode, bool(trusted), keep)
 
 
-def convert(src: PathLike, dst: PathLike | None = None) -> None:
+def convert(src: PathLike | BinaryIO, dst: PathLike | None = None) -> None:
     """Converts the plain pickled dict ``src`` (``pickle.dump(d, f)``, any
     protocol) into an mmpk file at ``dst`` (which must not exist; ``None``:
     in place). numpy arrays and masked arrays become mapped entries; nothing
-    in the pickle runs. In place is crash-safe: the new file is written
-    beside the old one and renamed over it."""
+    in the pickle runs. In place by path is crash-safe: the new file is
+    written beside the old one and renamed over it. ``src`` may be an open
+    binary file object (read and write; flushed first), converted in place
+    (not crash-safe: the converted bytes are copied over the old ones). An
+    mmpk file is left as it is."""
+    if not isinstance(src, (str, bytes, os.PathLike)):
+        if dst is not None:
+            raise TypeError("mmpk.convert of a file object works in place: give no dst")
+        name, fd = _file_target(src)
+        _mmpk.convert_in_place(name, fd)
+        return
     src = os.fsdecode(os.fspath(src))
     if dst is None:
         _mmpk.convert_in_place(src)
