@@ -567,3 +567,14 @@ pub(crate) fn convert_in_place(py: Python<'_>, path: PathBuf, fd: Option<i32>) -
     // SAFETY: as above.
     retry(py, || unsafe { o.convert(&path) }.map(drop))
 }
+
+/// Converts the plain pickled dict at `src` into the new mmpk file `dst`
+/// (written beside it and renamed to it once complete: a crash leaves no
+/// `dst` or the whole one); `src` is not changed.
+#[pyfunction]
+pub(crate) fn convert_to(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<()> {
+    // SAFETY: the dict is dropped at once; nothing is mapped afterwards.
+    retry(py, || {
+        unsafe { OpenOptions::new().convert_to(&src, &dst) }.map(drop)
+    })
+}

@@ -19,6 +19,7 @@ fn _mmpk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrays::MapRegion>()?;
     m.add_function(wrap_pyfunction!(dict::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(dict::convert_in_place, m)?)?;
+    m.add_function(wrap_pyfunction!(dict::convert_to, m)?)?;
     values::register(m)?;
     Ok(())
 }

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
 from collections.abc import Iterator, MutableMapping
 from typing import Any, BinaryIO, Literal, Union
 
@@ -339,8 +338,8 @@ def convert(src: PathLike | BinaryIO, dst: PathLike | None = None) -> None:
     """Converts the plain pickled dict ``src`` (``pickle.dump(d, f)``, any
     protocol) into an mmpk file at ``dst`` (which must not exist; ``None``:
     in place). numpy arrays and masked arrays become mapped entries; nothing
-    in the pickle runs. In place by path is crash-safe: the new file is
-    written beside the old one and renamed over it. ``src`` may be an open
+    in the pickle runs. Crash-safe by path: the new file is written beside
+    ``dst`` (or ``src``) and renamed to it once complete. ``src`` may be an open
     binary file object (read and write; flushed first), converted in place
     (not crash-safe: the converted bytes are copied over the old ones). An
     mmpk file is left as it is."""
@@ -357,9 +356,4 @@ def convert(src: PathLike | BinaryIO, dst: PathLike | None = None) -> None:
     dst = os.fsdecode(os.fspath(dst))
     if os.path.lexists(dst):
         raise FileExistsError(17, "mmpk.convert: the destination exists", dst)
-    shutil.copyfile(src, dst)
-    try:
-        _mmpk.convert_in_place(dst)
-    except BaseException:
-        os.unlink(dst)
-        raise
+    _mmpk.convert_to(src, dst)
