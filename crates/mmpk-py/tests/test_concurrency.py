@@ -161,3 +161,32 @@ def test_watch_follows_other_processes(path):
     assert events[0] == ("added", "b")
     assert ("replaced", "a") in events and events[-1] == ("removed", "b")
     assert list(d.watch(timeout=0.05)) == []
+
+
+def test_other_threads_run_during_a_large_write(path):
+    big = np.ones(64 << 20, dtype="u1")  # 64 MiB, written from its buffer
+    with mmpk.open(path, "a", durable=True) as d:
+        done = threading.Event()
+        ticks = []
+
+        def count():
+            while not done.is_set():
+                ticks.append(time.monotonic())
+                time.sleep(0.001)
+
+        t = threading.Thread(target=count)
+        t.start()
+        time.sleep(0.05)
+        start = len(ticks)
+        t0 = time.monotonic()
+        d["big"] = big
+        t1 = time.monotonic()
+        done.set()
+        t.join()
+        during = [x for x in ticks[start:] if t0 <= x <= t1]
+        # The counting thread kept running while the write (and its fsync)
+        # ran: the GIL was released. (Only a write long enough to see it is
+        # checked: a very fast disk may finish between two ticks.)
+        if t1 - t0 > 0.05:
+            assert len(during) >= 3, (t1 - t0, len(during))
+        assert d["big"].sum() == 64 << 20
