@@ -60,7 +60,11 @@ pub(crate) fn to_py(py: Python<'_>, e: mmpk::Error) -> PyErr {
                 // OSError(errno, strerror, filename) becomes the subclass
                 // for errno (FileNotFoundError, IsADirectoryError, ...).
                 Some(errno) => {
-                    let strerror = format!("{op}: {}", std::io::Error::from_raw_os_error(errno));
+                    let os = std::io::Error::from_raw_os_error(errno).to_string();
+                    // Rust's text ends in " (os error N)": Python shows the
+                    // errno itself ("[Errno N]").
+                    let os = os.split(" (os error").next().unwrap_or(&os);
+                    let strerror = format!("{op}: {os}");
                     PyOSError::new_err((errno, strerror, filename))
                 }
                 None => PyOSError::new_err(format!("{op} failed on {filename}: {source}")),

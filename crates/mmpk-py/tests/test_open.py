@@ -18,6 +18,7 @@ def test_modes(path):
     with pytest.raises(FileNotFoundError) as e:
         mmpk.open(path)
     assert e.value.filename == str(path)
+    assert str(e.value) == f"[Errno 2] open: No such file or directory: {str(path)!r}"
     with pytest.raises(FileNotFoundError):
         mmpk.open(path, "r+")
     with mmpk.open(path, "x") as d:
