@@ -12,6 +12,11 @@ Contenders and venvs:
   openmemmap (np.lib.format.open_memmap, W1),
   pickle                                            numpy 2 venv (target/venv/bench)
   mmappickle                                        mmappickle 1.0.0 + numpy 1.23.5 (target/venv/mmp1)
+  mmpk (the Python package, `cargo xtask bench python`)  numpy 2 venv with the wheel installed
+
+`bench python` adds to W2 `safetensors` (safe_open(..., framework="numpy").get_tensor,
+which copies) and `pickle` (pickle.load of the mmpk file itself, which copies), and
+names the W1 array `a` in every dict-like file.
 
     w1 CONTENDER OUT --mib N           write one float32 array of N MiB to a new file
     w2 CONTENDER FILE --mib N          fresh process: open FILE, get the array, sum it
@@ -82,6 +87,10 @@ def w1(c, out, mib):
         d = mmapdict(out)
         d["a"] = a
         del d
+    elif c == "mmpk":
+        import mmpk
+        with mmpk.open(out, "w") as d:
+            d["a"] = a
     else:
         raise SystemExit(f"w1: unknown contender {c}")
     emit("write", time.perf_counter() - t)
@@ -107,6 +116,18 @@ def w2(c, path, mib):
         import h5py
         f = h5py.File(path, "r")
         a = f["a"]
+    elif c == "mmpk":
+        import mmpk
+        d = mmpk.open(path)
+        a = d["a"]
+    elif c == "safetensors":
+        from safetensors import safe_open
+        with safe_open(path, framework="numpy") as f:
+            a = f.get_tensor("a")
+    elif c == "pickle":
+        import pickle
+        with open(path, "rb") as f:
+            a = pickle.load(f)["a"]
     else:
         raise SystemExit(f"w2: unknown contender {c}")
     emit("open", time.perf_counter() - t)
@@ -133,6 +154,11 @@ def w3(c, out, n):
         for i, a in enumerate(arrays):
             d[f"k{i}"] = a
         del d
+    elif c == "mmpk":
+        import mmpk
+        with mmpk.open(out, "w") as d:
+            for i, a in enumerate(arrays):
+                d[f"k{i}"] = a
     else:
         raise SystemExit(f"w3: unknown contender {c}")
     emit("insert", time.perf_counter() - t)
@@ -151,6 +177,11 @@ def w3read(c, path, n):
         d = mmapdict(path, readonly=True)
         for i in range(n):
             total += float(d[f"k{i}"][0])
+    elif c == "mmpk":
+        import mmpk
+        with mmpk.open(path) as d:
+            for i in range(n):
+                total += float(d[f"k{i}"][0])
     else:
         raise SystemExit(f"w3read: unknown contender {c}")
     emit("read", time.perf_counter() - t)
@@ -176,6 +207,13 @@ def w4(c, out, n):
         t = time.perf_counter()
         d["obj"] = obj
         emit("write", time.perf_counter() - t)
+    elif c == "mmpk":
+        import mmpk
+        d = mmpk.open(out, "w")
+        t = time.perf_counter()
+        d["obj"] = obj
+        d.close()
+        emit("write", time.perf_counter() - t)
     else:
         raise SystemExit(f"w4: unknown contender {c}")
 
@@ -190,6 +228,11 @@ def w4read(c, path):
         from mmappickle import mmapdict
         d = mmapdict(path, readonly=True)
         obj = d["obj"]
+    elif c == "mmpk":
+        import mmpk  # the safe (data-only) decoder: trusted=False
+
+        with mmpk.open(path) as d:
+            obj = d["obj"]
     else:
         raise SystemExit(f"w4read: unknown contender {c}")
     emit("read", time.perf_counter() - t)
@@ -198,30 +241,46 @@ def w4read(c, path):
 
 # ---- W5 ---------------------------------------------------------------------
 
-def _w5_child(path, proc, n):
+def _open_rw(c, path):
+    if c == "mmpk":
+        import mmpk
+        return mmpk.open(path, "a")
     from mmappickle import mmapdict
-    d = mmapdict(path)
+    return mmapdict(path)
+
+
+def _w5_child(c, path, proc, n):
+    d = _open_rw(c, path)
     for i in range(n):
         d[f"p{proc}_{i}"] = small(i)
+    if c == "mmpk":
+        d.close()
 
 
 def w5(c, out, procs, n):
-    if c != "mmappickle":
-        raise SystemExit("w5: only mmappickle")
+    if c not in ("mmappickle", "mmpk"):
+        raise SystemExit("w5: only mmappickle and mmpk")
     import multiprocessing as mp
-    from mmappickle import mmapdict
     remove(out)
-    mmapdict(out)  # create it before the writers race
+    d = _open_rw(c, out)  # create it before the writers race
+    if c == "mmpk":
+        d.close()
+    del d
     ctx = mp.get_context("fork")
     t = time.perf_counter()
-    ps = [ctx.Process(target=_w5_child, args=(out, p, n)) for p in range(procs)]
+    ps = [ctx.Process(target=_w5_child, args=(c, out, p, n)) for p in range(procs)]
     for p in ps:
         p.start()
     for p in ps:
         p.join()
     emit("total", time.perf_counter() - t)
-    d = mmapdict(out, readonly=True)
-    keys = set(d.keys())
+    if c == "mmpk":
+        import mmpk
+        with mmpk.open(out) as d:
+            keys = set(d.keys())
+    else:
+        from mmappickle import mmapdict
+        keys = set(mmapdict(out, readonly=True).keys())
     lost = sum(1 for p in range(procs) for i in range(n) if f"p{p}_{i}" not in keys)
     emit("lost", lost)
 

@@ -23,6 +23,9 @@
 //! - `cli` (module [`mod@cli`]): `mmpk put --npy` and `mmpk export` of a
 //!   1 GiB `.npy` against `cp` (and `cat` for pipes), with their peak
 //!   resident memory.
+//! - `python` (module [`mod@py`]): the Python package (`import mmpk`)
+//!   against np.load / np.save, safetensors, h5py, pickle and mmappickle 1.0
+//!   from Python (`benches/files/peers.py`), issue 13 "Speed".
 
 use std::collections::BTreeMap;
 use std::env;
@@ -36,16 +39,20 @@ use crate::{py_venv, python, run, show, Ctx};
 
 mod cli;
 mod files;
+mod py;
 
 pub(crate) fn bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("pickle") => pickle(ctx, &args[1..]),
         Some("files") => files::files(ctx, &args[1..]),
         Some("cli") => cli::cli(ctx, &args[1..]),
+        Some("python") => py::python_bench(ctx, &args[1..]),
         Some(other) => Err(format!(
-            "unknown workload `{other}` (known: pickle, files, cli)"
+            "unknown workload `{other}` (known: pickle, files, cli, python)"
         )),
-        None => Err("name a workload: `cargo xtask bench pickle|files|cli [--quick]`".into()),
+        None => {
+            Err("name a workload: `cargo xtask bench pickle|files|cli|python [--quick]`".into())
+        }
     }
 }
 

@@ -65,7 +65,9 @@ const TASKS: &[Task] = &[
                 10,000 entries, a smoke test that writes only target/bench-data/pickle-quick.md; \
                 OPTIONS: --n N, --rounds R, --iters K, --no-write; `bench cli [--quick] [--mib N] \
                 [--rounds R] [--no-write]`: mmpk put --npy / export of a 1 GiB .npy against cp \
-                and cat, with peak memory",
+                and cat, with peak memory; `bench python [--quick] [--no-write]`: the Python \
+                package (its wheel installed into target/venv/bench) against np.load/np.save, \
+                safetensors, h5py, pickle and mmappickle 1.0 from Python (issue 13 \"Speed\")",
         run: bench::bench,
     },
     Task {

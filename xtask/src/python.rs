@@ -132,28 +132,12 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         .join("examples")
         .join("conformance_files");
 
-    // One wheel, built as `pip install ./crates/mmpk-py` builds it.
-    let wheels = ctx.target.join("wheels");
-    if wheels.exists() {
-        fs::remove_dir_all(&wheels)
-            .map_err(|e| format!("cannot remove {}: {e}", wheels.display()))?;
-    }
+    let wheel = build_wheel(ctx, &np1)?;
     let pkg = ctx.root.join("crates").join("mmpk-py");
-    run(pip(&np1)
-        .args(["wheel", "--quiet", "--no-deps", "--wheel-dir"])
-        .arg(&wheels)
-        .arg(&pkg))?;
-    let wheel = fs::read_dir(&wheels)
-        .map_err(|e| format!("cannot list {}: {e}", wheels.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or("pip wheel made no wheel")?;
 
     let mut failed = Vec::new();
     for py in [&np1, &np2] {
-        run(pip(py)
-            .args(["install", "--quiet", "--no-deps", "--force-reinstall"])
-            .arg(&wheel))?;
+        install_wheel(py, &wheel)?;
         let mut cmd = Command::new(py);
         cmd.current_dir(&pkg)
             .env("MMPK_CLI", &cli)
@@ -172,6 +156,35 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     } else {
         Err(failed.join("; "))
     }
+}
+
+/// Builds the package's one wheel into `target/wheels` with `py`'s pip, as
+/// `pip install ./crates/mmpk-py` builds it (release profile, abi3), and
+/// returns its path.
+pub(crate) fn build_wheel(ctx: &Ctx, py: &Path) -> Result<PathBuf, String> {
+    let wheels = ctx.target.join("wheels");
+    if wheels.exists() {
+        fs::remove_dir_all(&wheels)
+            .map_err(|e| format!("cannot remove {}: {e}", wheels.display()))?;
+    }
+    let pkg = ctx.root.join("crates").join("mmpk-py");
+    run(pip(py)
+        .args(["wheel", "--quiet", "--no-deps", "--wheel-dir"])
+        .arg(&wheels)
+        .arg(&pkg))?;
+    let wheel = fs::read_dir(&wheels)
+        .map_err(|e| format!("cannot list {}: {e}", wheels.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or("pip wheel made no wheel")?;
+    Ok(wheel)
+}
+
+/// Installs `wheel` into `py`'s venv (no dependencies, replacing any other).
+pub(crate) fn install_wheel(py: &Path, wheel: &Path) -> Result<(), String> {
+    run(pip(py)
+        .args(["install", "--quiet", "--no-deps", "--force-reinstall"])
+        .arg(wheel))
 }
 
 /// `cargo xtask python-lint`: `ruff check` and `ruff format --check` of

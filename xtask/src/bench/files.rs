@@ -124,7 +124,7 @@ impl Opts {
 /// Who runs a contender: our example binary, the Rust peers' binary, or a
 /// Python venv.
 #[derive(Clone)]
-enum Runner {
+pub(super) enum Runner {
     Ours(PathBuf),
     Rust(PathBuf),
     Py(PathBuf, PathBuf),
@@ -160,17 +160,16 @@ fn contender_arg(key: &str) -> &str {
 }
 
 /// Samples keyed by (workload, contender, parameter, measure).
-type Samples = BTreeMap<(String, String, usize, String), Vec<f64>>;
+pub(super) type Samples = BTreeMap<(String, String, usize, String), Vec<f64>>;
 
-struct Bench<'a> {
-    o: &'a Opts,
-    samples: Samples,
-    data: PathBuf,
+pub(super) struct Bench {
+    pub(super) samples: Samples,
+    pub(super) data: PathBuf,
 }
 
-impl Bench<'_> {
+impl Bench {
     /// Runs one measurement and records every `measure value` it prints.
-    fn measure(
+    pub(super) fn measure(
         &mut self,
         w: &str,
         r: &Runner,
@@ -191,7 +190,7 @@ impl Bench<'_> {
         Ok(())
     }
 
-    fn median(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
+    pub(super) fn median(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
         self.samples
             .get(&(w.to_string(), c.to_string(), param, m.to_string()))
             .and_then(|v| stats(v))
@@ -199,14 +198,14 @@ impl Bench<'_> {
     }
 
     /// The best (smallest) sample.
-    fn best(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
+    pub(super) fn best(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
         self.samples
             .get(&(w.to_string(), c.to_string(), param, m.to_string()))
             .and_then(|v| stats(v))
             .map(|s| s.min)
     }
 
-    fn cell(&self, w: &str, c: &str, param: usize, m: &str) -> String {
+    pub(super) fn cell(&self, w: &str, c: &str, param: usize, m: &str) -> String {
         match self
             .samples
             .get(&(w.to_string(), c.to_string(), param, m.to_string()))
@@ -223,19 +222,19 @@ impl Bench<'_> {
         }
     }
 
-    fn file(&self, name: &str) -> PathBuf {
+    pub(super) fn file(&self, name: &str) -> PathBuf {
         self.data.join(name)
     }
 }
 
-fn ratio(peer: Option<f64>, ours: Option<f64>) -> String {
+pub(super) fn ratio(peer: Option<f64>, ours: Option<f64>) -> String {
     match (peer, ours) {
         (Some(p), Some(o)) if o > 0.0 => format!("{:.2}×", p / o),
         _ => "—".into(),
     }
 }
 
-fn gbps(bytes: f64, secs: Option<f64>) -> String {
+pub(super) fn gbps(bytes: f64, secs: Option<f64>) -> String {
     secs.filter(|&s| s > 0.0)
         .map_or("—".into(), |s| format!("{:.2} GB/s", bytes / s / 1e9))
 }
@@ -290,7 +289,6 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let data = ctx.target.join("bench-data").join("files");
     fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     let mut b = Bench {
-        o: &o,
         samples: Samples::new(),
         data,
     };
@@ -481,7 +479,7 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         ])),
         loadavg(),
     );
-    let report = report(&b, &machine);
+    let report = report(&b, &o, &machine);
     println!("{report}");
     if o.write {
         let path = ctx.root.join("BENCHMARKS.md");
@@ -537,8 +535,7 @@ fn verdict(met: Met) -> &'static str {
     }
 }
 
-fn report(b: &Bench<'_>, machine: &str) -> String {
-    let o = b.o;
+fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     let mut r = String::new();
     let bytes = (o.mib as f64) * (1u64 << 20) as f64;
     let _ = writeln!(

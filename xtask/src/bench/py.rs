@@ -1,0 +1,554 @@
+//! `cargo xtask bench python`: the Python package (`crates/mmpk-py`) against
+//! its peers from Python, issue 13 "Speed".
+//!
+//! The package's wheel (built as `cargo xtask python-test` builds it) is
+//! installed into `bench files`' numpy 2 venv (`target/venv/bench`), and
+//! every contender is `benches/files/peers.py` in a fresh process: `mmpk`
+//! there, numpy / safetensors / h5py / pickle beside it, and mmappickle 1.0
+//! in `target/venv/mmp1`. Contenders are interleaved, the order rotated each
+//! round, on the same data. A full run rewrites its section of
+//! `BENCHMARKS.md`; `--quick` (small sizes, seconds; CI's smoke test) writes
+//! `target/bench-data/files/python-quick.md` only.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::process::Command;
+
+use super::files::{gbps, ratio, Bench, Runner, Samples};
+use super::{first_line, loadavg, write_section, BENCHMARKS_HEADER};
+use crate::{ensure_venv, python, Ctx};
+
+const BEGIN: &str =
+    "<!-- BEGIN python: written by `cargo xtask bench python`; edits inside are lost -->";
+const END: &str = "<!-- END python -->";
+
+struct Opts {
+    quick: bool,
+    write: bool,
+    rounds: usize,
+    /// Rounds of the large array (best of these for the write target).
+    big_rounds: usize,
+    mib: usize,
+    small: Vec<usize>,
+    small_mmappickle: Vec<usize>,
+    dict: usize,
+    /// Processes, inserts per process (mmpk), per process (mmappickle).
+    procs: (usize, usize, usize),
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Result<Opts, String> {
+        let quick = args.iter().any(|a| a == "--quick");
+        let mut o = if quick {
+            Opts {
+                quick,
+                write: false,
+                rounds: 2,
+                big_rounds: 2,
+                mib: 16,
+                small: vec![100, 1000],
+                small_mmappickle: vec![100, 300],
+                dict: 10_000,
+                procs: (4, 100, 30),
+            }
+        } else {
+            Opts {
+                quick,
+                write: true,
+                rounds: 3,
+                big_rounds: 7,
+                mib: 1024,
+                small: vec![1000, 10_000, 100_000],
+                small_mmappickle: vec![1000, 5000],
+                dict: 1_000_000,
+                procs: (4, 1000, 200),
+            }
+        };
+        for a in args {
+            match a.as_str() {
+                "--quick" => {}
+                "--no-write" => o.write = false,
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let o = Opts::parse(args)?;
+    let script = ctx.root.join("benches").join("files").join("peers.py");
+    let bench_py = ensure_venv(
+        ctx,
+        "bench",
+        Some("numpy>=2,<3 h5py safetensors joblib"),
+        "import numpy, h5py, safetensors, joblib; assert numpy.__version__.startswith('2.')",
+    )?;
+    let mmp_py = crate::mmp1_venv(ctx)?;
+    let wheel = crate::python::build_wheel(ctx, &bench_py)?;
+    crate::python::install_wheel(&bench_py, &wheel)?;
+    let np2 = Runner::Py(bench_py.clone(), script.clone());
+    let mmp = Runner::Py(mmp_py, script);
+    let data = ctx.target.join("bench-data").join("files");
+    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let mut b = Bench {
+        samples: Samples::new(),
+        data,
+    };
+    let load_before = loadavg();
+    let started = std::time::Instant::now();
+
+    // The large array: each writer writes its file, its readers open it, and
+    // the file goes before the next writer (one file's dirty pages at a time).
+    type Big<'r> = (
+        &'static str,
+        &'r Runner,
+        &'static str,
+        &'static [&'static str],
+    );
+    let big: Vec<Big> = vec![
+        ("mmpk", &np2, "py_big.mmpk", &["mmpk", "pickle"]),
+        ("npsave", &np2, "py_big.npy", &["npload"]),
+        ("safetensors", &np2, "py_big.st", &["safetensors"]),
+        ("mmappickle", &mmp, "py_big.mmdpickle", &[]),
+    ];
+    let extra = vec!["--mib".to_string(), o.mib.to_string()];
+    for round in 0..o.big_rounds {
+        eprintln!(
+            "xtask bench python: 1 array, round {}/{}",
+            round + 1,
+            o.big_rounds
+        );
+        for k in 0..big.len() {
+            let (c, r, f, readers) = big[(k + round) % big.len()];
+            let path = b.file(f);
+            let _ = Command::new("sync").status();
+            b.measure("w1", r, ("w1", c), &path, 0, &extra)?;
+            for &rc in readers {
+                b.measure("w2", &np2, ("w2", rc), &path, 0, &extra)?;
+            }
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    // Many small arrays.
+    let mut ns: Vec<usize> = o.small.iter().chain(&o.small_mmappickle).copied().collect();
+    ns.sort_unstable();
+    ns.dedup();
+    for &n in &ns {
+        let mut cs: Vec<(&str, &Runner)> = Vec::new();
+        if o.small.contains(&n) {
+            cs.extend([("mmpk", &np2), ("h5py", &np2)]);
+        }
+        if o.small_mmappickle.contains(&n) {
+            cs.push(("mmappickle", &mmp));
+        }
+        let rounds = if n >= 10_000 { 1 } else { o.rounds };
+        let extra = vec!["--n".to_string(), n.to_string()];
+        for round in 0..rounds {
+            eprintln!(
+                "xtask bench python: {n} small arrays, round {}/{rounds}",
+                round + 1
+            );
+            for k in 0..cs.len() {
+                let (c, r) = cs[(k + round) % cs.len()];
+                let path = b.file(&format!("py_small_{c}"));
+                b.measure("w3", r, ("w3", c), &path, n, &extra)?;
+                b.measure("w3", r, ("w3read", c), &path, n, &extra)?;
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    // The big dict as one value.
+    let cs: Vec<(&str, &Runner)> = vec![("mmpk", &np2), ("pickle", &np2)];
+    let extra = vec!["--n".to_string(), o.dict.to_string()];
+    for round in 0..o.rounds {
+        eprintln!("xtask bench python: dict, round {}/{}", round + 1, o.rounds);
+        for k in 0..cs.len() {
+            let (c, r) = cs[(k + round) % cs.len()];
+            let path = b.file(&format!("py_dict_{c}"));
+            b.measure("w4", r, ("w4", c), &path, o.dict, &extra)?;
+            b.measure("w4", r, ("w4read", c), &path, o.dict, &extra)?;
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    // Processes inserting into one file.
+    let (procs, n_ours, n_mmp) = o.procs;
+    for round in 0..o.rounds.min(2) {
+        eprintln!("xtask bench python: {procs} processes, round {}", round + 1);
+        let order = [("mmpk", &np2, n_ours), ("mmappickle", &mmp, n_mmp)];
+        for k in 0..order.len() {
+            let (c, r, n) = order[(k + round) % order.len()];
+            let path = b.file(&format!("py_procs_{c}"));
+            let extra = vec![
+                "--procs".to_string(),
+                procs.to_string(),
+                "--n".to_string(),
+                n.to_string(),
+            ];
+            b.measure("w5", r, ("w5", c), &path, n, &extra)?;
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    let elapsed = started.elapsed().as_secs_f64();
+    let machine = format!(
+        "{} CPUs, shared with other jobs (ratios within one run are what count); {}; \
+         mmappickle 1.0.0 with numpy 1.23.5. Run {} at commit `{}`; load average \
+         {load_before} before, {} after; {elapsed:.0} s in all.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        first_line(python(&bench_py).args([
+            "-c",
+            "import sys, numpy, h5py, safetensors, mmpk, importlib.metadata as m; \
+             print(f'CPython {sys.version.split()[0]}, numpy {numpy.__version__}, \
+             h5py {h5py.__version__}, safetensors {safetensors.__version__}, \
+             mmpk {m.version(\"mmpk\")}')"
+        ])),
+        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+        first_line(Command::new("git").current_dir(&ctx.root).args([
+            "rev-parse",
+            "--short",
+            "HEAD"
+        ])),
+        loadavg(),
+    );
+    let report = report(&b, &o, &machine);
+    println!("{report}");
+    // Every workload must have measured ours.
+    let first = o.small.first().copied().unwrap_or(0);
+    for (w, param, m) in [
+        ("w1", 0, "write"),
+        ("w2", 0, "open"),
+        ("w3", first, "read"),
+        ("w4", o.dict, "read"),
+        ("w5", o.procs.1, "total"),
+    ] {
+        if b.median(w, "mmpk", param, m).is_none() {
+            return Err(format!("bench python: no `{m}` sample of mmpk in {w}"));
+        }
+    }
+    let lost = b.median("w5", "mmpk", o.procs.1, "lost").unwrap_or(0.0)
+        + b.median("w5", "mmappickle", o.procs.2, "lost")
+            .unwrap_or(0.0);
+    if lost > 0.0 {
+        return Err(format!(
+            "bench python: {lost} inserts lost by concurrent writers"
+        ));
+    }
+    if o.write {
+        let path = ctx.root.join("BENCHMARKS.md");
+        write_section(&path, BENCHMARKS_HEADER, BEGIN, END, &report)?;
+        eprintln!("xtask bench python: wrote {}", path.display());
+    } else {
+        let path = b.data.join(if o.quick {
+            "python-quick.md"
+        } else {
+            "python.md"
+        });
+        fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!(
+            "xtask bench python: wrote {} (BENCHMARKS.md untouched)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn yes_no(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "not measured",
+    }
+}
+
+fn report(b: &Bench, o: &Opts, machine: &str) -> String {
+    let mut r = String::new();
+    let bytes = (o.mib as f64) * (1u64 << 20) as f64;
+    let _ = writeln!(
+        r,
+        "## Python package (`cargo xtask bench python{}`)\n\n\
+         `import mmpk` (the wheel of `crates/mmpk-py`) against its peers, from Python: every \
+         figure from a fresh process (`benches/files/peers.py`), contenders interleaved, the \
+         order rotated each round; medians with min – max over {} rounds ({} for the large \
+         array; one round at 10,000 arrays and above). Page cache warm (files just written); a \
+         timed region includes importing the contender's own module (`mmpk`, `safetensors`, \
+         `h5py`, `mmappickle`), as a fresh process pays for it. \
+         {machine}\n",
+        if o.quick { " --quick" } else { "" },
+        o.rounds,
+        o.big_rounds
+    );
+    let mut targets: Vec<(String, Option<bool>, String)> = Vec::new();
+
+    // Open + d[k].
+    let _ = writeln!(
+        r,
+        "### Open a file and get its {} MiB float32 array\n\n\
+         | contender | open + get | ours × |\n|---|---:|---:|",
+        o.mib
+    );
+    let ours = b.median("w2", "mmpk", 0, "open");
+    for (c, label) in [
+        ("mmpk", "**mmpk** `mmpk.open(f)[\"a\"]` (mapped view)"),
+        ("npload", "numpy `np.load(mmap_mode='r')`"),
+        (
+            "safetensors",
+            "safetensors `safe_open(..., framework=\"numpy\").get_tensor` (copies)",
+        ),
+        ("pickle", "`pickle.load` of the mmpk file (copies)"),
+    ] {
+        let _ = writeln!(
+            r,
+            "| {label} | {} | {} |",
+            b.cell("w2", c, 0, "open"),
+            if c == "mmpk" {
+                "—".into()
+            } else {
+                ratio(b.median("w2", c, 0, "open"), ours)
+            }
+        );
+    }
+    let np = b.median("w2", "npload", 0, "open");
+    let st = b.median("w2", "safetensors", 0, "open");
+    let pk = b.median("w2", "pickle", 0, "open");
+    targets.push((
+        "open + `d[k]` no slower than `np.load(mmap_mode='r')`".into(),
+        ours.zip(np).map(|(a, p)| a <= p),
+        ratio(np, ours),
+    ));
+    targets.push((
+        "open + `d[k]` far ahead (≥ 10×) of safetensors `get_tensor` and `pickle.load`".into(),
+        ours.zip(st)
+            .zip(pk)
+            .map(|((a, s), p)| a * 10.0 <= s && a * 10.0 <= p),
+        format!("{} / {}", ratio(st, ours), ratio(pk, ours)),
+    ));
+
+    // d[k] = a.
+    let _ = writeln!(
+        r,
+        "\n### `d[k] = a` of one {} MiB float32 array to a new file\n\n\
+         | contender | best | median (min – max) | bandwidth (best) | ours × (best) |\n\
+         |---|---:|---:|---:|---:|",
+        o.mib
+    );
+    let ours = b.best("w1", "mmpk", 0, "write");
+    for (c, label) in [
+        ("mmpk", "**mmpk** `d[\"a\"] = a` (+ close)"),
+        ("npsave", "numpy `np.save`"),
+        ("safetensors", "safetensors `save_file`"),
+        ("mmappickle", "mmappickle 1.0 `d[k] = a`"),
+    ] {
+        let best = b.best("w1", c, 0, "write");
+        let _ = writeln!(
+            r,
+            "| {label} | {} | {} | {} | {} |",
+            best.map_or("—".into(), super::fmt_time),
+            b.cell("w1", c, 0, "write"),
+            gbps(bytes, best),
+            if c == "mmpk" {
+                "—".into()
+            } else {
+                ratio(best, ours)
+            }
+        );
+    }
+    let ns = b.best("w1", "npsave", 0, "write");
+    let mp = b.best("w1", "mmappickle", 0, "write");
+    targets.push((
+        "`d[k] = a` within 5% of `np.save` or faster (best runs)".into(),
+        ours.zip(ns).map(|(a, p)| a <= p * 1.05),
+        ratio(ns, ours),
+    ));
+    targets.push((
+        "`d[k] = a` faster than mmappickle 1.0 (best runs)".into(),
+        ours.zip(mp).map(|(a, p)| a < p),
+        ratio(mp, ours),
+    ));
+
+    // Small arrays.
+    let _ = writeln!(
+        r,
+        "\n### N float64[128] arrays, keys `k0..`: insert all, then read every key (fresh \
+         process)\n\n| N | contender | insert | per key | read all | per key |\n\
+         |---:|---|---:|---:|---:|---:|"
+    );
+    let mut ns: Vec<usize> = o.small.iter().chain(&o.small_mmappickle).copied().collect();
+    ns.sort_unstable();
+    ns.dedup();
+    let per = |v: Option<f64>, n: usize| v.map_or("—".into(), |s| super::fmt_time(s / n as f64));
+    for &n in &ns {
+        for (c, label) in [
+            ("mmpk", "**mmpk**"),
+            ("h5py", "h5py"),
+            ("mmappickle", "mmappickle 1.0"),
+        ] {
+            let ins = b.median("w3", c, n, "insert");
+            if ins.is_none() {
+                continue;
+            }
+            let rd = b.median("w3", c, n, "read");
+            let _ = writeln!(
+                r,
+                "| {n} | {label} | {} | {} | {} | {} |",
+                b.cell("w3", c, n, "insert"),
+                per(ins, n),
+                b.cell("w3", c, n, "read"),
+                per(rd, n)
+            );
+        }
+    }
+    let mut ins_ok = Some(true);
+    let mut read_ok = Some(true);
+    let mut ins_ratios = Vec::new();
+    let mut read_ratios = Vec::new();
+    for &n in &o.small {
+        let (oi, hi) = (
+            b.median("w3", "mmpk", n, "insert"),
+            b.median("w3", "h5py", n, "insert"),
+        );
+        let (or, hr) = (
+            b.median("w3", "mmpk", n, "read"),
+            b.median("w3", "h5py", n, "read"),
+        );
+        ins_ok = ins_ok
+            .zip(oi.zip(hi))
+            .map(|(ok, (a, p))| ok && a * 3.0 <= p);
+        read_ok = read_ok
+            .zip(or.zip(hr))
+            .map(|(ok, (a, p))| ok && a * 5.0 <= p);
+        ins_ratios.push(format!("{n}: {}", ratio(hi, oi)));
+        read_ratios.push(format!("{n}: {}", ratio(hr, or)));
+    }
+    targets.push((
+        "insert ≥ 3× faster per key than h5py at every N".into(),
+        ins_ok,
+        ins_ratios.join(", "),
+    ));
+    targets.push((
+        "read every key ≥ 5× faster per key than h5py at every N".into(),
+        read_ok,
+        read_ratios.join(", "),
+    ));
+    let (lo, hi) = (o.small.first().copied(), o.small.last().copied());
+    let flat = |m: &str| -> (Option<bool>, String) {
+        let per_key =
+            |n: Option<usize>| n.and_then(|n| b.median("w3", "mmpk", n, m).map(|s| s / n as f64));
+        let (a, z) = (per_key(lo), per_key(hi));
+        (
+            a.zip(z).map(|(a, z)| z <= a * 1.5),
+            a.zip(z).map_or("—".into(), |(a, z)| {
+                format!("{:.2}× the per-key cost at {}", z / a, lo.unwrap_or(0))
+            }),
+        )
+    };
+    let (fi, fi_s) = flat("insert");
+    let (fr, fr_s) = flat("read");
+    targets.push((
+        format!(
+            "per-key cost flat (within 1.5×) from {} to {}: insert",
+            lo.unwrap_or(0),
+            hi.unwrap_or(0)
+        ),
+        fi,
+        fi_s,
+    ));
+    targets.push(("… and read".into(), fr, fr_s));
+
+    // The big dict.
+    let _ = writeln!(
+        r,
+        "\n### `{{str(i): [i, float(i), str(i)]}}`, {} entries, as one value\n\n\
+         | contender | store | read (fresh process) |\n|---|---:|---:|",
+        o.dict
+    );
+    for (c, label) in [
+        (
+            "mmpk",
+            "**mmpk** `d[\"obj\"] = obj` / `d[\"obj\"]` (safe decoder)",
+        ),
+        ("pickle", "`pickle.dump` to a file / `pickle.load` (gc on)"),
+    ] {
+        let _ = writeln!(
+            r,
+            "| {label} | {} | {} |",
+            b.cell("w4", c, o.dict, "write"),
+            b.cell("w4", c, o.dict, "read")
+        );
+    }
+    let (ow, pw) = (
+        b.median("w4", "mmpk", o.dict, "write"),
+        b.median("w4", "pickle", o.dict, "write"),
+    );
+    let (or, pr) = (
+        b.median("w4", "mmpk", o.dict, "read"),
+        b.median("w4", "pickle", o.dict, "read"),
+    );
+    targets.push((
+        "dict store within 1.2× of `pickle.dump`".into(),
+        ow.zip(pw).map(|(a, p)| a <= p * 1.2),
+        format!(
+            "ours takes {}",
+            ow.zip(pw).map_or("—".into(), |(a, p)| format!(
+                "{:.2}× pickle's time",
+                a / p
+            ))
+        ),
+    ));
+    targets.push((
+        "dict read (safe decoder) no slower than `pickle.load`".into(),
+        or.zip(pr).map(|(a, p)| a <= p),
+        format!(
+            "ours takes {}",
+            or.zip(pr).map_or("—".into(), |(a, p)| format!(
+                "{:.2}× pickle's time",
+                a / p
+            ))
+        ),
+    ));
+
+    // Processes.
+    let (procs, n_ours, n_mmp) = o.procs;
+    let _ = writeln!(
+        r,
+        "\n### {procs} Python processes inserting float64[128] arrays into one file\n\n\
+         | contender | inserts | total | per insert | lost |\n|---|---:|---:|---:|---:|"
+    );
+    let mut per_insert = Vec::new();
+    for (c, label, n) in [
+        ("mmpk", "**mmpk** `mmpk.open(f, \"a\")`", n_ours),
+        ("mmappickle", "mmappickle 1.0", n_mmp),
+    ] {
+        let t = b.median("w5", c, n, "total");
+        let total = (procs * n) as f64;
+        per_insert.push(t.map(|t| t / total));
+        let _ = writeln!(
+            r,
+            "| {label} | {procs} × {n} | {} | {} | {} |",
+            b.cell("w5", c, n, "total"),
+            t.map_or("—".into(), |t| super::fmt_time(t / total)),
+            b.median("w5", c, n, "lost")
+                .map_or("—".into(), |l| format!("{l:.0}"))
+        );
+    }
+    targets.push((
+        format!("{procs} processes: ≥ 100× mmappickle per insert"),
+        per_insert[0]
+            .zip(per_insert[1])
+            .map(|(a, p)| a * 100.0 <= p),
+        ratio(per_insert[1], per_insert[0]),
+    ));
+
+    let _ = writeln!(
+        r,
+        "\n### Issue 13's targets\n\n| target | met | measured (peer ÷ ours unless said) |\n|---|---|---|"
+    );
+    for (t, met, m) in &targets {
+        let _ = writeln!(r, "| {t} | {} | {m} |", yes_no(*met));
+    }
+    r.push('\n');
+    r
+}
