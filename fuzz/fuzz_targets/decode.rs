@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use pickle_ops::{decode, encode, json, resolve};
 
 fuzz_target!(|data: &[u8]| {
-    let opts = decode::Options {
+    let opts = decode::DecodeOptions {
         max_compare_work: 100_000,
         ..Default::default()
     };

@@ -48,7 +48,7 @@ fn load(d: &mmpk::Dict, path: &str, key: &str) -> Result<Got, Failure> {
     // Any other value (and arrays of dtypes mmpk does not map, such as
     // structured ones, which rule 3 resolves into ndarray nodes).
     let mut p = d.get_pickle(key).map_err(|e| fail(&at, &e))?;
-    let budget = pickle_ops::decode::Options::default().max_compare_work;
+    let budget = pickle_ops::decode::DecodeOptions::default().max_compare_work;
     pickle_ops::resolve::resolve(&mut p, budget)
         .map_err(|k| Failure::input(format!("{at}: cannot resolve the value: {k:?}")))?;
     mmpk_format::numpy::resolve_numpy(&mut p, &[]);

@@ -6,7 +6,7 @@ use mmpk_format::entry::Entry;
 use mmpk_format::generic::decode_value;
 use mmpk_format::masked::read_masked;
 use mmpk_format::scan::{scan, Kind, Scan, Tail};
-use pickle_ops::decode::Options;
+use pickle_ops::decode::DecodeOptions;
 
 /// What an entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,7 +300,7 @@ pub fn verify(file: &[u8]) -> Result<(Vec<Finding>, Vec<String>), mmpk_format::E
     let sc = scan(file)?;
     let mut findings = Vec::new();
     let mut notes = Vec::new();
-    let opts = Options::default();
+    let opts = DecodeOptions::default();
     for s in &sc.entries {
         if s.kind == Kind::Filler {
             continue;

@@ -44,7 +44,7 @@ pub fn pickle_json(m: &ArgMatches) -> Result<(), Failure> {
         .parse()
         .map_err(Failure::input)?;
     let data = read_input(path)?;
-    let opts = decode::Options {
+    let opts = decode::DecodeOptions {
         encoding,
         ..Default::default()
     };

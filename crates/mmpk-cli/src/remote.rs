@@ -277,7 +277,7 @@ pub fn get(url: &str, key: &str, json_out: bool) -> Result<(), Failure> {
     }
     match d.array_info(key) {
         Ok(_) => {
-            let a = d.get_array(key).map_err(|e| fail(&at, &e))?;
+            let a = d.array(key).map_err(|e| fail(&at, &e))?;
             if json_out {
                 print(&format!("{}\n", ndarray_json(&a)))
             } else {
@@ -285,7 +285,7 @@ pub fn get(url: &str, key: &str, json_out: bool) -> Result<(), Failure> {
             }
         }
         Err(mmpk_remote::Error::WrongKind { expected, .. }) if expected.contains("masked") => {
-            let m = d.get_masked(key).map_err(|e| fail(&at, &e))?;
+            let m = d.masked(key).map_err(|e| fail(&at, &e))?;
             if json_out {
                 print(&format!(
                     "{{\"masked_array\":{{\"data\":{},\"mask\":{}}}}}\n",
@@ -297,7 +297,7 @@ pub fn get(url: &str, key: &str, json_out: bool) -> Result<(), Failure> {
             }
         }
         Err(_) => {
-            let p = d.get_value(key).map_err(|e| fail(&at, &e))?;
+            let p = d.get_pickle(key).map_err(|e| fail(&at, &e))?;
             let s = pickle_to_json(&p, &JsonOptions::default()).map_err(|e| fail(&at, &e))?;
             if json_out {
                 print(&format!("{s}\n"))
@@ -331,14 +331,14 @@ pub fn export(url: &str, key: &str, out: &str, json_out: bool) -> Result<(), Fai
     // row if a row is larger): never the whole array in memory.
     crate::npy::export_with(&info.dtype.descr().to_string(), &shape, out, |w| {
         let Some(rows) = info.rows().filter(|&r| r > 0) else {
-            let a = d.get_array(key).map_err(|e| fail(&at, &e))?;
+            let a = d.array(key).map_err(|e| fail(&at, &e))?;
             return w.write_all(&a.data).map_err(|e| fail(name, &e));
         };
         let per = (EXPORT_PIECE / info.row_bytes().max(1)).max(1);
         let mut r = 0;
         while r < rows {
             let end = (r + per).min(rows);
-            let s = d.get_slice(key, r..end).map_err(|e| fail(&at, &e))?;
+            let s = d.array_slice(key, r..end).map_err(|e| fail(&at, &e))?;
             w.write_all(&s.data).map_err(|e| fail(name, &e))?;
             r = end;
         }

@@ -48,7 +48,8 @@ pub const V2_PREFIX_LEN: usize = 59;
 /// Bytes of a v1 (mmappickle 1.0) array value before its `BINBYTES8`.
 pub const V1_PREFIX_LEN: usize = 70;
 
-/// numpy's limit on the number of dimensions.
+/// numpy's limit on the number of dimensions (`NPY_MAXDIMS`): the one limit
+/// of the workspace (mmpk, mmpk-remote and numpy's own pickles).
 pub const MAX_DIMS: usize = 64;
 
 /// Which array encoding.

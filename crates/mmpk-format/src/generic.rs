@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use mmpk_format::generic::{decode_value, encode_value, rewrite_pickle};
-//! use pickle_ops::decode::Options;
+//! use pickle_ops::decode::DecodeOptions;
 //!
 //! // pickle.dumps(['ab', 'ab'], 4) with one shared str
 //! let p = b"\x80\x04\x95\x0c\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x02ab\x94h\x01e.";
@@ -34,14 +34,14 @@
 //! assert_eq!(v.ops, b"](\x8c\x02abr\x2c\x01\x00\x00j\x2c\x01\x00\x00e");
 //! assert_eq!(v.memo_max, 301);
 //!
-//! let back = decode_value(&v.ops, 0, &Options::default())?;
+//! let back = decode_value(&v.ops, 0, &DecodeOptions::default())?;
 //! assert_eq!(encode_value(&back, 300)?, v);
 //! # Ok::<(), mmpk_format::Error>(())
 //! ```
 
 use std::collections::{HashMap, HashSet};
 
-use pickle_ops::decode::{decode_fragment, Options};
+use pickle_ops::decode::{decode_fragment, DecodeOptions};
 use pickle_ops::encode::encode_fragment;
 use pickle_ops::{text, NodeId, Op, Ops, Pickle};
 
@@ -219,13 +219,13 @@ pub fn rebase_value(value: &[u8], offset: usize, memo_base: u32) -> Result<Gener
 /// file; error offsets count from there) into a raw [`Pickle`] with
 /// `pickle-ops`' data-only decoder. The fragment must push exactly one
 /// value, and may fetch only memo indices it stored itself.
-pub fn decode_value(value: &[u8], offset: usize, opts: &Options) -> Result<Pickle> {
+pub fn decode_value(value: &[u8], offset: usize, opts: &DecodeOptions) -> Result<Pickle> {
     decode_fragment(value, offset, opts).map_err(Error::Decode)
 }
 
 /// Decodes the value of `entry`, an entry of `file` (from
 /// [`crate::entry::parse_entry`] or [`crate::scan()`]), as [`decode_value`].
-pub fn decode_entry_value(file: &[u8], entry: &Entry<'_>, opts: &Options) -> Result<Pickle> {
+pub fn decode_entry_value(file: &[u8], entry: &Entry<'_>, opts: &DecodeOptions) -> Result<Pickle> {
     let end = entry
         .value_offset
         .checked_add(entry.value_len)
@@ -612,7 +612,7 @@ mod tests {
         );
         let e = rewrite_pickle(b"\x80\x04h\x00.", 1).unwrap_err();
         assert!(e.to_string().starts_with("at byte 2: memo index 0"), "{e}");
-        let e = decode_value(b"", 7, &Options::default()).unwrap_err();
+        let e = decode_value(b"", 7, &DecodeOptions::default()).unwrap_err();
         assert!(e.to_string().starts_with("at byte 7:"), "{e}");
         assert!(std::error::Error::source(&e).is_some());
         assert!(matches!(rewrite_pickle(b"N", 1), Err(Error::Op(_))));
@@ -653,19 +653,20 @@ mod tests {
     #[test]
     fn values_decode_from_their_bytes_alone() {
         let v = rewrite_pickle(SHARED, 70000).unwrap();
-        let p = decode_value(&v.ops, 0, &Options::default()).unwrap();
+        let p = decode_value(&v.ops, 0, &DecodeOptions::default()).unwrap();
         assert_eq!(encode_value(&p, 70000).unwrap(), v);
-        let whole = pickle_ops::decode::decode(&standalone_pickle(&v.ops), &Options::default());
+        let whole =
+            pickle_ops::decode::decode(&standalone_pickle(&v.ops), &DecodeOptions::default());
         assert_eq!(
             pickle_ops::encode::encode(&whole.unwrap(), 4).unwrap(),
             SHARED
         );
         // A fetch of another entry's store is an error, at the file offset.
-        let e = decode_value(b"h\x01", 100, &Options::default()).unwrap_err();
+        let e = decode_value(b"h\x01", 100, &DecodeOptions::default()).unwrap_err();
         assert!(matches!(e, Error::Decode(ref d) if d.offset == 100), "{e}");
-        assert!(decode_value(b"", 0, &Options::default()).is_err());
-        assert!(decode_value(b"NN", 0, &Options::default()).is_err());
-        assert!(decode_value(b"N.", 0, &Options::default()).is_err());
+        assert!(decode_value(b"", 0, &DecodeOptions::default()).is_err());
+        assert!(decode_value(b"NN", 0, &DecodeOptions::default()).is_err());
+        assert!(decode_value(b"N.", 0, &DecodeOptions::default()).is_err());
     }
 
     #[test]
@@ -675,7 +676,7 @@ mod tests {
             let whole = standalone_value(&v.ops, 0).unwrap();
             // PROTO 4, the value with its one kept store as index 0, STOP.
             assert_eq!(whole, b"\x80\x04](\x8c\x02abq\x00h\x00e.");
-            let p = pickle_ops::decode::decode(&whole, &Options::default()).unwrap();
+            let p = pickle_ops::decode::decode(&whole, &DecodeOptions::default()).unwrap();
             assert_eq!(pickle_ops::encode::encode(&p, 4).unwrap(), SHARED);
         }
         // Nothing shared: no memo op at all.
@@ -704,10 +705,10 @@ mod tests {
         // it wrapped gives None. pickle-ops' decoder alone reports index 33
         // missing (its dense memo table grows over the sparse entry).
         let v = b"Nq\x21\x30Nq\x22\x30h\x21";
-        let p = decode_value(v, 0, &Options::default()).unwrap();
+        let p = decode_value(v, 0, &DecodeOptions::default()).unwrap();
         assert_eq!(pickle_ops::encode::encode(&p, 4).unwrap(), b"\x80\x04N.");
         // A genuinely missing index is still an error, at its offset.
-        let e = decode_value(b"Nq\x21\x30Nq\x22\x30h\x23", 10, &Options::default());
+        let e = decode_value(b"Nq\x21\x30Nq\x22\x30h\x23", 10, &DecodeOptions::default());
         assert!(
             matches!(e, Err(Error::Decode(ref d)) if d.offset == 18),
             "{e:?}"
@@ -716,25 +717,25 @@ mod tests {
 
     #[test]
     fn entries_are_written_and_decoded() {
-        let p = pickle_ops::decode::decode(SHARED, &Options::default()).unwrap();
+        let p = pickle_ops::decode::decode(SHARED, &DecodeOptions::default()).unwrap();
         let mut file = vec![0u8; 5];
         let memo = write_value_entry(&mut file, "k", &p, 1, true).unwrap();
         assert_eq!(memo, 2);
         let e = crate::entry::parse_entry(&file, 5).unwrap();
         assert_eq!(e.memo_max, 2);
         assert_eq!(&file[e.value_span()], b"](\x8c\x02abq\x01h\x01e");
-        let back = decode_entry_value(&file, &e, &Options::default()).unwrap();
+        let back = decode_entry_value(&file, &e, &DecodeOptions::default()).unwrap();
         assert_eq!(pickle_ops::encode::encode(&back, 4).unwrap(), SHARED);
         let bad = Entry {
             value_len: usize::MAX,
             ..e
         };
-        assert!(decode_entry_value(&file, &bad, &Options::default()).is_err());
+        assert!(decode_entry_value(&file, &bad, &DecodeOptions::default()).is_err());
         let bad = Entry {
             value_len: 100,
             ..e
         };
-        assert!(decode_entry_value(&file, &bad, &Options::default()).is_err());
+        assert!(decode_entry_value(&file, &bad, &DecodeOptions::default()).is_err());
         assert_eq!(
             write_value_entry(&mut file, &"x".repeat(256), &p, 1, true),
             Err(Error::KeyTooLong { len: 256 })

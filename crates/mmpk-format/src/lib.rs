@@ -61,6 +61,7 @@ pub mod array;
 mod cursor;
 pub mod descr;
 pub mod dtype;
+pub mod element;
 pub mod entry;
 pub mod error;
 pub mod filler;

@@ -37,8 +37,9 @@ use pickle_ops::{NodeId, Pickle, PyInt, Value};
 use crate::descr::{self, Descr, Lit};
 use crate::dtype::{Dtype, Scalar};
 
-/// Largest number of dimensions accepted (numpy's `NPY_MAXDIMS` is 64).
-pub const MAX_DIMS: usize = 64;
+/// Largest number of dimensions accepted: the one limit of the crate,
+/// [`crate::array::MAX_DIMS`] (numpy's `NPY_MAXDIMS`).
+pub use crate::array::MAX_DIMS;
 
 /// What a callable is, for the folds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -26,7 +26,7 @@ mod build;
 mod numpy;
 
 use mmpk_format::generic::standalone_value;
-use pickle_ops::decode::{decode, Options};
+use pickle_ops::decode::{decode, DecodeOptions};
 use pickle_ops::Pickle;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -91,8 +91,8 @@ fn failure_to_err(py: Python<'_>, f: Failure, what: &str) -> PyErr {
 
 /// Decoder options of the safe path (CPython's defaults: Python 2 strings
 /// as ASCII).
-fn options() -> Options {
-    Options::default()
+fn options() -> DecodeOptions {
+    DecodeOptions::default()
 }
 
 /// The resolved view the builder reads: Python 2 names mapped, plain

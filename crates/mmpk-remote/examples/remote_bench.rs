@@ -168,7 +168,7 @@ fn main() {
             .wrapping_add(1442695040888963407);
         let start = (x >> 33) % (ROWS - SLICE);
         let t = Instant::now();
-        let s = d.get_slice("cube", start..start + SLICE).unwrap();
+        let s = d.array_slice("cube", start..start + SLICE).unwrap();
         lat.push(t.elapsed().as_secs_f64());
         assert_eq!(s.data.len() as u64, SLICE * COLS * 4);
     }
@@ -209,7 +209,7 @@ fn main() {
     if full {
         let (r0, b0) = log_counts(dir.path());
         let t = Instant::now();
-        let a = d.get_array("cube").unwrap();
+        let a = d.array("cube").unwrap();
         let secs = t.elapsed().as_secs_f64();
         let (r1, b1) = log_counts(dir.path());
         assert_eq!(a.data.len() as u64, ROWS * COLS * 4);

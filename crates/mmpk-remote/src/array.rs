@@ -9,7 +9,8 @@
 //! `prod(shape) * itemsize` here.
 
 use mmpk_format::array::{decode_array, nbytes, read_array, Encoding};
-use mmpk_format::dtype::{ByteOrder, Dtype, Kind};
+use mmpk_format::dtype::Dtype;
+use mmpk_format::element::Element;
 use mmpk_format::masked::MaskKind;
 use mmpk_format::Error as FmtError;
 use pickle_ops::{parse_op, ParseErrorKind};
@@ -75,17 +76,14 @@ impl OwnedArray {
     /// The elements as `T`, converted from the stored byte order; fails
     /// unless the dtype is `T`'s (any byte order).
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
-        let Dtype::Scalar(s) = &self.dtype else {
-            return Err(self.mismatch::<T>());
-        };
-        if s.kind() != T::KIND || s.itemsize() != std::mem::size_of::<T>() as u64 {
+        if !T::matches(&self.dtype) {
             return Err(self.mismatch::<T>());
         }
-        let big = s.byte_order() == ByteOrder::Big;
+        let order = self.dtype.byte_order();
         Ok(self
             .data
             .chunks_exact(std::mem::size_of::<T>())
-            .map(|c| T::from_bytes(c, big))
+            .map(|c| T::read(c, order))
             .collect())
     }
 
@@ -105,7 +103,7 @@ impl OwnedArray {
     fn mismatch<T: Element>(&self) -> Error {
         Error::TypeMismatch {
             dtype: self.dtype.str(),
-            wanted: std::any::type_name::<T>(),
+            wanted: T::NAME,
         }
     }
 }
@@ -119,40 +117,6 @@ pub struct OwnedMasked {
     pub mask: OwnedArray,
     /// What the mask says.
     pub mask_kind: MaskKind,
-}
-
-/// A Rust type that array elements convert to ([`OwnedArray::to_vec`]).
-pub trait Element: Copy + Sized {
-    /// The numpy kind it matches.
-    const KIND: Kind;
-    /// Builds one element from its bytes (`size_of::<Self>()` of them).
-    fn from_bytes(b: &[u8], big_endian: bool) -> Self;
-}
-
-macro_rules! element {
-    ($($t:ty => $k:expr),* $(,)?) => {$(
-        impl Element for $t {
-            const KIND: Kind = $k;
-            fn from_bytes(b: &[u8], big: bool) -> Self {
-                let mut a = [0u8; std::mem::size_of::<$t>()];
-                a.copy_from_slice(b);
-                if big { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) }
-            }
-        }
-    )*};
-}
-
-element!(
-    i8 => Kind::Int, i16 => Kind::Int, i32 => Kind::Int, i64 => Kind::Int,
-    u8 => Kind::UInt, u16 => Kind::UInt, u32 => Kind::UInt, u64 => Kind::UInt,
-    f32 => Kind::Float, f64 => Kind::Float,
-);
-
-impl Element for bool {
-    const KIND: Kind = Kind::Bool;
-    fn from_bytes(b: &[u8], _: bool) -> Self {
-        b.first().is_some_and(|&x| x != 0)
-    }
 }
 
 /// Where the raw-bytes op of an array value is, from its first bytes.

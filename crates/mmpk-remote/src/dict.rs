@@ -166,7 +166,7 @@ impl RemoteDict {
     /// docs/canonical-json.md says (Python 2 forms folded, and numpy's own
     /// pickles and mmpk's arrays made array nodes: rule 3). Fetches the
     /// whole value.
-    pub fn get_value(&self, key: &str) -> Result<Pickle> {
+    pub fn get_pickle(&self, key: &str) -> Result<Pickle> {
         let e = self.live(key)?;
         let v = self.value_of(e)?;
         let fmt = |source| Error::Format {
@@ -176,7 +176,7 @@ impl RemoteDict {
         };
         // Offsets in errors count from the value's start, as for arrays.
         let at = 0;
-        let opts = pickle_ops::decode::Options::default();
+        let opts = pickle_ops::decode::DecodeOptions::default();
         let mut p = mmpk_format::generic::decode_value(&v, at, &opts).map_err(fmt)?;
         // Python 2 forms first (`_codecs.encode` bytes, ...), then numpy's.
         pickle_ops::resolve::resolve(&mut p, opts.max_compare_work).map_err(|kind| {
@@ -207,9 +207,9 @@ impl RemoteDict {
         let wrong = |head: &[u8]| Error::WrongKind {
             key: key.clone(),
             expected: if is_masked(head) {
-                "a plain array (it is a masked array: use get_masked)"
+                "a plain array (it is a masked array: use masked)"
             } else {
-                "an array (use get_value)"
+                "an array (use get_pickle)"
             },
         };
         let Some((head, tail)) = &e.ends else {
@@ -305,7 +305,7 @@ impl RemoteDict {
 
     /// The whole array `key` (one request for a small array, requests of
     /// at most `max_request` bytes in parallel for a large one).
-    pub fn get_array(&self, key: &str) -> Result<OwnedArray> {
+    pub fn array(&self, key: &str) -> Result<OwnedArray> {
         let e = self.live(key)?;
         let (info, whole) = self.info_of(e)?;
         let r = info.data_offset..info.data_offset + info.nbytes;
@@ -320,7 +320,7 @@ impl RemoteDict {
 
     /// Rows `rows` of the array `key` along its first axis: only those
     /// rows' bytes are fetched.
-    pub fn get_slice(&self, key: &str, rows: Range<u64>) -> Result<OwnedArray> {
+    pub fn array_slice(&self, key: &str, rows: Range<u64>) -> Result<OwnedArray> {
         let e = self.live(key)?;
         let (info, whole) = self.info_of(e)?;
         let (r, shape) = slice_range(key, &info, rows)?;
@@ -337,7 +337,7 @@ impl RemoteDict {
     /// Several row ranges of the array `key`, read together: the ranges
     /// the cache lacks are coalesced (gaps up to `coalesce_gap`) and
     /// fetched at once.
-    pub fn get_slices(&self, key: &str, rows: &[Range<u64>]) -> Result<Vec<OwnedArray>> {
+    pub fn array_slices(&self, key: &str, rows: &[Range<u64>]) -> Result<Vec<OwnedArray>> {
         let e = self.live(key)?;
         let (info, _) = self.info_of(e)?;
         let mut shapes = Vec::with_capacity(rows.len());
@@ -367,7 +367,7 @@ impl RemoteDict {
     }
 
     /// The masked array `key` (its whole value is fetched).
-    pub fn get_masked(&self, key: &str) -> Result<OwnedMasked> {
+    pub fn masked(&self, key: &str) -> Result<OwnedMasked> {
         let e = self.live(key)?;
         let v = self.value_of(e)?;
         if !is_masked(&v) {
@@ -396,7 +396,7 @@ impl RemoteDict {
 
     /// Whether the object is no longer the version the index was read from
     /// (one HEAD request; nothing is re-read: see [`RemoteDict::refresh`]).
-    pub fn changed(&self) -> Result<bool> {
+    pub fn changed_by_others(&self) -> Result<bool> {
         let v = self.src.t.block_on(self.src.t.head())??;
         Ok(self.version.diff(&v).is_some())
     }

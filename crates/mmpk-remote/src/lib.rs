@@ -29,9 +29,9 @@
 //! assert_eq!(info.dtype.str(), "<f4");
 //! assert_eq!(info.shape, [4, 3]);
 //! // Rows 1..3 along the first axis: one GET of exactly their bytes.
-//! let rows = d.get_slice("cube", 1..3)?;
+//! let rows = d.array_slice("cube", 1..3)?;
 //! assert_eq!(rows.to_vec::<f32>()?, [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
-//! let meta = d.get_value("meta")?; // a generic value, decoded data-only
+//! let meta = d.get_pickle("meta")?; // a generic value, decoded data-only
 //! assert_eq!(*meta.value(meta.root()), pickle_ops::Value::int(7));
 //! println!("{:?}", d.stats()); // requests, bytes, cache hits
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -86,7 +86,7 @@
 //!   usually cost no request after `open`.
 //! - The parts of a read that the cache lacks are coalesced (gaps up to
 //!   64 KiB are read and dropped) and fetched together
-//!   ([`RemoteDict::get_slices`] reads several row ranges so); ranges over
+//!   ([`RemoteDict::array_slices`] reads several row ranges so); ranges over
 //!   16 MiB are split into parallel requests (4 in flight), joined as they
 //!   arrive.
 //! - GETs are idempotent: connection errors, 5xx, 429 and bodies cut short
@@ -102,7 +102,7 @@
 //! compared with the snapshot's: any difference (or a 412) is
 //! [`Error::Changed`], never bytes of two versions mixed. Bytes already in
 //! the cache are of the snapshot's version and are served as such.
-//! [`RemoteDict::changed`] asks (one HEAD) whether the object moved on;
+//! [`RemoteDict::changed_by_others`] asks (one HEAD) whether the object moved on;
 //! [`RemoteDict::refresh`] looks again: unchanged, nothing happens; changed
 //! but not shrunk below the old index, the known entries are checked in
 //! place (their frame heads and tails, coalesced — this picks up deletions,
@@ -118,11 +118,19 @@
 //!
 //! ## Decisions
 //!
-//! Ranged GETs answered with a whole body are refused
-//! ([`Error::NoRangeSupport`]), never downloaded in full by surprise; the
-//! other decisions (truncated and foreign objects, pre-signed URLs, plain
-//! HTTP to S3, error offsets) are in `docs/design.md` ("Decisions by
-//! crate"), beside the format's specification in `docs/format.md`.
+//! - Method names mirror `mmpk::Dict`'s, one vocabulary for both:
+//!   [`RemoteDict::array`], [`RemoteDict::masked`],
+//!   [`RemoteDict::get_pickle`], [`RemoteDict::value_bytes`],
+//!   [`RemoteDict::changed_by_others`], `keys`, `contains`, `entries`,
+//!   `commit_number`, `stats`; what only a remote read has is named after
+//!   them ([`RemoteDict::array_slice`], [`RemoteDict::array_slices`]: rows
+//!   along the first axis). The element types ([`Element`]) and dtypes are
+//!   mmpk's own (both from `mmpk_format`).
+//! - Ranged GETs answered with a whole body are refused
+//!   ([`Error::NoRangeSupport`]), never downloaded in full by surprise; the
+//!   other decisions (truncated and foreign objects, pre-signed URLs, plain
+//!   HTTP to S3, error offsets) are in `docs/design.md` ("Decisions by
+//!   crate"), beside the format's specification in `docs/format.md`.
 //!
 //! Nothing read from the network can panic this crate or make it allocate
 //! more than the object's size for one read; values are decoded data-only
@@ -138,13 +146,16 @@ mod options;
 mod source;
 mod transport;
 
-pub use array::{ArrayInfo, Element, OwnedArray, OwnedMasked};
+pub use array::{ArrayInfo, OwnedArray, OwnedMasked};
 pub use bytes::Bytes;
 pub use dict::{Refresh, RemoteDict};
 pub use error::{Error, Result};
 pub use index::RemoteEntry;
 pub use mmpk_format::array::Encoding;
 pub use mmpk_format::dtype::Dtype;
+/// The element types of [`OwnedArray::to_vec`], the same sealed trait as
+/// `mmpk::Element` (both are `mmpk_format::element::Element`).
+pub use mmpk_format::element::Element;
 pub use mmpk_format::masked::MaskKind;
 pub use mmpk_format::scan::{Kind, Tail};
 /// The `ndarray` (0.17) of [`OwnedArray::to_ndarray`]: name it

@@ -33,22 +33,14 @@ pub struct ArrayInfo {
     pub nbytes: u64,
 }
 
-/// Bytes a dtype and shape need; `None` if the product of the non-zero
-/// dimensions times the item size exceeds `isize::MAX` (numpy's and
-/// ndarray's limit), even when a zero dimension makes the array empty.
+/// Bytes a dtype and shape need: mmpk-format's one rule
+/// ([`mmpk_format::array::nbytes`], numpy's: `None` if the product of the
+/// non-zero dimensions times the item size exceeds `i64::MAX`, even when a
+/// zero dimension makes the array empty), and at most `isize::MAX` on
+/// this machine (ndarray's limit).
 pub(crate) fn nbytes(dtype: &Dtype, shape: &[usize]) -> Option<u64> {
-    let mut n = dtype.itemsize();
-    let mut zero = false;
-    for &d in shape {
-        if d == 0 {
-            zero = true;
-        } else {
-            n = n
-                .checked_mul(d as u64)
-                .filter(|&n| n <= isize::MAX as u64)?;
-        }
-    }
-    Some(if zero { 0 } else { n })
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    mmpk_format::array::nbytes(dtype, &shape).filter(|&n| n <= isize::MAX as u64)
 }
 
 /// Chunk size for writing non-contiguous arrays.

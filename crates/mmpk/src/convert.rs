@@ -209,7 +209,7 @@ impl Items {
         // Python 2 / protocol 2 forms (`_codecs.encode` bytes, ...) first,
         // then numpy's pickles; node ids stay those of `raw`.
         let mut resolved = raw.clone();
-        let budget = pickle_ops::decode::Options::default().max_compare_work;
+        let budget = pickle_ops::decode::DecodeOptions::default().max_compare_work;
         pickle_ops::resolve::resolve(&mut resolved, budget)
             .map_err(|e| bad(format!("cannot resolve the pickle ({e:?})")))?;
         resolve_numpy(&mut resolved, &[]);

@@ -273,7 +273,7 @@ pub(crate) fn view<'a, T: Element>(bytes: &'a [u8], shape: &[usize]) -> Option<A
     if elements::<T>(bytes, shape)? == 0 {
         return ArrayViewD::from_shape(IxDyn(shape), &[]).ok();
     }
-    let s = T::cast(bytes)?;
+    let s = mmpk_format::element::cast_slice::<T>(bytes)?;
     ArrayViewD::from_shape(IxDyn(shape), s).ok()
 }
 
@@ -285,7 +285,7 @@ pub(crate) fn view_mut<'a, T: Element>(
     if elements::<T>(bytes, shape)? == 0 {
         return ArrayViewMutD::from_shape(IxDyn(shape), &mut []).ok();
     }
-    let s = T::cast_mut(bytes)?;
+    let s = mmpk_format::element::cast_slice_mut::<T>(bytes)?;
     ArrayViewMutD::from_shape(IxDyn(shape), s).ok()
 }
 

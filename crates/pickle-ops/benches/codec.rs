@@ -52,7 +52,7 @@ fn cases() -> Vec<Case> {
 
 fn bench_codec(c: &mut Criterion) {
     let cases = cases();
-    let opts = decode::Options::default();
+    let opts = decode::DecodeOptions::default();
     for op in ["decode", "encode"] {
         let mut g = c.benchmark_group(op);
         for case in &cases {

@@ -83,7 +83,7 @@ fn time(args: &[String]) -> Result<(), String> {
         check,
     } = parse_time_args(args)?;
     let data = read(&path)?;
-    let opts = decode::Options::default();
+    let opts = decode::DecodeOptions::default();
     let protocol = match data.as_slice() {
         [0x80, p, ..] => *p,
         _ => 0,
@@ -139,7 +139,7 @@ fn peak(args: &[String]) -> Result<(), String> {
     };
     let data = read(path)?;
     let before = vm_hwm_kb()?;
-    let p = decode::decode(&data, &decode::Options::default()).map_err(|e| format!("{e}"))?;
+    let p = decode::decode(&data, &decode::DecodeOptions::default()).map_err(|e| format!("{e}"))?;
     let after = vm_hwm_kb()?;
     std::hint::black_box(&p);
     println!("peak\t{after}\t{before}");

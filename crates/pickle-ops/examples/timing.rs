@@ -10,7 +10,7 @@ fn main() {
         .nth(2)
         .map_or(4, |p| p.parse().expect("protocol"));
     let data = std::fs::read(&path).expect("read");
-    let opts = pickle_ops::decode::Options::default();
+    let opts = pickle_ops::decode::DecodeOptions::default();
     for _ in 0..3 {
         let t = Instant::now();
         let p = pickle_ops::decode::decode(&data, &opts).expect("decode");

@@ -50,7 +50,7 @@ impl std::str::FromStr for StrEncoding {
 
 /// Decoder options.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub struct DecodeOptions {
     /// How Python 2 strings decode.
     pub encoding: StrEncoding,
     /// At most this many arena nodes (0 means no limit beyond the input's
@@ -62,9 +62,9 @@ pub struct Options {
     pub max_compare_work: u64,
 }
 
-impl Default for Options {
+impl Default for DecodeOptions {
     fn default() -> Self {
-        Options {
+        DecodeOptions {
             encoding: StrEncoding::Ascii,
             max_nodes: 0,
             max_compare_work: 50_000_000,
@@ -118,7 +118,7 @@ pub enum DecodeErrorKind {
     Unhashable(&'static str),
     /// Comparing keys exceeded the work budget.
     TooComplex,
-    /// More nodes than [`Options::max_nodes`] (or 2^32).
+    /// More nodes than [`DecodeOptions::max_nodes`] (or 2^32).
     TooManyNodes,
     /// A STOP inside a fragment of value ops.
     UnexpectedStop,
@@ -191,7 +191,7 @@ impl std::error::Error for DecodeError {}
 
 /// Decodes one pickle (through its STOP). Bytes after STOP are ignored, as
 /// `pickle.loads` does.
-pub fn decode(data: &[u8], opts: &Options) -> Result<Pickle, DecodeError> {
+pub fn decode(data: &[u8], opts: &DecodeOptions) -> Result<Pickle, DecodeError> {
     let mut m = Machine::new(opts, data.len() / 16 + 16);
     match m.run(data, 0, true)? {
         Some(root) => m.finish(root, data.len()),
@@ -207,7 +207,11 @@ pub fn decode(data: &[u8], opts: &Options) -> Result<Pickle, DecodeError> {
 /// Decodes a fragment of value ops (no PROTO/STOP needed) that must push
 /// exactly one value, such as one entry's value in an mmpk file. `base` is
 /// the fragment's offset in the file (for error offsets).
-pub fn decode_fragment(data: &[u8], base: usize, opts: &Options) -> Result<Pickle, DecodeError> {
+pub fn decode_fragment(
+    data: &[u8],
+    base: usize,
+    opts: &DecodeOptions,
+) -> Result<Pickle, DecodeError> {
     let mut m = Machine::new(opts, data.len() / 16 + 16);
     let end = base + data.len();
     m.run(data, base, false)?;
@@ -294,7 +298,7 @@ pub(crate) struct Machine<'o> {
     memo: Memo,
     proto: u8,
     buffers: u64,
-    opts: &'o Options,
+    opts: &'o DecodeOptions,
     /// Dicts, sets and frozensets made so far: the nodes whose members may
     /// need merging at the end.
     containers: Vec<NodeId>,
@@ -303,7 +307,7 @@ pub(crate) struct Machine<'o> {
 type Step = Result<Option<NodeId>, DecodeError>;
 
 impl<'o> Machine<'o> {
-    fn new(opts: &'o Options, cap: usize) -> Self {
+    fn new(opts: &'o DecodeOptions, cap: usize) -> Self {
         Machine {
             pickle: Pickle::with_capacity(cap),
             stack: Vec::with_capacity(64),
@@ -899,7 +903,7 @@ mod tests {
         // The first PUT above the dense range goes to the map; later PUTs
         // grow the dense table past it; GET must still find it (found by
         // the mmpk-format generic-value tests).
-        let p = decode(b"\x80\x04Nq!0Nq\"0h!.", &Options::default()).unwrap();
+        let p = decode(b"\x80\x04Nq!0Nq\"0h!.", &DecodeOptions::default()).unwrap();
         assert_eq!(*p.value(p.root()), Value::None);
         let mut data = b"\x80\x04]q(".to_vec();
         for i in (0..100u8).filter(|&i| i != 40) {
@@ -907,10 +911,10 @@ mod tests {
         }
         data.extend_from_slice(b"0h(.");
         // (The list is at 40; ints fill 0..100 around it.)
-        let p = decode(&data, &Options::default()).unwrap();
+        let p = decode(&data, &DecodeOptions::default()).unwrap();
         assert!(matches!(p.node(p.root()), Some(Value::List(_))));
         // Overwriting a sparse index through the dense table keeps one entry.
-        let p = decode(b"\x80\x04]q(]q\x00]q(h(.", &Options::default()).unwrap();
+        let p = decode(b"\x80\x04]q(]q\x00]q(h(.", &DecodeOptions::default()).unwrap();
         assert!(matches!(p.node(p.root()), Some(Value::List(_))));
     }
 
@@ -919,13 +923,13 @@ mod tests {
         // {nan: 1, nan: 2} with two NaN objects keeps both keys; a memoized
         // NaN used twice is one key (pickle.loads agrees).
         let two = b"\x80\x04}\x94(G\x7f\xf8\x00\x00\x00\x00\x00\x00K\x01G\x7f\xf8\x00\x00\x00\x00\x00\x00K\x02u.";
-        let p = decode(two, &Options::default()).unwrap();
+        let p = decode(two, &DecodeOptions::default()).unwrap();
         let Some(Value::Dict(items)) = p.node(p.root()) else {
             panic!()
         };
         assert_eq!(items.len(), 2);
         let one = b"\x80\x04}\x94(G\x7f\xf8\x00\x00\x00\x00\x00\x00\x94K\x01h\x01K\x02u.";
-        let p = decode(one, &Options::default()).unwrap();
+        let p = decode(one, &DecodeOptions::default()).unwrap();
         let Some(Value::Dict(items)) = p.node(p.root()) else {
             panic!()
         };
@@ -938,7 +942,7 @@ mod tests {
         // BINFLOAT, BININT1, BININT2, BININT read directly; truncated ones
         // still give the parser's error at the right offset.
         let data = b"\x80\x04(G?\xf0\x00\x00\x00\x00\x00\x00K\x07M\x00\x01J\xff\xff\xff\xffl.";
-        let p = decode(data, &Options::default()).unwrap();
+        let p = decode(data, &DecodeOptions::default()).unwrap();
         let Some(Value::List(items)) = p.node(p.root()) else {
             panic!()
         };
@@ -952,15 +956,15 @@ mod tests {
                 Value::int(-1)
             ]
         );
-        let e = decode(b"\x80\x04(G?\xf0\x00", &Options::default()).unwrap_err();
+        let e = decode(b"\x80\x04(G?\xf0\x00", &DecodeOptions::default()).unwrap_err();
         assert_eq!(e.offset, 3);
         assert!(matches!(
             e.kind,
             DecodeErrorKind::Parse(ParseErrorKind::Truncated(_))
         ));
-        let e = decode_fragment(b"K\x01.", 100, &Options::default()).unwrap_err();
+        let e = decode_fragment(b"K\x01.", 100, &DecodeOptions::default()).unwrap_err();
         assert_eq!((e.offset, e.kind), (102, DecodeErrorKind::UnexpectedStop));
-        let e = decode_fragment(b"K\x01K\x02", 100, &Options::default()).unwrap_err();
+        let e = decode_fragment(b"K\x01K\x02", 100, &DecodeOptions::default()).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::FragmentNotOneValue(2));
     }
 
@@ -968,13 +972,13 @@ mod tests {
     fn fragments_decode_one_value_with_file_offsets() {
         // An mmpk entry's value: a list memoized at index 7 and fetched again.
         let ops = b"]q\x07K\x01ah\x07a";
-        let p = decode_fragment(ops, 1000, &Options::default()).unwrap();
+        let p = decode_fragment(ops, 1000, &DecodeOptions::default()).unwrap();
         let Some(Value::List(items)) = p.node(p.root()) else {
             panic!()
         };
         assert_eq!(items.len(), 2);
         assert_eq!(items[1], p.root());
-        let e = decode_fragment(b"K\x01.", 50, &Options::default()).unwrap_err();
+        let e = decode_fragment(b"K\x01.", 50, &DecodeOptions::default()).unwrap_err();
         assert_eq!(
             e,
             DecodeError {
@@ -982,7 +986,7 @@ mod tests {
                 kind: DecodeErrorKind::UnexpectedStop
             }
         );
-        let e = decode_fragment(b"K\x01K\x02", 50, &Options::default()).unwrap_err();
+        let e = decode_fragment(b"K\x01K\x02", 50, &DecodeOptions::default()).unwrap_err();
         assert_eq!(
             e,
             DecodeError {
@@ -990,7 +994,7 @@ mod tests {
                 kind: DecodeErrorKind::FragmentNotOneValue(2)
             }
         );
-        let e = decode_fragment(b"h\x03", 10, &Options::default()).unwrap_err();
+        let e = decode_fragment(b"h\x03", 10, &DecodeOptions::default()).unwrap_err();
         assert_eq!(
             e,
             DecodeError {
@@ -998,17 +1002,17 @@ mod tests {
                 kind: DecodeErrorKind::MemoMissing(3)
             }
         );
-        let e = decode_fragment(b"K", 10, &Options::default()).unwrap_err();
+        let e = decode_fragment(b"K", 10, &DecodeOptions::default()).unwrap_err();
         assert_eq!(e.offset, 10);
     }
 
     #[test]
     fn marks_and_pops_follow_the_c_unpickler() {
         // POP of a mark pops the mark: ( 0 N .  -> None
-        let p = decode(b"(0N.", &Options::default()).unwrap();
+        let p = decode(b"(0N.", &DecodeOptions::default()).unwrap();
         assert_eq!(*p.value(p.root()), Value::None);
         // Taking items from below the current mark is an underflow.
-        let e = decode(b"N(\x85.", &Options::default()).unwrap_err();
+        let e = decode(b"N(\x85.", &DecodeOptions::default()).unwrap_err();
         assert_eq!(
             e,
             DecodeError {
@@ -1016,11 +1020,11 @@ mod tests {
                 kind: DecodeErrorKind::StackUnderflow
             }
         );
-        let e = decode(b"N(t0.", &Options::default()).unwrap();
+        let e = decode(b"N(t0.", &DecodeOptions::default()).unwrap();
         assert_eq!(*e.value(e.root()), Value::None);
-        let e = decode(b"(.", &Options::default()).unwrap_err();
+        let e = decode(b"(.", &DecodeOptions::default()).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::StackUnderflow);
-        let e = decode(b"N\x80\x06.", &Options::default()).unwrap_err();
+        let e = decode(b"N\x80\x06.", &DecodeOptions::default()).unwrap_err();
         assert_eq!(
             e,
             DecodeError {
@@ -1029,9 +1033,9 @@ mod tests {
             }
         );
         // The limit on nodes holds.
-        let opts = Options {
+        let opts = DecodeOptions {
             max_nodes: 2,
-            ..Options::default()
+            ..DecodeOptions::default()
         };
         let e = decode(b"(]]]l.", &opts).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::TooManyNodes);

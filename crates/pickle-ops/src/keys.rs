@@ -482,7 +482,7 @@ mod tests {
     /// member or a key, by its merged members (CPython builds it merged).
     #[test]
     fn merged_frozensets_compare_as_merged() {
-        let opts = crate::decode::Options::default();
+        let opts = crate::decode::DecodeOptions::default();
         // frozenset({frozenset([1, 1]), frozenset([1])})
         let p = crate::decode::decode(b"\x80\x04((K\x01K\x01\x91(K\x01\x91\x91.", &opts).unwrap();
         let Some(Value::FrozenSet(outer)) = p.node(p.root()) else {

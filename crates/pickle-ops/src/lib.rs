@@ -37,7 +37,7 @@
 //!
 //! // pickle.dumps({'a': [1, 2.5]}, 4)
 //! let bytes = b"\x80\x04\x95\x17\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01G@\x04\x00\x00\x00\x00\x00\x00es.";
-//! let pickle = decode::decode(bytes, &decode::Options::default()).unwrap();
+//! let pickle = decode::decode(bytes, &decode::DecodeOptions::default()).unwrap();
 //! let Some(Value::Dict(items)) = pickle.node(pickle.root()) else { panic!() };
 //! assert_eq!(items.len(), 1);
 //! // Encoding gives CPython's bytes back.

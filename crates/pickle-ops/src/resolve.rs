@@ -172,10 +172,10 @@ pub fn resolve(p: &mut Pickle, compare_budget: u64) -> Result<(), DecodeErrorKin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{decode, Options};
+    use crate::decode::{decode, DecodeOptions};
 
     fn resolved(data: &[u8]) -> Pickle {
-        let mut p = decode(data, &Options::default()).unwrap();
+        let mut p = decode(data, &DecodeOptions::default()).unwrap();
         resolve(&mut p, 1_000_000).unwrap();
         p
     }
@@ -209,7 +209,7 @@ mod tests {
             // {set([]): 1}
             (&b"\x80\x03(cbuiltins\nset\n]\x85RK\x01d."[..], "set"),
         ] {
-            let mut p = decode(data, &Options::default()).unwrap();
+            let mut p = decode(data, &DecodeOptions::default()).unwrap();
             assert_eq!(
                 resolve(&mut p, 1_000_000),
                 Err(DecodeErrorKind::Unhashable(kind)),

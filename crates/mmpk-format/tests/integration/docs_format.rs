@@ -19,7 +19,7 @@ use mmpk_format::header::{
 };
 use mmpk_format::masked::{V1_MASKED_PREFIX_LEN, V2_MASKED_PREFIX_LEN};
 use mmpk_format::scan::{scan, Kind};
-use pickle_ops::decode::Options;
+use pickle_ops::decode::DecodeOptions;
 use pickle_ops::Value;
 
 fn repo() -> PathBuf {
@@ -175,7 +175,12 @@ fn the_byte_examples_are_what_the_writers_write() {
     assert_eq!(&one[e.value_span()], b"K\x05");
     // "Deleting "a" turns its 88 (offset 44) into 30".
     assert_eq!((e.validity_offset(), one[44]), (44, 0x88));
-    let v = decode_value(&one[e.value_span()], e.value_offset, &Options::default()).unwrap();
+    let v = decode_value(
+        &one[e.value_span()],
+        e.value_offset,
+        &DecodeOptions::default(),
+    )
+    .unwrap();
     assert_eq!(*v.value(v.root()), Value::int(5));
     let mut deleted = one.clone();
     deleted[44] = 0x30;
@@ -215,7 +220,7 @@ fn the_byte_examples_are_what_the_writers_write() {
     let g = rewrite_pickle(&ex["generic-input"], 1).unwrap();
     assert_eq!(g.ops, ex["generic-value"]);
     assert_eq!(g.memo_max, 2);
-    let p = decode_value(&g.ops, 0, &Options::default()).unwrap();
+    let p = decode_value(&g.ops, 0, &DecodeOptions::default()).unwrap();
     let Some(Value::List(items)) = p.node(p.root()) else {
         panic!("not a list")
     };

@@ -14,14 +14,14 @@ use mmpk_format::generic::{
 use mmpk_format::header::{write_header, TERMINATOR};
 use mmpk_format::scan::scan;
 use mmpk_format::Error;
-use pickle_ops::decode::{decode, DecodeErrorKind, Options};
+use pickle_ops::decode::{decode, DecodeErrorKind, DecodeOptions};
 use pickle_ops::json::{equal, from_json, from_json_str, pickle_to_json, to_json, JsonOptions};
 use pickle_ops::{Op, Pickle};
 use proptest::prelude::*;
 use serde_json::{json, Value as J};
 
-fn opts() -> Options {
-    Options::default()
+fn opts() -> DecodeOptions {
+    DecodeOptions::default()
 }
 
 /// The canonical JSON of a pickle's root, parsed.

@@ -10,7 +10,7 @@ use mmpk_format::dtype::Dtype;
 use mmpk_format::generic::decode_value;
 use mmpk_format::masked::read_masked;
 use mmpk_format::scan::{scan, Kind, Tail};
-use pickle_ops::decode::Options;
+use pickle_ops::decode::DecodeOptions;
 use pickle_ops::json::{base64_encode, equal, pickle_to_json, JsonOptions};
 use serde_json::{json, Value as J};
 
@@ -111,7 +111,7 @@ fn every_handbuilt_file_scans_and_reads_as_its_manifest() {
             } else if let Ok(m) = read_masked(&file, span.clone()) {
                 json!({"masked_array": {"data": array_json(&file, &m.data), "mask": array_json(&file, &m.mask)}})
             } else {
-                match decode_value(&file[span.clone()], span.start, &Options::default()) {
+                match decode_value(&file[span.clone()], span.start, &DecodeOptions::default()) {
                     Ok(p) => {
                         serde_json::from_str(&pickle_to_json(&p, &JsonOptions::default()).unwrap())
                             .unwrap()

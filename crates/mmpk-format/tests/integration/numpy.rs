@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use mmpk_format::numpy::{numpy_scalar, resolve_numpy};
-use pickle_ops::decode::{decode, Options};
+use pickle_ops::decode::{decode, DecodeOptions};
 use pickle_ops::json::{equal, from_json, pickle_to_json, JsonOptions};
 use pickle_ops::{encode, resolve, Value};
 use serde_json::Value as J;
@@ -16,7 +16,7 @@ fn fixtures() -> PathBuf {
 
 /// Decodes, resolves rules 1-3, and prints canonical JSON.
 fn resolved(data: &[u8], buffers: &[&[u8]]) -> J {
-    let opts = Options::default();
+    let opts = DecodeOptions::default();
     let mut p = decode(data, &opts).expect("decode");
     resolve::resolve(&mut p, opts.max_compare_work).expect("resolve");
     resolve_numpy(&mut p, buffers);
@@ -101,7 +101,7 @@ fn folded_arrays_keep_identity_and_pickles_without_numpy_are_untouched() {
     .expect("json");
     assert!(equal(&want, &got), "{got}");
     // The two list items are one node.
-    let opts = Options::default();
+    let opts = DecodeOptions::default();
     let mut p = decode(&bytes, &opts).expect("decode");
     resolve::resolve(&mut p, opts.max_compare_work).expect("resolve");
     assert_eq!(resolve_numpy(&mut p, &[]), 2, "frombuffer and reshape");
@@ -150,7 +150,7 @@ fn numpy_scalars_read_as_dtype_and_bytes() {
         }
         let file = it["file"].as_str().expect("file");
         let data = std::fs::read(dir.join(file)).expect(file);
-        let opts = Options::default();
+        let opts = DecodeOptions::default();
         let mut p = decode(&data, &opts).expect("decode");
         resolve::resolve(&mut p, opts.max_compare_work).expect("resolve");
         let s = numpy_scalar(&p, p.root()).unwrap_or_else(|| panic!("{file}"));
@@ -188,7 +188,7 @@ fn numpy_dtypes_read_from_numpys_own_pickles() {
             continue;
         }
         let data = std::fs::read(dir.join(file)).expect(file);
-        let opts = Options::default();
+        let opts = DecodeOptions::default();
         let mut p = decode(&data, &opts).expect("decode");
         resolve::resolve(&mut p, opts.max_compare_work).expect("resolve");
         let Some(Value::Object(o)) = p.node(p.root()) else {
@@ -218,6 +218,6 @@ fn numpy_dtypes_read_from_numpys_own_pickles() {
     }
     assert!(scalars >= 100 && structured >= 4, "{scalars} {structured}");
     // Not a dtype: None, never a panic.
-    let p = decode(b"\x80\x04K\x01.", &Options::default()).unwrap();
+    let p = decode(b"\x80\x04K\x01.", &DecodeOptions::default()).unwrap();
     assert!(numpy_dtype(&p, p.root()).is_none());
 }

@@ -38,7 +38,7 @@ fn not_found() {
     s.put("f.mmpk", file());
     let d = RemoteDict::open(&s.url("f.mmpk"), quick().cache_bytes(0)).unwrap();
     s.set_mode(Mode::NotFound);
-    assert!(matches!(d.get_array("a"), Err(Error::NotFound { .. })));
+    assert!(matches!(d.array("a"), Err(Error::NotFound { .. })));
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn object_changed_between_requests() {
     let d = RemoteDict::open(&s.url("f.mmpk"), quick()).unwrap();
     // Same bytes, new version (ETag, Last-Modified).
     s.put("f.mmpk", f.clone());
-    let e = d.get_array("a").err();
+    let e = d.array("a").err();
     assert!(matches!(e, Some(Error::Changed { .. })), "{e:?}");
     // Different size.
     let mut g = f;
@@ -72,8 +72,8 @@ fn object_changed_between_requests() {
     s.put("f.mmpk", g);
     // Bytes already cached are of the version the index was read from
     // and are still served; any fetch sees the change.
-    assert_eq!(d.get_slice("a", 0..10).unwrap().data, [0; 10]);
-    let e = d.get_slice("a", 500_000..500_010).err();
+    assert_eq!(d.array_slice("a", 0..10).unwrap().data, [0; 10]);
+    let e = d.array_slice("a", 500_000..500_010).err();
     assert!(matches!(e, Some(Error::Changed { .. })), "{e:?}");
 }
 
@@ -84,7 +84,7 @@ fn body_cut_short_is_truncated() {
     s.put("f.mmpk", f);
     let d = RemoteDict::open(&s.url("f.mmpk"), quick()).unwrap();
     s.set_mode(Mode::CutBody(1000));
-    let e = d.get_array("a").err();
+    let e = d.array("a").err();
     assert!(matches!(e, Some(Error::Truncated { .. })), "{e:?}");
 }
 
@@ -104,7 +104,7 @@ fn truncated_objects() {
     let d = RemoteDict::open(&s.url("torn"), quick()).unwrap();
     assert_eq!(d.tail(), &Tail::IncompleteFrame);
     assert_eq!(d.keys(), ["a"]);
-    assert_eq!(d.get_array("a").unwrap().data, [1, 2, 3, 4]);
+    assert_eq!(d.array("a").unwrap().data, [1, 2, 3, 4]);
     // A big array whose data runs past the end of the object.
     let (g, _) = sparse_file(&[("a", "<u1", &[1 << 20]), ("b", "<u1", &[1 << 20])]);
     s.put("torn2", g[..g.len() - 500_000].to_vec());
@@ -148,18 +148,18 @@ fn wrong_keys_kinds_and_slices() {
     let s = Server::start();
     s.put("f", file());
     let d = RemoteDict::open(&s.url("f"), quick()).unwrap();
-    assert!(matches!(d.get_array("zz"), Err(Error::KeyNotFound { .. })));
-    assert!(matches!(d.get_array("n"), Err(Error::WrongKind { .. })));
-    assert!(matches!(d.get_masked("a"), Err(Error::WrongKind { .. })));
+    assert!(matches!(d.array("zz"), Err(Error::KeyNotFound { .. })));
+    assert!(matches!(d.array("n"), Err(Error::WrongKind { .. })));
+    assert!(matches!(d.masked("a"), Err(Error::WrongKind { .. })));
     assert!(matches!(
-        d.get_slice("a", 2..5),
+        d.array_slice("a", 2..5),
         Err(Error::BadSlice { .. })
     ));
     #[allow(clippy::reversed_empty_ranges)]
-    let r = d.get_slice("a", 3..2);
+    let r = d.array_slice("a", 3..2);
     assert!(matches!(r, Err(Error::BadSlice { .. })));
     assert!(matches!(
-        d.get_array("a").unwrap().to_vec::<f32>(),
+        d.array("a").unwrap().to_vec::<f32>(),
         Err(Error::TypeMismatch { .. })
     ));
 }
@@ -191,7 +191,7 @@ fn async_callers_get_an_error_not_a_panic() {
     assert!(matches!(r, Err(Error::InAsyncContext)));
     // Opened outside, used and dropped inside.
     let d = RemoteDict::open(&url, quick().cache_bytes(0)).unwrap();
-    let r = rt.block_on(async move { d.get_array("a").map(|_| ()) });
+    let r = rt.block_on(async move { d.array("a").map(|_| ()) });
     assert!(matches!(r, Err(Error::InAsyncContext)));
 }
 

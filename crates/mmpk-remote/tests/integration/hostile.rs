@@ -58,8 +58,8 @@ fn agree(s: &Server, f: &[u8], name: &str, opts: Options) {
             // Live values read or fail with a typed error.
             let keys = r.keys();
             for k in keys.iter().take(40).chain(keys.iter().rev().take(5)) {
-                let _ = r.get_value(k);
-                let _ = r.get_array(k);
+                let _ = r.get_pickle(k);
+                let _ = r.array(k);
             }
         }
         (Err(_), Err(_)) => {}
@@ -87,7 +87,7 @@ fn many_small_entries_around_large_ones() {
         "{bytes} bytes for {small} of entries"
     );
     assert!(req <= small / (64 << 10) + 6, "{req} requests");
-    assert_eq!(d.get_array("k2997").unwrap().data, 2997u32.to_le_bytes());
+    assert_eq!(d.array("k2997").unwrap().data, 2997u32.to_le_bytes());
 }
 
 #[test]

@@ -58,16 +58,16 @@ fn small_file_reads_like_a_local_one() {
     // The whole file fits the first read: one request.
     assert_eq!(d.stats().requests, 1);
 
-    let a = d.get_array("a").unwrap();
+    let a = d.array("a").unwrap();
     assert_eq!(a.shape, [3, 2]);
     assert_eq!(a.to_vec::<f64>().unwrap(), [1.0, 2.5, -3.0, 4.0, 5.0, 6.0]);
-    let s1 = d.get_slice("a", 1..3).unwrap();
+    let s1 = d.array_slice("a", 1..3).unwrap();
     assert_eq!(s1.shape, [2, 2]);
     assert_eq!(s1.to_vec::<f64>().unwrap(), [-3.0, 4.0, 5.0, 6.0]);
     let nd = s1.to_ndarray::<f64>().unwrap();
     assert_eq!(nd[[1, 0]], 5.0);
-    assert_eq!(d.get_slice("a", 3..3).unwrap().shape, [0, 2]);
-    let old = d.get_array("old").unwrap();
+    assert_eq!(d.array_slice("a", 3..3).unwrap().shape, [0, 2]);
+    let old = d.array("old").unwrap();
     assert_eq!(old.encoding, Encoding::V1);
     assert_eq!(old.to_vec::<i32>().unwrap(), [1, -2, 3]);
     let info = d.array_info("a").unwrap();
@@ -78,18 +78,18 @@ fn small_file_reads_like_a_local_one() {
     assert_eq!(&f[info.data_offset as usize..][..8], &1.0f64.to_le_bytes());
 
     assert_eq!(&d.value_bytes("n").unwrap()[..], b"K\x06");
-    let p = d.get_value("n").unwrap();
+    let p = d.get_pickle("n").unwrap();
     assert_eq!(*p.value(p.root()), Value::Int(pickle_ops::PyInt::Small(6)));
-    let p = d.get_value("list").unwrap();
+    let p = d.get_pickle("list").unwrap();
     let Value::List(items) = &*p.value(p.root()) else {
         panic!("not a list")
     };
     assert_eq!(items.len(), 5);
     // Arrays resolve as numpy rule 3 says.
-    let p = d.get_value("a").unwrap();
+    let p = d.get_pickle("a").unwrap();
     assert!(matches!(&*p.value(p.root()), Value::NdArray(_)));
 
-    let m = d.get_masked("m").unwrap();
+    let m = d.masked("m").unwrap();
     assert_eq!(m.mask_kind, MaskKind::Elementwise);
     assert_eq!(m.data.to_vec::<i16>().unwrap(), [1, 2]);
     assert_eq!(m.mask.to_vec::<bool>().unwrap(), [false, true]);
@@ -115,7 +115,7 @@ fn a_1_mib_slice_of_a_1_gib_array_moves_1_mib() {
     assert_eq!(d.keys(), ["small", "cube"]);
     assert!(req0 <= 3, "index read took {req0} requests");
     assert!(bytes0 < 80 << 10, "index read moved {bytes0} bytes");
-    let sl = d.get_slice("cube", r0..r1).unwrap();
+    let sl = d.array_slice("cube", r0..r1).unwrap();
     let (req1, bytes1) = s.counters();
     assert_eq!(sl.shape, [256, 1024]);
     let v = sl.to_vec::<f32>().unwrap();
@@ -124,10 +124,10 @@ fn a_1_mib_slice_of_a_1_gib_array_moves_1_mib() {
     assert_eq!(req1 - req0, 1);
     assert!(bytes1 - bytes0 <= (1 << 20) + (1 << 20) / 10);
     // Again: from the cache.
-    assert_eq!(d.get_slice("cube", r0 + 1..r1 - 1).unwrap().shape[0], 254);
+    assert_eq!(d.array_slice("cube", r0 + 1..r1 - 1).unwrap().shape[0], 254);
     assert_eq!(s.counters().0, req1);
     // The 4-byte array came with the first read.
-    assert_eq!(d.get_array("small").unwrap().data, [0; 4]);
+    assert_eq!(d.array("small").unwrap().data, [0; 4]);
     assert_eq!(s.counters().0, req1);
 }
 
@@ -162,7 +162,7 @@ fn ranges_are_coalesced_and_split() {
     let opts = Options::new().max_request(1 << 20).concurrency(3);
     let d = RemoteDict::open(&s.url("f.mmpk"), opts).unwrap();
     let (req0, _) = s.counters();
-    let a = d.get_array("a").unwrap();
+    let a = d.array("a").unwrap();
     assert_eq!(a.data.len(), 8 << 20);
     assert_eq!(&a.data[..], &f[offs[0] as usize..][..8 << 20]);
     // Eight requests of 1 MiB (less what the first read already had).
@@ -179,7 +179,7 @@ fn near_slices_are_read_together() {
     let (req0, bytes0) = s.counters();
     // 64-byte rows: 100..200 and 300..400 are 6400 bytes apart: one GET.
     let v = d
-        .get_slices("a", &[100..200, 300..400, 200_000..200_010])
+        .array_slices("a", &[100..200, 300..400, 200_000..200_010])
         .unwrap();
     assert_eq!(v.len(), 3);
     assert_eq!(
@@ -190,7 +190,7 @@ fn near_slices_are_read_together() {
     assert_eq!(req1 - req0, 2);
     assert_eq!(bytes1 - bytes0, 300 * 64 + 10 * 64);
     assert!(matches!(
-        d.get_slices("a", &[0..1, 5..(1 << 21)]),
+        d.array_slices("a", &[0..1, 5..(1 << 21)]),
         Err(mmpk_remote::Error::BadSlice { .. })
     ));
 }
@@ -228,9 +228,9 @@ fn real_mmappickle_files_read_remotely() {
                 span.start,
                 &Default::default(),
             );
-            assert_eq!(d.get_value(&k).is_ok(), local_value.is_ok(), "{name} {k}");
+            assert_eq!(d.get_pickle(&k).is_ok(), local_value.is_ok(), "{name} {k}");
             if let Ok(a) = mmpk_format::array::read_array(&bytes, span) {
-                let r = d.get_array(&k).unwrap();
+                let r = d.array(&k).unwrap();
                 assert_eq!((&r.dtype, &r.shape), (&a.dtype, &a.shape), "{name} {k}");
                 assert_eq!(&r.data[..], &bytes[a.data], "{name} {k}");
             }
@@ -252,7 +252,7 @@ fn a_remote_dict_is_shared_across_threads() {
         for t in 0..4u64 {
             let d = &d;
             sc.spawn(move || {
-                let r = d.get_slice("a", t * 1000..t * 1000 + 500).unwrap();
+                let r = d.array_slice("a", t * 1000..t * 1000 + 500).unwrap();
                 assert_eq!(r.data.len(), 1000);
             });
         }
@@ -288,9 +288,9 @@ fn arrays_with_long_prefixes_and_structured_dtypes_read_remotely() {
     mmpk_format::entry::write_entry(&mut b.bytes, "rec", &w, 0, true).unwrap();
     s.put("f", b.finish());
     let r = RemoteDict::open(&s.url("f"), quick()).unwrap();
-    let a = r.get_array("memo").unwrap();
+    let a = r.array("memo").unwrap();
     assert_eq!((a.shape.as_slice(), a.data == raw), (&[n / 2][..], true));
-    let sl = r.get_slice("rec", 10..12).unwrap();
+    let sl = r.array_slice("rec", 10..12).unwrap();
     assert_eq!(sl.dtype, sd);
     assert_eq!(sl.data, raw2[200..240]);
 }

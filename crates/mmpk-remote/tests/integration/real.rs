@@ -150,7 +150,7 @@ fn nginx_slice_of_a_1_gib_array() {
         req0 <= 3 && bytes0 < 80 << 10,
         "index read: {req0} requests, {bytes0} bytes"
     );
-    let s = d.get_slice("cube", 5000..5256).unwrap();
+    let s = d.array_slice("cube", 5000..5256).unwrap();
     assert_eq!(s.to_vec::<f32>().unwrap()[0], 7.5);
     let (req1, bytes1) = ng.counters();
     assert_eq!(req1 - req0, 1);
@@ -165,7 +165,7 @@ fn nginx_slice_of_a_1_gib_array() {
     let mut b = Builder::new(9);
     b.ops("k", b"K\x01", true);
     std::fs::write(dir.path().join("www/big.mmpk"), b.finish()).unwrap();
-    let e = d.get_slice("cube", 200_000..200_001).err();
+    let e = d.array_slice("cube", 200_000..200_001).err();
     assert!(matches!(e, Some(Error::Changed { .. })), "{e:?}");
     let e = RemoteDict::open(&ng.url("missing.mmpk"), quick()).unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
@@ -189,7 +189,7 @@ fn nginx_follows_a_growing_file() {
         d.refresh().unwrap(),
         mmpk_remote::Refresh::Grew { new_entries: 1 }
     );
-    assert_eq!(d.get_array("x").unwrap().data, [5, 6]);
+    assert_eq!(d.array("x").unwrap().data, [5, 6]);
 }
 
 /// moto's S3 server on a random port.
@@ -274,12 +274,12 @@ fn moto_s3_reads_arrays_and_values() {
     let d = RemoteDict::open("s3://data/dir/f.mmpk", m.options()).unwrap();
     assert_eq!(d.keys(), ["cube", "n"]);
     assert_eq!(d.commit_number(), 3);
-    let s = d.get_slice("cube", 10..20).unwrap();
+    let s = d.array_slice("cube", 10..20).unwrap();
     assert_eq!(s.shape, [10, 512]);
     assert_eq!(s.data.len(), 10 * 1024);
     let st = d.stats();
     assert!(st.bytes < 100 << 10, "{st:?}");
-    let p = d.get_value("n").unwrap();
+    let p = d.get_pickle("n").unwrap();
     assert_eq!(
         *p.value(p.root()),
         pickle_ops::Value::Int(pickle_ops::PyInt::Small(42))
@@ -290,6 +290,6 @@ fn moto_s3_reads_arrays_and_values() {
     let mut g = f;
     g[30] ^= 1;
     m.put("data", "dir/f.mmpk", g);
-    let e = d.get_slice("cube", 1000..1100).err();
+    let e = d.array_slice("cube", 1000..1100).err();
     assert!(matches!(e, Some(Error::Changed { .. })), "{e:?}");
 }

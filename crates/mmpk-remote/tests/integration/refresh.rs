@@ -15,15 +15,15 @@ fn growing_file_is_followed_incrementally() {
     s.put("f", f.clone());
     let mut d = RemoteDict::open(&s.url("f"), quick()).unwrap();
     assert_eq!(d.refresh().unwrap(), Refresh::Unchanged);
-    assert!(!d.changed().unwrap());
+    assert!(!d.changed_by_others().unwrap());
     // Two inserts by a writer, commit 2.
     let mut b = Builder::reopen(f, 2);
     b.ops("x", b"K\x07", true)
         .array("y", Encoding::V2, "<u1", &[3], &[9, 8, 7]);
     let g = b.finish();
     s.put("f", g.clone());
-    assert!(d.changed().unwrap());
-    assert!(d.get_value("big").is_err(), "changed: must not answer");
+    assert!(d.changed_by_others().unwrap());
+    assert!(d.get_pickle("big").is_err(), "changed: must not answer");
     let (req0, bytes0) = s.counters();
     assert_eq!(d.refresh().unwrap(), Refresh::Grew { new_entries: 2 });
     let (req1, bytes1) = s.counters();
@@ -31,7 +31,7 @@ fn growing_file_is_followed_incrementally() {
     assert!(bytes1 - bytes0 < 100 << 10, "{} bytes", bytes1 - bytes0);
     assert_eq!(d.commit_number(), 2);
     assert_eq!(d.keys(), ["big", "x", "y"]);
-    assert_eq!(d.get_array("y").unwrap().data, [9, 8, 7]);
+    assert_eq!(d.array("y").unwrap().data, [9, 8, 7]);
 
     // A deletion flips one byte in place, commit 3.
     let mut h = g.clone();
@@ -48,7 +48,7 @@ fn growing_file_is_followed_incrementally() {
     k[at] = 42;
     s.put("f", k);
     assert_eq!(d.refresh().unwrap(), Refresh::DataChanged);
-    assert_eq!(d.get_array("y").unwrap().data, [42, 8, 7]);
+    assert_eq!(d.array("y").unwrap().data, [42, 8, 7]);
 
     // A rewrite (vacuum): smaller, entries moved.
     let mut b = Builder::new(4);

@@ -25,7 +25,7 @@ fn encoding(row: &J) -> Option<StrEncoding> {
 /// Decodes (and resolves) `data`, returning the canonical JSON (`null` for
 /// the huge ones, which are only decoded and printed).
 fn our_json(data: &[u8], enc: StrEncoding, raw: bool, huge: bool) -> Result<J, String> {
-    let opts = decode::Options {
+    let opts = decode::DecodeOptions {
         encoding: enc,
         ..Default::default()
     };
@@ -105,7 +105,7 @@ fn fixtures_decode_to_their_manifest_and_reencode_exactly() {
                     Err(e) => failures.push(format!("{file}: encoding failed: {e}")),
                 }
                 // From the decoded graph, keeping the stream's identities.
-                let opts = decode::Options {
+                let opts = decode::DecodeOptions {
                     encoding: enc,
                     ..Default::default()
                 };

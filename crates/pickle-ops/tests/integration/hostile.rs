@@ -22,7 +22,7 @@ fn hostile_fixtures_are_rejected_with_typed_errors() {
             let file = row["file"].as_str().unwrap();
             let data = std::fs::read(dir.join(file)).unwrap();
             let enc = row["encoding"].as_str().unwrap_or("ASCII").parse().unwrap();
-            let opts = decode::Options {
+            let opts = decode::DecodeOptions {
                 encoding: enc,
                 ..Default::default()
             };
@@ -78,7 +78,7 @@ fn truncations_and_byte_flips_of_fixtures_never_panic() {
             .filter(|f| std::fs::metadata(f).unwrap().len() < 4096)
         {
             let data = std::fs::read(f).unwrap();
-            let opts = decode::Options::default();
+            let opts = decode::DecodeOptions::default();
             for cut in 0..data.len() {
                 let r = decode::decode(&data[..cut], &opts);
                 assert!(

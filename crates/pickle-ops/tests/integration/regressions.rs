@@ -5,7 +5,7 @@ use pickle_ops::{decode, encode, json, resolve};
 
 /// The property of `fuzz/fuzz_targets/decode.rs`.
 fn check(data: &[u8]) -> Result<(), String> {
-    let opts = decode::Options {
+    let opts = decode::DecodeOptions {
         max_compare_work: 100_000,
         ..Default::default()
     };
