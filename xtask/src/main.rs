@@ -90,7 +90,7 @@ const TASKS: &[Task] = &[
     Task {
         name: "crash-states",
         args: "[--limit N] [--no-strace] [--strace-only]",
-        about: "the crash-state checker in full (release): every operation of mmpk recorded, \
+        about: "the crash-state checker in full: every operation of mmpk recorded, \
                 the files a power cut can leave built and checked against each mode's promise \
                 (N states per cut, default 4096), the default mode's known failures, one \
                 mutant per sync call site; then every writing command of the tool under \

@@ -436,7 +436,22 @@ pub fn upgrade(m: &ArgMatches) -> Result<(), Failure> {
     }
     check_alone(path, "upgrade")?;
     let pb = ui::spinner("upgrade");
-    let keys = d.upgrade().map_err(|e| fail(path, &e));
+    // Every v1 entry is checked before anything is written: a refusal
+    // changed nothing; a failure part-way says which entries it rewrote.
+    let keys = d.upgrade().map_err(|e| {
+        let f = fail(path, &e);
+        if matches!(e, mmpk::Error::Incomplete { .. }) {
+            Failure {
+                code: crate::exit::PARTIAL,
+                message: f.message,
+            }
+        } else {
+            Failure {
+                code: f.code,
+                message: format!("{} (upgrade refused: nothing was changed)", f.message),
+            }
+        }
+    });
     pb.finish_and_clear();
     let keys = keys?;
     drop(d);

@@ -142,6 +142,17 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
+    /// A multi-entry operation ([`crate::Dict::upgrade`]) stopped part-way:
+    /// the entries in `done` were changed, each completely; every other
+    /// entry is as it was.
+    Incomplete {
+        /// The operation.
+        op: &'static str,
+        /// The keys changed before it stopped.
+        done: Vec<String>,
+        /// What stopped it.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -217,6 +228,16 @@ impl fmt::Display for Error {
                     None => write!(f, "the shape's size overflows ({found} bytes found)"),
                 }
             }
+            Error::Incomplete { op, done, .. } => write!(
+                f,
+                "{op} stopped after changing {} entr{} ({}); the others are unchanged",
+                done.len(),
+                if done.len() == 1 { "y" } else { "ies" },
+                done.iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Error::Busy { key } => write!(
                 f,
                 "entry {key:?} already has a conflicting view in this process"
@@ -238,6 +259,7 @@ impl std::error::Error for Error {
             | Error::Format { source, .. }
             | Error::Corrupt { source, .. }
             | Error::NotAnArray { source, .. } => Some(source),
+            Error::Incomplete { source, .. } => Some(&**source),
             _ => None,
         }
     }

@@ -93,12 +93,27 @@ impl Dict {
     /// The replaced (now deleted) entries keep their v1 bytes, which plain
     /// `pickle.load` still evaluates, and fails on, with numpy 2.3+: follow
     /// with [`Dict::vacuum`] to rescue a file for those readers.
+    ///
+    /// Failure atomicity: every v1 entry is read and checked first; if one
+    /// does not read (a corrupt dtype, a damaged entry), upgrade fails with
+    /// that entry's error and nothing is written. A failure while writing
+    /// (a full disk) gives [`Error::Incomplete`], naming the entries already
+    /// rewritten (each complete); every other entry is as it was. A power
+    /// cut leaves every entry old or new (durable mode: the entries rewritten
+    /// before the last completed rewrite are new).
     pub fn upgrade(&self) -> Result<Vec<String>> {
         self.shared.check_writable("upgrade")?;
+        let keys = self.keys()?;
+        for key in &keys {
+            match self.upgrade_one(key, true) {
+                Ok(_) | Err(Error::KeyNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut done = Vec::new();
-        for key in self.keys()? {
+        for key in keys {
             for _ in 0..UPGRADE_TRIES {
-                match self.upgrade_one(&key) {
+                match self.upgrade_one(&key, false) {
                     Ok(Upgraded::Yes) => {
                         done.push(key);
                         break;
@@ -106,7 +121,14 @@ impl Dict {
                     Ok(Upgraded::Retry) => continue,
                     // Not v1 (any more), or removed meanwhile.
                     Ok(Upgraded::No) | Err(Error::KeyNotFound { .. }) => break,
-                    Err(e) => return Err(e),
+                    Err(e) if done.is_empty() => return Err(e),
+                    Err(e) => {
+                        return Err(Error::Incomplete {
+                            op: "upgrade",
+                            done,
+                            source: Box::new(e),
+                        })
+                    }
                 }
             }
         }
@@ -116,8 +138,10 @@ impl Dict {
     /// Rewrites `key` in the v2 layout if it holds a v1 array or masked
     /// array. The new entry replaces exactly the entry read: if another
     /// thread or process replaced `key` in between, nothing is written
-    /// ([`Upgraded::Retry`]) and the newer value stays.
-    fn upgrade_one(&self, key: &str) -> Result<Upgraded> {
+    /// ([`Upgraded::Retry`]) and the newer value stays. With `check_only`,
+    /// nothing is written: `Yes` says the entry would be rewritten (it reads
+    /// whole).
+    fn upgrade_one(&self, key: &str, check_only: bool) -> Result<Upgraded> {
         // What the entry holds, read in place (an array's data is not
         // copied to tell its encoding).
         let (found, value_offset) = self.with_value_bytes(key, |b, at| {
@@ -141,6 +165,9 @@ impl Dict {
                 Err(Error::UnsupportedDtype { .. }) => return Ok(Upgraded::No),
                 Err(e) => return Err(e),
             };
+            if check_only {
+                return Ok(Upgraded::Yes);
+            }
             let (dtype, shape) = (old.dtype().clone(), old.shape().to_vec());
             let mut write = |f: &File, at: u64| crate::io::write_all_at(f, old.bytes(), at);
             let w = self.array_entry(
@@ -165,6 +192,9 @@ impl Dict {
             Err(Error::UnsupportedDtype { .. }) => return Ok(Upgraded::No),
             Err(e) => return Err(e),
         };
+        if check_only {
+            return Ok(Upgraded::Yes);
+        }
         let data = mk.data().bytes().to_vec();
         let mask = match mask_kind {
             mmpk_format::masked::MaskKind::Elementwise => Some(mk.mask().bytes().to_vec()),

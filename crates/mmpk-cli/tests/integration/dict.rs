@@ -512,3 +512,38 @@ fn verify_and_repair_the_handbuilt_damage() {
         ok(&["info", f]);
     }
 }
+
+/// `mmpk upgrade` of a file whose fifth v1 entry has a corrupt dtype: it
+/// used to rewrite the first four, then exit 2 with the file changed and
+/// its key order moved. Every v1 entry is now checked first: exit 2, the
+/// message says nothing was changed, and the file is byte for byte as it
+/// was.
+#[test]
+fn upgrade_of_a_damaged_file_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("v1.mmpk").to_string_lossy().into_owned();
+    for k in ["a", "b", "c", "d", "e", "f"] {
+        ok(&[
+            "put",
+            "--layout",
+            "mmappickle1",
+            &f,
+            k,
+            "--zeros",
+            "<i4",
+            "3",
+        ]);
+    }
+    let mut bytes = std::fs::read(&f).unwrap();
+    let ls = json(&["ls", "--json", &f]);
+    let fifth = ls.as_array().unwrap()[4]["offset"].as_u64().unwrap() as usize;
+    let at = fifth
+        + bytes[fifth..]
+            .windows(5)
+            .position(|w| w == b"int32")
+            .unwrap();
+    bytes[at] = b'X';
+    std::fs::write(&f, &bytes).unwrap();
+    fails(&["upgrade", &f], 2, &["\"e\"", "nothing was changed"]);
+    assert_eq!(std::fs::read(&f).unwrap(), bytes);
+}

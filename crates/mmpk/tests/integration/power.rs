@@ -193,9 +193,24 @@ fn pickle(json: &str) -> mmpk::Pickle {
     pickle_ops::json::from_json_str(json).unwrap()
 }
 
+/// The full run (`MMPK_CRASH_LIMIT` above the sample's) writes bigger
+/// entries, whose cuts have more states than the limit (sampled).
+fn full() -> bool {
+    limit() > SAMPLE
+}
+
+fn limit() -> usize {
+    std::env::var("MMPK_CRASH_LIMIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SAMPLE)
+}
+
 fn big(seed: u32) -> Array1<f64> {
-    // 3,000 bytes of data: several sectors, none of them zero.
-    Array1::from_shape_fn(375, |i| f64::from(seed) * 1000.0 + i as f64 + 0.5)
+    // 3,000 bytes of data (the full run: 32 KiB): several sectors, none of
+    // them zero.
+    let n = if full() { 4096 } else { 375 };
+    Array1::from_shape_fn(n, |i| f64::from(seed) * 1000.0 + i as f64 + 0.5)
 }
 
 /// A dict with a few entries of every kind (and a removed one).
@@ -297,8 +312,9 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
     match op {
         Op::InsertArray => dict.as_ref().unwrap().insert_array("n", &big(2)).unwrap(),
         Op::InsertMasked => {
-            let m = Array2::from_shape_fn((30, 20), |(i, j)| (i * 20 + j) as f32);
-            let mask = Array2::from_shape_fn((30, 20), |(i, j)| (i + j) % 3 == 0);
+            let n = if full() { 90 } else { 30 };
+            let m = Array2::from_shape_fn((n, 20), |(i, j)| (i * 20 + j) as f32);
+            let mask = Array2::from_shape_fn((n, 20), |(i, j)| (i + j) % 3 == 0);
             dict.as_ref()
                 .unwrap()
                 .insert_masked("n", &m, Some(&mask))
@@ -322,7 +338,8 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
         }
         Op::ReserveFillFlush => {
             let d = dict.as_ref().unwrap();
-            d.reserve::<u32>("r", &[40, 30]).unwrap();
+            d.reserve::<u32>("r", &[if full() { 200 } else { 40 }, 30])
+                .unwrap();
             record::mark("reserved");
             let mut a = d.array_mut("r").unwrap();
             // Bytes, not a typed view: the mmappickle-1.0 layout does not
@@ -397,8 +414,8 @@ pub struct Outcome {
     /// first few.
     pub violations: u64,
     pub examples: Vec<String>,
-    /// Default mode: states with a replaced or removed key missing, and
-    /// with a new array visible with data never written.
+    /// Default mode: states with a touched key missing, and states with a
+    /// new entry visible with bytes never written.
     pub lost_keys: u64,
     pub unwritten_data: u64,
     /// Sampled cuts.
@@ -511,6 +528,7 @@ impl Run {
         } else {
             &[]
         };
+        let (mut lost, mut unwritten) = (false, false);
         for k in before.keys().chain(after.keys()).chain(m.keys()) {
             let (b, a, s) = (before.get(k), after.get(k), m.get(k));
             if b == a && s != b && !rewritten.contains(&k.as_str()) {
@@ -520,19 +538,19 @@ impl Run {
                 continue;
             }
             match (s, a) {
-                (None, _) => out.lost_keys += 1,
-                (Some(V::Unreadable(_)), Some(_)) if b.is_none() || b == a => {
-                    out.unwritten_data += 1
-                }
+                (None, _) => lost = true,
+                (Some(V::Unreadable(_)), Some(_)) if b.is_none() || b == a => unwritten = true,
                 (Some(V::Array(dt, sh, _)), Some(V::Array(dt2, sh2, _)))
                 | (Some(V::Masked(dt, sh, ..)), Some(V::Masked(dt2, sh2, ..)))
                     if dt == dt2 && sh == sh2 =>
                 {
-                    out.unwritten_data += 1
+                    unwritten = true
                 }
                 _ => return Err(format!("key {k:?} holds something never written")),
             }
         }
+        out.lost_keys += u64::from(lost);
+        out.unwritten_data += u64::from(unwritten);
         Ok(())
     }
 
@@ -608,11 +626,7 @@ pub fn check_all(limit: usize, seed: u64) -> Vec<(Op, Layout, bool, Outcome)> {
 #[test]
 fn power_cuts_keep_each_mode_s_promise() {
     let _ = mmpk_test_support::fixtures_or_skip!("");
-    let limit = std::env::var("MMPK_CRASH_LIMIT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SAMPLE);
-    let all = check_all(limit, 0x5eed);
+    let all = check_all(limit(), 0x5eed);
     let mut total = 0;
     let mut bad = Vec::new();
     println!("| operation | layout | mode | states | repaired | violations | default: key lost | default: unwritten data |");
