@@ -3,7 +3,7 @@
 //!
 //! 1. mmpk's `power` tests (debug build: the time goes to opening states,
 //!    not to the library) with `MMPK_CRASH_LIMIT` states per cut (default
-//!    4096; `cargo test` runs 48) and bigger entries: every operation, both
+//!    7000; `cargo test` runs 48) and bigger entries: every operation, both
 //!    layouts, both modes, the table of states checked and violations; the
 //!    default mode's known failures; one mutant per sync call site.
 //! 2. The record against the kernel: every writing command of the `mmpk`
@@ -16,7 +16,7 @@ use std::process::Command;
 use crate::{run, Ctx};
 
 pub fn crash_states(ctx: &Ctx, args: &[String]) -> Result<(), String> {
-    let mut limit = 4096usize;
+    let mut limit = 7000usize;
     let mut strace = true;
     let mut sample = false;
     let mut it = args.iter();

@@ -92,7 +92,7 @@ const TASKS: &[Task] = &[
         args: "[--limit N] [--no-strace] [--strace-only]",
         about: "the crash-state checker in full: every operation of mmpk recorded, \
                 the files a power cut can leave built and checked against each mode's promise \
-                (N states per cut, default 4096), the default mode's known failures, one \
+                (N states per cut, default 7000), the default mode's known failures, one \
                 mutant per sync call site; then every writing command of the tool under \
                 strace, its recorded file changes equal to strace's (installs strace)",
         run: crash::crash_states,
