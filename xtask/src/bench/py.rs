@@ -143,7 +143,13 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         if o.small_mmappickle.contains(&n) {
             cs.push(("mmappickle", &mmp));
         }
-        let rounds = if n >= 10_000 { 1 } else { o.rounds };
+        // One round for the large counts and for mmappickle's own (its
+        // inserts slow down as its file grows: minutes at 5,000).
+        let rounds = if n >= 10_000 || !o.small.contains(&n) {
+            1
+        } else {
+            o.rounds
+        };
         let extra = vec!["--n".to_string(), n.to_string()];
         for round in 0..rounds {
             eprintln!(
@@ -273,7 +279,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
          `import mmpk` (the wheel of `crates/mmpk-py`) against its peers, from Python: every \
          figure from a fresh process (`benches/files/peers.py`), contenders interleaved, the \
          order rotated each round; medians with min – max over {} rounds ({} for the large \
-         array; one round at 10,000 arrays and above). Page cache warm (files just written); a \
+         array; one round at 10,000 arrays and above and at mmappickle's own counts). Page cache warm (files just written); a \
          timed region includes importing the contender's own module (`mmpk`, `safetensors`, \
          `h5py`, `mmappickle`), as a fresh process pays for it. \
          {machine}\n",
