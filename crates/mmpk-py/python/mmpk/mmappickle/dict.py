@@ -148,7 +148,7 @@ class mmapdict:  # noqa: N801 - mmappickle's name
         if self._file is None:
             _mmpk_dict.convert(self._path)
         else:
-            _mmpk.convert_file(self._file.fileno(), self._name())
+            _mmpk.convert_in_place(self._name(), self._file.fileno())
 
     def _name(self) -> str:
         if self._file is None:
@@ -200,7 +200,7 @@ class mmapdict:  # noqa: N801 - mmappickle's name
         self._check_writable()
         if type(value) is not int:
             raise TypeError("commit_number should be an int")
-        self._d._core.set_commit_number(value)
+        self._d.commit_number = value
 
     def _check_writable(self) -> None:
         if self._readonly:
