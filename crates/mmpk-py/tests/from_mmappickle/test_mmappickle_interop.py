@@ -11,8 +11,6 @@ import numpy
 import pytest
 
 try:
-    # (The folder of these tests is a namespace package named mmappickle
-    # too: the real module is the one with mmapdict.)
     import mmappickle
     from mmappickle import mmapdict as _real  # noqa: F401
 except ImportError:

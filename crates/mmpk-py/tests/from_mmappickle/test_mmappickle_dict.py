@@ -6,6 +6,10 @@ Not ported: ``TestKvdata`` (mmappickle's private ``_kvdata`` entry writer,
 which mmpk replaces). The tests that looked at the private ``_header``
 (``test_creation``, ``test_commit_number``) check the same through the
 public API.
+
+(This folder is not named ``mmappickle``: the test runner puts ``tests/`` on
+``sys.path``, where a folder of that name would stand in for the real
+package wherever it is not installed.)
 """
 
 import io
