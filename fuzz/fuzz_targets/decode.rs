@@ -8,17 +8,14 @@ use libfuzzer_sys::fuzz_target;
 use pickle_ops::{decode, encode, json, resolve};
 
 fuzz_target!(|data: &[u8]| {
-    let opts = decode::DecodeOptions {
-        max_compare_work: 100_000,
-        ..Default::default()
-    };
+    let mut opts = decode::DecodeOptions::default();
+    opts.max_compare_work = 100_000;
     let Ok(p) = decode::decode(data, &opts) else {
         return;
     };
-    let jopts = json::JsonOptions {
-        max_nodes: 100_000,
-        max_int_digits: 10_000,
-    };
+    let mut jopts = json::JsonOptions::default();
+    jopts.max_nodes = 100_000;
+    jopts.max_int_digits = 10_000;
     let _ = json::pickle_to_json(&p, &jopts);
     let mut resolved = p.clone();
     if resolve::resolve(&mut resolved, 100_000).is_err() {

@@ -44,10 +44,8 @@ pub fn pickle_json(m: &ArgMatches) -> Result<(), Failure> {
         .parse()
         .map_err(Failure::input)?;
     let data = read_input(path)?;
-    let opts = decode::DecodeOptions {
-        encoding,
-        ..Default::default()
-    };
+    let mut opts = decode::DecodeOptions::default();
+    opts.encoding = encoding;
     let mut p = decode::decode(&data, &opts).map_err(|e| Failure::input(format!("{path}: {e}")))?;
     if !m.get_flag("raw") {
         resolve::resolve(&mut p, opts.max_compare_work).map_err(|kind| {

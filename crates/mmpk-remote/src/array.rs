@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 
 /// Where an array entry's raw bytes are, and what they hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ArrayInfo {
     /// v2 (mmpk's default) or v1 (mmappickle 1.0).
     pub encoding: Encoding,

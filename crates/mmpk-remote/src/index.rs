@@ -36,6 +36,7 @@ pub(crate) fn big_threshold(readahead: u64) -> u64 {
 
 /// One entry of the index.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RemoteEntry {
     /// The key.
     pub key: String,

@@ -22,6 +22,7 @@ use crate::options::Options;
 /// What identifies one version of the object: a change of any of these
 /// while reading is [`Error::Changed`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ObjectVersion {
     /// The object's size in bytes.
     pub size: u64,
@@ -54,6 +55,7 @@ impl ObjectVersion {
 
 /// Transfer counters, cumulative since the dict was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransferStats {
     /// GET requests sent (retries inside the transport not counted).
     pub requests: u64,

@@ -16,6 +16,7 @@ use crate::write::{DataWriter, NewEntry, Written};
 
 /// Where and what one stored array is.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ArrayInfo {
     /// The key.
     pub key: String,

@@ -799,6 +799,7 @@ pub(crate) fn lock_state(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 /// Where one live entry is in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EntryInfo {
     /// The key.
     pub key: String,

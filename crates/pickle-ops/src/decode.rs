@@ -50,6 +50,7 @@ impl std::str::FromStr for StrEncoding {
 
 /// Decoder options.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DecodeOptions {
     /// How Python 2 strings decode.
     pub encoding: StrEncoding,

@@ -89,6 +89,7 @@ use crate::text;
 
 /// Options of [`dis`], as `pickletools.dis` takes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DisOptions {
     /// Blanks by which to indent each MARK level (default 4).
     pub indentlevel: usize,

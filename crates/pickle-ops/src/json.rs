@@ -21,6 +21,7 @@ use crate::value::{Dtype, Global, NdArray, NodeId, Object, ObjectKind, Pickle, P
 
 /// Limits for printing.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct JsonOptions {
     /// Most nodes written (default 100 million).
     pub max_nodes: u64,

@@ -25,10 +25,8 @@ fn encoding(row: &J) -> Option<StrEncoding> {
 /// Decodes (and resolves) `data`, returning the canonical JSON (`null` for
 /// the huge ones, which are only decoded and printed).
 fn our_json(data: &[u8], enc: StrEncoding, raw: bool, huge: bool) -> Result<J, String> {
-    let opts = decode::DecodeOptions {
-        encoding: enc,
-        ..Default::default()
-    };
+    let mut opts = decode::DecodeOptions::default();
+    opts.encoding = enc;
     let mut p = decode::decode(data, &opts).map_err(|e| e.to_string())?;
     if !raw {
         resolve::resolve(&mut p, opts.max_compare_work).map_err(|e| format!("{e:?}"))?;
@@ -105,10 +103,8 @@ fn fixtures_decode_to_their_manifest_and_reencode_exactly() {
                     Err(e) => failures.push(format!("{file}: encoding failed: {e}")),
                 }
                 // From the decoded graph, keeping the stream's identities.
-                let opts = decode::DecodeOptions {
-                    encoding: enc,
-                    ..Default::default()
-                };
+                let mut opts = decode::DecodeOptions::default();
+                opts.encoding = enc;
                 let p = decode::decode(&data, &opts).unwrap();
                 match encode::encode(&p, proto) {
                     Ok(bytes) if bytes == data => {}

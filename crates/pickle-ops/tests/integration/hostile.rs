@@ -22,10 +22,8 @@ fn hostile_fixtures_are_rejected_with_typed_errors() {
             let file = row["file"].as_str().unwrap();
             let data = std::fs::read(dir.join(file)).unwrap();
             let enc = row["encoding"].as_str().unwrap_or("ASCII").parse().unwrap();
-            let opts = decode::DecodeOptions {
-                encoding: enc,
-                ..Default::default()
-            };
+            let mut opts = decode::DecodeOptions::default();
+            opts.encoding = enc;
             match decode::decode(&data, &opts) {
                 Err(e) => {
                     assert!(
@@ -94,13 +92,9 @@ fn truncations_and_byte_flips_of_fixtures_never_panic() {
                 d[i] = rnd() as u8;
                 if let Ok(mut p) = decode::decode(&d, &opts) {
                     let _ = resolve::resolve(&mut p, 1_000_000);
-                    let _ = json::pickle_to_json(
-                        &p,
-                        &json::JsonOptions {
-                            max_nodes: 1_000_000,
-                            ..Default::default()
-                        },
-                    );
+                    let mut jopts = json::JsonOptions::default();
+                    jopts.max_nodes = 1_000_000;
+                    let _ = json::pickle_to_json(&p, &jopts);
                     let _ = pickle_ops::encode::encode(&p, 4);
                 }
                 tried += 1;

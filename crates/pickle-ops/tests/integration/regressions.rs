@@ -5,17 +5,14 @@ use pickle_ops::{decode, encode, json, resolve};
 
 /// The property of `fuzz/fuzz_targets/decode.rs`.
 fn check(data: &[u8]) -> Result<(), String> {
-    let opts = decode::DecodeOptions {
-        max_compare_work: 100_000,
-        ..Default::default()
-    };
+    let mut opts = decode::DecodeOptions::default();
+    opts.max_compare_work = 100_000;
     let Ok(p) = decode::decode(data, &opts) else {
         return Ok(());
     };
-    let jopts = json::JsonOptions {
-        max_nodes: 100_000,
-        max_int_digits: 10_000,
-    };
+    let mut jopts = json::JsonOptions::default();
+    jopts.max_nodes = 100_000;
+    jopts.max_int_digits = 10_000;
     let mut resolved = p.clone();
     if resolve::resolve(&mut resolved, 100_000).is_err() {
         return Ok(());
