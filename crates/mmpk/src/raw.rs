@@ -184,9 +184,10 @@ mod tests {
         drop(_shared);
         d.insert_array("a", &ndarray::arr1(&[9u32])).unwrap();
         d.remove("a").unwrap();
-        // SAFETY: test only: the handle keeps the 12 mapped bytes alive and
-        // nothing else in the process writes them.
-        let old = unsafe { std::slice::from_raw_parts(r.as_ptr(), r.len()) };
+        // The handle keeps the old bytes mapped (read through the map's own
+        // checked accessor: no `unsafe` outside map.rs).
+        let start = r.info().data_offset as usize;
+        let old = r.map.bytes(start..start + r.len());
         assert_eq!(old, bytemuck::cast_slice::<u32, u8>(&[1, 2, 3]));
         assert!(matches!(d.raw_array("a"), Err(Error::KeyNotFound { .. })));
         // Vacuum waits for the handles of the current map, and of maps the
