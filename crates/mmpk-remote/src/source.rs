@@ -77,15 +77,21 @@ impl Source {
         {
             let mut c = self.cache();
             for r in ranges {
-                let hit = if r.start == r.end {
+                let mut hit = if r.start == r.end {
                     Some(Bytes::new())
                 } else {
                     c.get(r)
                 };
+                if hit.is_none() {
+                    let m = c.missing(r);
+                    if m.is_empty() {
+                        // Held by several adjacent blocks, none alone.
+                        hit = assemble(r, &c.pieces(r));
+                    }
+                    missing.extend(m);
+                }
                 if hit.is_some() {
                     self.t.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    missing.extend(c.missing(r));
                 }
                 out.push(hit);
             }

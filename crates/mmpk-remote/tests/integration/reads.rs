@@ -294,3 +294,21 @@ fn arrays_with_long_prefixes_and_structured_dtypes_read_remotely() {
     assert_eq!(sl.dtype, sd);
     assert_eq!(sl.data, raw2[200..240]);
 }
+
+/// A small array right after a large one: its value is read partly from
+/// the window cached after the large entry's tail, partly fetched.
+#[test]
+fn a_small_array_after_a_large_one() {
+    let s = Server::start();
+    let big: Vec<u8> = (0..296_000u32).map(|i| i as u8).collect();
+    let small: Vec<u8> = (0..12_108u32).map(|i| (i % 7) as u8).collect();
+    let mut b = Builder::new(1);
+    b.array("big", Encoding::V2, "<f8", &[1000, 37], &big)
+        .array("small", Encoding::V2, "<f4", &[1009, 3], &small)
+        .array("next", Encoding::V2, "<u1", &[3], &[1, 2, 3]);
+    s.put("f.mmpk", b.finish());
+    let d = RemoteDict::open(&s.url("f.mmpk"), quick()).unwrap();
+    assert_eq!(d.get_array("small").unwrap().data, small);
+    assert_eq!(d.get_array("next").unwrap().data, [1, 2, 3]);
+    assert_eq!(d.get_array("big").unwrap().data, big);
+}
