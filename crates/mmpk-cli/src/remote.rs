@@ -35,8 +35,15 @@ pub fn class(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
 }
 
 fn open(url: &str) -> Result<RemoteDict, Failure> {
-    RemoteDict::open(url, Options::new().allow_http(url.starts_with("http://")))
-        .map_err(|e| fail(url, &e))
+    // http:// URLs are plain HTTP; for s3:// the endpoint's scheme is
+    // allowed by AWS_ALLOW_HTTP (Options' default), not overridden here.
+    let o = Options::new();
+    let o = if url.starts_with("http://") {
+        o.allow_http(true)
+    } else {
+        o
+    };
+    RemoteDict::open(url, o).map_err(|e| fail(url, &e))
 }
 
 fn dtype_text(d: &Dtype) -> String {
@@ -352,4 +359,10 @@ pub fn export(url: &str, key: &str, out: &str, json_out: bool) -> Result<(), Fai
         return print(&format!("{v}\n"));
     }
     print(&format!("{url}: {key:?} -> {out} ({})\n", human(n)))
+}
+
+/// `mmpk zarr-refs URL`: from the index (no array data is fetched).
+pub fn zarr_refs(url: &str, opts: &mmpk::zarr::Options) -> Result<mmpk::zarr::Refs, Failure> {
+    let d = open(url)?;
+    d.zarr_refs(opts).map_err(|e| fail(url, &e))
 }

@@ -185,7 +185,14 @@ impl Transport {
                 if o.skip_signature {
                     b = b.with_skip_signature(true);
                 }
-                if let Some(a) = o.allow_http {
+                // `with_client_options` below replaces the client options
+                // `from_env` read, AWS_ALLOW_HTTP among them: read it here.
+                let env_http = || {
+                    std::env::var("AWS_ALLOW_HTTP")
+                        .ok()
+                        .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
+                };
+                if let Some(a) = o.allow_http.or_else(env_http) {
                     client = client.with_allow_http(a);
                     b = b.with_allow_http(a);
                 }
