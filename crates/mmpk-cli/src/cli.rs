@@ -257,6 +257,37 @@ pub fn cli() -> Command {
                 ),
         )
         .subcommand(
+            Command::new("zarr-refs")
+                .about("Writes kerchunk reference JSON: the file's arrays as a zarr store read by xarray, zarr and dask without mmpk (FILE may be a URL)")
+                .arg(
+                    Arg::new("file")
+                        .required(true)
+                        .value_name("FILE_OR_URL")
+                        .help("an mmpk file, or an http://, https:// or s3://bucket/key URL"),
+                )
+                .arg(
+                    Arg::new("url")
+                        .long("url")
+                        .value_name("URL")
+                        .help("where readers will find the file: the URL every reference names (default: FILE's absolute path, or the URL given)"),
+                )
+                .arg(
+                    Arg::new("chunk-mib")
+                        .long("chunk-mib")
+                        .value_name("N")
+                        .default_value("16")
+                        .value_parser(clap::value_parser!(f64))
+                        .help("target chunk size in MiB (chunks are whole rows of the first axis)"),
+                )
+                .arg(
+                    Arg::new("out")
+                        .short('o')
+                        .long("out")
+                        .value_name("REFS.json")
+                        .help("write the JSON there (default: standard output)"),
+                ),
+        )
+        .subcommand(
             Command::new("rm")
                 .about("Deletes keys (all must exist, or nothing is deleted)")
                 .arg(durable())

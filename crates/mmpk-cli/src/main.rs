@@ -15,7 +15,7 @@
 //! with `mmpk::par`), `put` and `npy` (`.npy` streamed in and out: headers
 //! parsed and written here, data copied by `copy_file_range` or through a
 //! bounded buffer, never held in memory), `watch`,
-//! `demo`, `inspect` (layout views over a file's bytes), `pyrepr`, `ui`
+//! `demo`, `zarr` (`zarr-refs`), `inspect` (layout views over a file's bytes), `pyrepr`, `ui`
 //! (tables, sizes, progress bars, the dtype formatting helper) and
 //! `pickle_cmds` (commands on any pickle).
 
@@ -40,6 +40,7 @@ mod remote;
 mod stats;
 mod ui;
 mod watch;
+mod zarr;
 
 use std::process::ExitCode;
 
@@ -150,6 +151,7 @@ fn main() -> ExitCode {
         Some(("watch", m)) => watch::watch(m),
         Some(("demo", m)) => demo::demo(m),
         Some(("completions", m)) => completions(m),
+        Some(("zarr-refs", m)) => zarr::zarr_refs(m),
         _ => Err(Failure::input("unknown command")),
     };
     report_peak_memory();

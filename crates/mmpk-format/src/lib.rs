@@ -72,6 +72,7 @@ pub mod numpy;
 pub mod plan;
 pub mod pylit;
 pub mod scan;
+pub mod zarr;
 
 pub use entry::Entry;
 pub use error::{Error, Result};

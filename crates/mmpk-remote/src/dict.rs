@@ -50,8 +50,8 @@ pub enum Refresh {
 /// and consistency model.
 #[derive(Debug)]
 pub struct RemoteDict {
-    src: Source,
-    version: ObjectVersion,
+    pub(crate) src: Source,
+    pub(crate) version: ObjectVersion,
     index: Index,
 }
 
@@ -140,7 +140,7 @@ impl RemoteDict {
         self.src.t.counters.snapshot()
     }
 
-    fn value_of(&self, e: &RemoteEntry) -> Result<Bytes> {
+    pub(crate) fn value_of(&self, e: &RemoteEntry) -> Result<Bytes> {
         let end = e
             .value_offset
             .checked_add(e.value_len)
@@ -197,7 +197,7 @@ impl RemoteDict {
     }
 
     /// The array's info, and its whole value when it was read for it.
-    fn info_of(&self, e: &RemoteEntry) -> Result<(ArrayInfo, Option<Bytes>)> {
+    pub(crate) fn info_of(&self, e: &RemoteEntry) -> Result<(ArrayInfo, Option<Bytes>)> {
         let key = &e.key;
         let fmt = |source| Error::Format {
             key: key.clone(),

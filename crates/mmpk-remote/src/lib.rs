@@ -145,6 +145,7 @@ mod index;
 mod options;
 mod source;
 mod transport;
+mod zarr;
 
 pub use array::{ArrayInfo, OwnedArray, OwnedMasked};
 pub use bytes::Bytes;
@@ -164,3 +165,4 @@ pub use ndarray;
 pub use options::Options;
 pub use pickle_ops::Pickle;
 pub use transport::{ObjectVersion, TransferStats};
+pub use zarr::MAX_MASKED_FETCH;

@@ -170,6 +170,7 @@ pub mod record;
 mod stream;
 mod value;
 mod write;
+mod zarr_refs;
 
 pub use array::{Array, ArrayInfo, ArrayMut};
 pub use dict::{Dict, EntryInfo, Layout, OpenOptions, Stats};
@@ -186,6 +187,8 @@ pub use mmpk_format::masked::MaskKind;
 pub use ndarray;
 /// The `num_complex` crate of the [`Element`] types `Complex<f32|f64>`.
 pub use num_complex;
+/// Zarr chunk references (kerchunk JSON) of a file's arrays: see [`Dict::zarr_refs`].
+pub use mmpk_format::zarr;
 pub use pickle_ops;
 pub use pickle_ops::Pickle;
 pub use raw::{RawArray, RawMasked, RawValue};

@@ -12,6 +12,7 @@ mod remote;
 #[cfg(feature = "crash-record")]
 mod strace;
 mod watch_demo;
+mod zarr;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -10,3 +10,4 @@ mod handbuilt;
 mod hostile;
 mod numpy;
 mod roundtrip;
+mod zarr;

@@ -19,6 +19,7 @@ mod regressions;
 mod reserve;
 mod soak;
 mod stream;
+mod zarr;
 
 use std::path::PathBuf;
 
