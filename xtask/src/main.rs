@@ -12,6 +12,7 @@
 //! | `target/venv/mmp1` | `numpy==1.23.5 mmappickle==1.0.0` | `gen_mmappickle.py` (mmappickle 1.0 files) |
 //! | `target/venv/moto` | `moto[server]` | `remote-test`: the S3 server mmpk-remote's tests start |
 //! | `target/venv/pytest-np1`, `pytest-np2` | the `mmpk` Python package, numpy 1.23.5 / 2.x, pytest | `python-test` (module [`mod@python`]) |
+//! | `target/venv/zarr` | numpy 2, zarr 3, xarray, dask, fsspec, kerchunk, s3fs, aiohttp, requests, `moto[server]`, pytest | `zarr-test`: `mmpk zarr-refs` read by xarray, zarr and dask |
 //!
 //! `cargo xtask bench` (module [`mod@bench`]) also uses `target/venv/py`, with
 //! `benches/pickle/cpython_peer.py`, and builds the Rust peers under
@@ -140,6 +141,15 @@ const TASKS: &[Task] = &[
         about: "ruff check and ruff format --check of crates/mmpk-py (ruff from PyPI in \
                 target/venv/ruff)",
         run: python::python_lint,
+    },
+    Task {
+        name: "zarr-test",
+        args: "[PYTEST ARGS...]",
+        about: "build mmpk-cli, then read `mmpk zarr-refs` JSON with xarray, zarr-python 3 and \
+                dask (target/venv/zarr: numpy 2, zarr 3, xarray, dask, fsspec, kerchunk, s3fs, \
+                moto[server], pytest) from a local path, over nginx and over moto's S3 server \
+                on 127.0.0.1 (crates/mmpk-cli/tests/python/test_zarr_refs.py)",
+        run: zarr_test,
     },
 ];
 
@@ -705,10 +715,19 @@ fn remote_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     if !moto.exists() {
         return Err(format!("{} does not exist", moto.display()));
     }
+    run(clean_cargo()
+        .current_dir(&ctx.root)
+        .env("MMPK_TEST_NGINX", &nginx)
+        .env("MMPK_TEST_MOTO", &moto)
+        .args(["test", "-p", "mmpk-remote", "--", "--include-ignored"])
+        .args(args))
+}
+
+/// `cargo`, without the variables `cargo run` gave this process: build
+/// scripts that track them (ring's: CARGO_MANIFEST_DIR) would rebuild.
+fn clean_cargo() -> Command {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
-    // `cargo run` gave this process its own package's variables; build
-    // scripts that track them (ring's: CARGO_MANIFEST_DIR) would rebuild.
     for (k, _) in env::vars_os() {
         let k = k.to_string_lossy();
         if [
@@ -724,10 +743,50 @@ fn remote_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             cmd.env_remove(k.as_ref());
         }
     }
-    run(cmd
+    cmd
+}
+
+// ---------------------------------------------------------------------------
+// zarr-test
+// ---------------------------------------------------------------------------
+
+/// What `target/venv/zarr` holds.
+const ZARR_VENV: &str = "numpy>=2,<3 zarr>=3,<4 xarray dask fsspec kerchunk s3fs aiohttp \
+                         requests moto[server] pytest";
+
+fn zarr_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let nginx = find_nginx().ok_or(
+        "nginx not found: install it (Debian/Ubuntu: `apt-get install -y nginx`) \
+         or set MMPK_TEST_NGINX to its binary",
+    )?;
+    let py = ensure_venv(
+        ctx,
+        "zarr",
+        Some(ZARR_VENV),
+        "import numpy, zarr, xarray, dask, fsspec, kerchunk, s3fs, aiohttp, requests, \
+         moto.server, pytest; \
+         assert numpy.__version__.startswith('2.') and zarr.__version__.startswith('3.')",
+    )?;
+    let moto = py
+        .parent()
+        .map(|bin| bin.join("moto_server"))
+        .ok_or("venv without a bin directory")?;
+    run(clean_cargo()
         .current_dir(&ctx.root)
+        .args(["build", "-p", "mmpk-cli"]))?;
+    let exe = ctx
+        .target
+        .join("debug")
+        .join(format!("mmpk{}", env::consts::EXE_SUFFIX));
+    let tests = ctx
+        .root
+        .join("crates/mmpk-cli/tests/python/test_zarr_refs.py");
+    run(python(&py)
+        .current_dir(&ctx.root)
+        .env("MMPK_BIN", &exe)
         .env("MMPK_TEST_NGINX", &nginx)
         .env("MMPK_TEST_MOTO", &moto)
-        .args(["test", "-p", "mmpk-remote", "--", "--include-ignored"])
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(&tests)
         .args(args))
 }
