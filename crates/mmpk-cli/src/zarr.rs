@@ -45,7 +45,7 @@ pub fn zarr_refs(m: &ArgMatches) -> Result<(), Failure> {
     report(path, &refs);
     match m.get_one::<String>("out") {
         Some(out) => std::fs::write(out, refs.json.as_bytes() as &[u8])
-            .map_err(|e| Failure::input(format!("{out}: {e}"))),
+            .map_err(|e| Failure::io(format!("{out}: {e}"))),
         None => crate::ui::print(&(refs.json + "\n")),
     }
 }

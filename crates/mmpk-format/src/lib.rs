@@ -48,6 +48,8 @@
 //! - [`generic`]: every other value, CPython's protocol-4 pickle with its
 //!   memo renumbered from the file's memo base (byte-identical to
 //!   mmappickle 1.0.0), decoded from the entry's bytes alone.
+//! - [`zarr`]: a file's arrays as zarr chunk references (kerchunk JSON)
+//!   pointing at the file's own bytes, for xarray, zarr and dask.
 //!
 //! `docs/format.md` in the repository specifies every byte; where it
 //! leaves room, this crate's decisions are in `docs/design.md`

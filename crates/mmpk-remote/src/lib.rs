@@ -51,6 +51,10 @@
 //! inside an async runtime (use `spawn_blocking`); a dict may be dropped
 //! anywhere.
 //!
+//! [`RemoteDict::zarr_refs`] describes the file's arrays as a zarr store
+//! whose chunks are byte ranges of the object (kerchunk reference JSON,
+//! see `mmpk_format::zarr`), from the index alone.
+//!
 //! ## Reading the index
 //!
 //! [`RemoteDict::open`] reads the first `readahead` bytes (64 KiB by

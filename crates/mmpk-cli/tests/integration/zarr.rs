@@ -1,6 +1,7 @@
 //! `mmpk zarr-refs`: the same JSON from a local file and from its URL
 //! (served by the in-test HTTP server), v1 files and masked arrays
-//! included; entries left out are named on stderr; bad input exits 2.
+//! included; entries left out are named on stderr; bad input exits 2,
+//! I/O failures 3.
 
 use mmpk_test_support::http::Server;
 
@@ -62,17 +63,22 @@ fn output_file_default_url_and_notes() {
 }
 
 #[test]
-fn bad_input_exits_2() {
+fn bad_input_exits_2_io_failures_3() {
     let path = mmappickle("keys.mmpk");
-    for args in [
-        &["zarr-refs", &path, "--chunk-mib", "0"][..],
-        &["zarr-refs", &path, "--chunk-mib", "x"],
-        &["zarr-refs", "/nonexistent/f.mmpk"],
-        &["zarr-refs", "http://127.0.0.1:9/none.mmpk"],
-        &["zarr-refs", &mmappickle("manifest.json")],
+    for (args, code) in [
+        (&["zarr-refs", &path, "--chunk-mib", "0"][..], 2),
+        (&["zarr-refs", &path, "--chunk-mib", "x"], 2),
+        (&["zarr-refs", "/nonexistent/f.mmpk"], 2),
+        (&["zarr-refs", &mmappickle("manifest.json")], 2),
+        (&["zarr-refs", "http://127.0.0.1:9/none.mmpk"], 3),
+        (&["zarr-refs", &path, "-o", "/nonexistent/dir/refs.json"], 3),
     ] {
         let o = mmpk(args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.lines().last().is_some_and(|l| l.starts_with("mmpk: ")),
+            "{args:?}: {err}"
+        );
     }
 }
