@@ -148,7 +148,8 @@ const TASKS: &[Task] = &[
         about: "build mmpk-cli, then read `mmpk zarr-refs` JSON with xarray, zarr-python 3 and \
                 dask (target/venv/zarr: numpy 2, zarr 3, xarray, dask, fsspec, kerchunk, s3fs, \
                 moto[server], pytest) from a local path, over nginx and over moto's S3 server \
-                on 127.0.0.1 (crates/mmpk-cli/tests/python/test_zarr_refs.py)",
+                on 127.0.0.1, and every dtype and shape class of mmpk-format's conformance \
+                files (crates/mmpk-cli/tests/python/test_zarr_refs.py)",
         run: zarr_test,
     },
 ];
@@ -778,12 +779,16 @@ fn zarr_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         .target
         .join("debug")
         .join(format!("mmpk{}", env::consts::EXE_SUFFIX));
+    // Every dtype and shape class, both layouts (mmpk-format's example).
+    let conformance = ctx.target.join("zarr-test").join("conformance");
+    write_conformance_files(ctx, &conformance)?;
     let tests = ctx
         .root
         .join("crates/mmpk-cli/tests/python/test_zarr_refs.py");
     run(python(&py)
         .current_dir(&ctx.root)
         .env("MMPK_BIN", &exe)
+        .env("MMPK_CONFORMANCE_DIR", &conformance)
         .env("MMPK_TEST_NGINX", &nginx)
         .env("MMPK_TEST_MOTO", &moto)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
