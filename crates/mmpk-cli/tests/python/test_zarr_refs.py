@@ -21,6 +21,7 @@ import dask.array as da
 import fsspec
 import numpy as np
 import pytest
+import requests
 import xarray as xr
 import zarr
 
@@ -69,7 +70,9 @@ def arrays():
         "zero_d": np.array(3.25),
         "empty": np.zeros((0, 4), "<f4"),
         "empty2": np.zeros((5, 0), "<i4"),
-        "m": np.ma.masked_array(np.arange(20.0).reshape(4, 5), mask=np.arange(20).reshape(4, 5) % 3 == 0),
+        "m": np.ma.masked_array(
+            np.arange(20.0).reshape(4, 5), mask=np.arange(20).reshape(4, 5) % 3 == 0
+        ),
         "nomask": np.ma.masked_array(np.arange(6, dtype="<i4")),
         # The last entry: 1009 rows (prime), nothing but the terminator after it.
         "last": np.arange(1009 * 11, dtype="<f8").reshape(1009, 11),
@@ -78,7 +81,10 @@ def arrays():
 
 
 def values():
-    return {"meta": {"unit": "nm", "frames": 3, "scale": [0.5, 2.0], "ok": True, "none": None}, "raw": b"\x00\x01"}
+    return {
+        "meta": {"unit": "nm", "frames": 3, "scale": [0.5, 2.0], "ok": True, "none": None},
+        "raw": b"\x00\x01",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +128,9 @@ def check_all(refs_path, expected, remote_options=None, remote_protocol=None):
     if remote_protocol is not None:
         opts.update(remote_options=remote_options, remote_protocol=remote_protocol)
         # zarr's store wants an asynchronous filesystem, and so the target.
-        aopts.update(remote_options={**remote_options, "asynchronous": True}, remote_protocol=remote_protocol)
+        aopts.update(
+            remote_options={**remote_options, "asynchronous": True}, remote_protocol=remote_protocol
+        )
     fs = fsspec.filesystem("reference", asynchronous=True, **aopts)
     store = zarr.storage.FsspecStore(fs, read_only=True, path="")
     g = zarr.open_group(store, mode="r")
@@ -188,7 +196,13 @@ def test_local_path(files):
 
 def test_v1_files(files):
     out = files["dir"] / "v1.json"
-    for fixture in ["dtype_be_f8.mmpk", "dtype_le_U5.mmpk", "dtype_le_M8_ns.mmpk", "shapes.mmpk", "masked.mmpk"]:
+    for fixture in [
+        "dtype_be_f8.mmpk",
+        "dtype_le_U5.mmpk",
+        "dtype_le_M8_ns.mmpk",
+        "shapes.mmpk",
+        "masked.mmpk",
+    ]:
         path = V1_FIXTURES / fixture
         j, _ = refs_for(path, out)
         fs = fsspec.filesystem("reference", fo=str(out), asynchronous=True)
@@ -241,7 +255,8 @@ def nginx(files):
         f"error_log {d}/error.log;\nevents {{ worker_connections 64; }}\n"
         f"http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp;\n"
         f"  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n"
-        f"  scgi_temp_path {d}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n    root {files['www']};\n  }}\n}}\n"
+        f"  scgi_temp_path {d}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n"
+        f"    root {files['www']};\n  }}\n}}\n"
     )
     p = subprocess.Popen([os.environ["MMPK_TEST_NGINX"], "-p", str(d), "-c", str(conf)])
     try:
@@ -281,11 +296,13 @@ def moto(files):
 
 
 def test_s3(files, moto):
-    creds = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": moto, "region_name": "us-east-1"}}
+    creds = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": moto, "region_name": "us-east-1"},
+    }
     s3 = fsspec.filesystem("s3", **creds)
     # moto accepts an unsigned CreateBucket (s3fs would send a location).
-    import requests
-
     assert requests.put(f"{moto}/data", timeout=30).status_code == 200
     s3.put_file(str(files["f"]), "data/dir/f.mmpk")
     out = files["dir"] / "s3.json"
@@ -358,8 +375,13 @@ def test_every_dtype_and_shape_class_both_layouts(tmp_path):
                     )
                     assert np.array_equal(got, want), (m["file"], key)
             else:
-                grp = zarr.open_group(zarr.storage.FsspecStore(fs, read_only=True, path=key), mode="r")
-                data, mask = nd_of(node["masked_array"]["data"]), nd_of(node["masked_array"]["mask"])
+                grp = zarr.open_group(
+                    zarr.storage.FsspecStore(fs, read_only=True, path=key), mode="r"
+                )
+                data, mask = (
+                    nd_of(node["masked_array"]["data"]),
+                    nd_of(node["masked_array"]["mask"]),
+                )
                 assert grp["data"][...].tobytes() == data.tobytes(), (m["file"], key)
                 assert grp["mask"][...].tobytes() == mask.tobytes(), (m["file"], key)
             n += 1
