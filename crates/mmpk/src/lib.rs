@@ -182,13 +182,13 @@ pub use maint::{RepairReport, VacuumReport};
 pub use masked::Masked;
 pub use mmpk_format::array::Encoding;
 pub use mmpk_format::masked::MaskKind;
+/// Zarr chunk references (kerchunk JSON) of a file's arrays: see [`Dict::zarr_refs`].
+pub use mmpk_format::zarr;
 /// The `ndarray` (0.17) that views and owned arrays are made of: name it
 /// `mmpk::ndarray` so downstream code uses the very same types.
 pub use ndarray;
 /// The `num_complex` crate of the [`Element`] types `Complex<f32|f64>`.
 pub use num_complex;
-/// Zarr chunk references (kerchunk JSON) of a file's arrays: see [`Dict::zarr_refs`].
-pub use mmpk_format::zarr;
 pub use pickle_ops;
 pub use pickle_ops::Pickle;
 pub use raw::{RawArray, RawMasked, RawValue};
