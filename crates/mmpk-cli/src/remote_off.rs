@@ -37,3 +37,8 @@ pub fn get(url: &str, _key: &str, _json_out: bool) -> Result<(), Failure> {
 pub fn export(url: &str, _key: &str, _out: &str, _json_out: bool) -> Result<(), Failure> {
     Err(unsupported(url))
 }
+
+/// `mmpk zarr-refs URL`: refused.
+pub fn zarr_refs(url: &str, _opts: &mmpk::zarr::Options) -> Result<mmpk::zarr::Refs, Failure> {
+    Err(unsupported(url))
+}
