@@ -86,7 +86,7 @@ impl RemoteDict {
                         e.value_len
                     ))
                 }
-                Err(Error::WrongKind { .. }) => match self.get_value(&e.key) {
+                Err(Error::WrongKind { .. }) => match self.get_pickle(&e.key) {
                     Ok(p) => Source::Value(p),
                     Err(err) => skip(err)?,
                 },

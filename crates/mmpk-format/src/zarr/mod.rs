@@ -234,7 +234,7 @@ pub fn items_from_file(file: &[u8]) -> crate::Result<Vec<Item>> {
                 e.value_len
             ))
         } else {
-            let opts = pickle_ops::decode::Options::default();
+            let opts = pickle_ops::decode::DecodeOptions::default();
             // Python 2 forms folded (`_codecs.encode` bytes, ...), as
             // mmpk-remote's values are.
             match crate::generic::decode_value(&file[span], e.value_offset, &opts) {

@@ -308,7 +308,7 @@ fn a_small_array_after_a_large_one() {
         .array("next", Encoding::V2, "<u1", &[3], &[1, 2, 3]);
     s.put("f.mmpk", b.finish());
     let d = RemoteDict::open(&s.url("f.mmpk"), quick()).unwrap();
-    assert_eq!(d.get_array("small").unwrap().data, small);
-    assert_eq!(d.get_array("next").unwrap().data, [1, 2, 3]);
-    assert_eq!(d.get_array("big").unwrap().data, big);
+    assert_eq!(d.array("small").unwrap().data, small);
+    assert_eq!(d.array("next").unwrap().data, [1, 2, 3]);
+    assert_eq!(d.array("big").unwrap().data, big);
 }
