@@ -127,26 +127,22 @@ pub(crate) fn preallocate(f: &File, offset: u64, len: u64) -> io::Result<()> {
 #[inline]
 #[track_caller]
 pub(crate) fn sync_all(f: &File) -> io::Result<()> {
-    #[cfg(feature = "crash-record")]
-    let site = std::panic::Location::caller();
-    #[cfg(feature = "crash-record")]
-    if crate::record::skip_sync(site) {
-        return Ok(());
-    }
-    #[cfg(any(test, feature = "fault-injection"))]
-    if consult() != Injected::No {
-        return Err(no_space());
-    }
-    f.sync_all()?;
-    #[cfg(feature = "crash-record")]
-    crate::record::sync(f, false, site);
-    Ok(())
+    sync(f, false)
 }
 
 /// `fdatasync` (`F_FULLFSYNC` on Apple platforms, as `std` does).
 #[inline]
 #[track_caller]
 pub(crate) fn sync_data(f: &File) -> io::Result<()> {
+    sync(f, true)
+}
+
+/// The one sync of the seam: `fdatasync` when `data_only`, else `fsync`.
+/// (`#[track_caller]` all the way down, so the recorder's site is the
+/// caller of `sync_all`/`sync_data`.)
+#[inline]
+#[track_caller]
+fn sync(f: &File, data_only: bool) -> io::Result<()> {
     #[cfg(feature = "crash-record")]
     let site = std::panic::Location::caller();
     #[cfg(feature = "crash-record")]
@@ -157,9 +153,13 @@ pub(crate) fn sync_data(f: &File) -> io::Result<()> {
     if consult() != Injected::No {
         return Err(no_space());
     }
-    f.sync_data()?;
+    if data_only {
+        f.sync_data()?;
+    } else {
+        f.sync_all()?;
+    }
     #[cfg(feature = "crash-record")]
-    crate::record::sync(f, true, site);
+    crate::record::sync(f, data_only, site);
     Ok(())
 }
 
