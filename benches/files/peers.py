@@ -274,6 +274,9 @@ def w5(c, out, procs, n):
     for p in ps:
         p.join()
     emit("total", time.perf_counter() - t)
+    # mmappickle 1.0's writers race: a child may die reading another's
+    # half-written entry (KeyError: 'key'); its remaining inserts are lost.
+    emit("failed", sum(1 for p in ps if p.exitcode != 0))
     if c == "mmpk":
         import mmpk
         with mmpk.open(out) as d:

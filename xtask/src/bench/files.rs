@@ -205,6 +205,14 @@ impl Bench {
             .map(|s| s.min)
     }
 
+    /// The worst (largest) sample.
+    pub(super) fn worst(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
+        self.samples
+            .get(&(w.to_string(), c.to_string(), param, m.to_string()))
+            .and_then(|v| stats(v))
+            .map(|s| s.max)
+    }
+
     pub(super) fn cell(&self, w: &str, c: &str, param: usize, m: &str) -> String {
         match self
             .samples

@@ -235,12 +235,15 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             return Err(format!("bench python: no `{m}` sample of mmpk in {w}"));
         }
     }
-    let lost = b.median("w5", "mmpk", o.procs.1, "lost").unwrap_or(0.0)
-        + b.median("w5", "mmappickle", o.procs.2, "lost")
-            .unwrap_or(0.0);
-    if lost > 0.0 {
+    // Only ours must never lose an insert: mmappickle 1.0's writers race
+    // (a child reading another's half-written entry dies with `KeyError:
+    // 'key'` in `_kv_all`, its remaining inserts never made), which the
+    // table reports in its `lost` column rather than failing the run.
+    let lost = b.worst("w5", "mmpk", o.procs.1, "lost").unwrap_or(0.0);
+    let failed = b.worst("w5", "mmpk", o.procs.1, "failed").unwrap_or(0.0);
+    if lost > 0.0 || failed > 0.0 {
         return Err(format!(
-            "bench python: {lost} inserts lost by concurrent writers"
+            "bench python: {lost} inserts lost, {failed} writer processes failed"
         ));
     }
     if o.write {
@@ -521,7 +524,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     let _ = writeln!(
         r,
         "\n### {procs} Python processes inserting float64[128] arrays into one file\n\n\
-         | contender | inserts | total | per insert | lost |\n|---|---:|---:|---:|---:|"
+         | contender | inserts | total | per insert | lost (worst round) |\n|---|---:|---:|---:|---:|"
     );
     let mut per_insert = Vec::new();
     for (c, label, n) in [
@@ -536,8 +539,16 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
             "| {label} | {procs} × {n} | {} | {} | {} |",
             b.cell("w5", c, n, "total"),
             t.map_or("—".into(), |t| super::fmt_time(t / total)),
-            b.median("w5", c, n, "lost")
+            b.worst("w5", c, n, "lost")
                 .map_or("—".into(), |l| format!("{l:.0}"))
+        );
+    }
+    if b.worst("w5", "mmappickle", n_mmp, "failed").unwrap_or(0.0) > 0.0 {
+        let _ = writeln!(
+            r,
+            "\nmmappickle 1.0's writers race: in this run a writer process died \
+             reading another's half-written entry (`KeyError: 'key'` in `_kv_all`), \
+             and its remaining inserts were never made."
         );
     }
     targets.push((
