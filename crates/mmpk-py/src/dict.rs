@@ -210,7 +210,7 @@ fn truncate(py: Python<'_>, spec: &Spec) -> PyResult<()> {
 
 impl Core {
     /// The open dict, reopened first in a child after `fork`.
-    fn dict(&self, py: Python<'_>) -> PyResult<mmpk::Dict> {
+    pub(crate) fn dict(&self, py: Python<'_>) -> PyResult<mmpk::Dict> {
         let generation = GENERATION.load(Ordering::SeqCst);
         {
             let st = self.state.read().unwrap_or_else(|p| p.into_inner());

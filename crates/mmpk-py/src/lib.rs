@@ -10,6 +10,7 @@ mod dict;
 mod errors;
 mod maint;
 mod values;
+mod zarr;
 
 /// The extension module `mmpk._mmpk`.
 #[pymodule]
@@ -21,5 +22,6 @@ fn _mmpk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dict::convert_in_place, m)?)?;
     m.add_function(wrap_pyfunction!(dict::convert_to, m)?)?;
     values::register(m)?;
+    m.add_function(wrap_pyfunction!(zarr::zarr_refs, m)?)?;
     Ok(())
 }

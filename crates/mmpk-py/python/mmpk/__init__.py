@@ -17,5 +17,6 @@ from . import errors
 from ._dict import Dict, convert, open
 from ._mmpk import __version__
 from ._values import load, loads
+from ._zarr import zarr_refs
 
-__all__ = ["Dict", "open", "convert", "errors", "load", "loads", "__version__"]
+__all__ = ["Dict", "open", "convert", "errors", "load", "loads", "zarr_refs", "__version__"]
