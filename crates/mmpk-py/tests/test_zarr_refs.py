@@ -20,7 +20,7 @@ def make(path):
         d["a"] = np.arange(1000 * 7, dtype="<f8").reshape(1000, 7)
         d["meta"] = {"unit": "nm", "n": 3}
         d["raw"] = b"\x00\x01"
-        d["s"] = np.float32(2.5) * np.ones((), "f4")
+        d["s"] = np.array(2.5, dtype="<f4")  # 0-d: an array, not a scalar
         d["m"] = np.ma.masked_array(np.arange(6, dtype="<i2"), mask=[1, 0, 0, 1, 0, 0])
         # The last entry: a prime first axis, nothing after it but the end.
         d["last"] = np.arange(1009 * 3, dtype=">i4").reshape(1009, 3)
