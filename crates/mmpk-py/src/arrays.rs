@@ -182,6 +182,19 @@ pub(crate) fn masked_array_type(py: Python<'_>) -> PyResult<&Bound<'_, pyo3::typ
     MASKED_ARRAY.import(py, "numpy.ma", "MaskedArray")
 }
 
+/// Whether `value` is a `numpy.ma.MaskedArray`. `numpy.ma` is not
+/// imported for it (~15-50 ms): while it is not in `sys.modules`, no masked
+/// array can exist, so storing a plain array never imports it.
+pub(crate) fn is_masked(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if let Some(t) = MASKED_ARRAY.get(py) {
+        return value.is_instance(t.bind(py));
+    }
+    if !py.import("sys")?.getattr("modules")?.contains("numpy.ma")? {
+        return Ok(false);
+    }
+    value.is_instance(masked_array_type(py)?)
+}
+
 /// A `numpy.ma.MaskedArray` over the mapped data and (per-element) mask.
 pub(crate) fn masked_view<'py>(
     py: Python<'py>,

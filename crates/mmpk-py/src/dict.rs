@@ -374,7 +374,7 @@ impl Core {
         if d.is_read_only() {
             return Err(errors::to_py(py, mmpk::Error::ReadOnly { op: "insert" }));
         }
-        if value.is_instance(arrays::masked_array_type(py)?)? {
+        if arrays::is_masked(py, value)? {
             if arrays::store_masked(py, &d, &k, value)? {
                 return Ok(());
             }

@@ -3,6 +3,10 @@ from numpy's buffers, masked arrays, replaced and removed keys."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -253,6 +257,38 @@ def test_masked_arrays_both_ways(path, layout):
         m = d["elementwise"]
         assert m.mask.tolist() == [[True, True, False], [True, False, False]]
         assert m.data[1, 2] == 42.0
+
+
+def test_storing_plain_arrays_does_not_import_numpy_ma(path):
+    # numpy 2 imports numpy.ma lazily (numpy 1.x at `import numpy`): a
+    # store must not import it (tens of ms) just to ask whether a value is
+    # a masked array, since none can exist before it is imported.
+    probe = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        if "numpy.ma" in sys.modules:
+            print("preloaded")
+            raise SystemExit
+        import mmpk
+        with mmpk.open(sys.argv[1], "a") as d:
+            d["a"] = np.arange(5.0)
+            d["f"] = np.asfortranarray(np.ones((2, 3), "f4"))
+            d["v"] = {"x": [1, 2.5, "s"]}
+            assert d["a"].sum() == 10.0 and d["v"] == {"x": [1, 2.5, "s"]}
+        print(sorted(m for m in sys.modules if m == "numpy.ma" or m.startswith("numpy.ma.")))
+        import numpy.ma  # now a masked array exists and is stored as one
+        with mmpk.open(sys.argv[1], "a") as d:
+            d["m"] = np.ma.masked_less(np.arange(3), 1)
+            assert d["m"].mask.tolist() == [True, False, False]
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if out == "preloaded":
+        pytest.skip("this numpy imports numpy.ma with numpy")
+    assert out == "[]"
 
 
 def test_object_arrays_are_pickled_not_mapped(path):
