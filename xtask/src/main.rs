@@ -12,6 +12,7 @@
 //! | `target/venv/mmp1` | `numpy==1.23.5 mmappickle==1.0.0` | `gen_mmappickle.py` (mmappickle 1.0 files) |
 //! | `target/venv/moto` | `moto[server]` | `remote-test`: the S3 server mmpk-remote's tests start |
 //! | `target/venv/pytest-np1`, `pytest-np2` | the `mmpk` Python package, numpy 1.23.5 / 2.x, pytest | `python-test` (module [`mod@python`]) |
+//! | `target/venv/cluster` | numpy 2, dask, distributed, xarray, zarr 3, fsspec, kerchunk, s3fs, aiohttp, requests, `moto[server]`, pytest, and the `mmpk` wheel | `cluster-test` and `bench dask` (module [`mod@cluster`]) |
 //! | `target/venv/zarr` | numpy 2, zarr 3, xarray, dask, fsspec, kerchunk, s3fs, aiohttp, requests, `moto[server]`, pytest | `zarr-test`: `mmpk zarr-refs` read by xarray, zarr and dask |
 //!
 //! `cargo xtask bench` (module [`mod@bench`]) also uses `target/venv/py`, with
@@ -23,6 +24,7 @@
 //! fixtures record its `sys.version`).
 
 mod bench;
+mod cluster;
 mod crash;
 mod msrv;
 mod python;
@@ -151,6 +153,17 @@ const TASKS: &[Task] = &[
                 on 127.0.0.1, and every dtype and shape class of mmpk-format's conformance \
                 files (crates/mmpk-cli/tests/python/test_zarr_refs.py)",
         run: zarr_test,
+    },
+    Task {
+        name: "cluster-test",
+        args: "[PYTEST ARGS...]",
+        about: "a dask.distributed LocalCluster (2 worker processes) reads an mmpk file served \
+                by nginx and moto's S3 server on 127.0.0.1 through the zarr references (xarray, \
+                dask): results, bytes moved (nginx's log, a counting proxy before moto), a file \
+                growing meanwhile (target/venv/cluster: numpy 2, \
+                dask, distributed, xarray, zarr 3, s3fs, moto[server], mmpk's wheel; \
+                crates/mmpk-py/cluster_tests)",
+        run: cluster::cluster_test,
     },
 ];
 

@@ -1,0 +1,216 @@
+"""Servers on 127.0.0.1 for the cluster tests and `cargo xtask bench dask`:
+nginx (with an access log of the bytes it sent and the Range asked for),
+moto's S3 server, and a counting proxy in front of moto (moto's own log has
+no byte counts). Every request the servers answer is a `Hit`."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One answered request: method, path, status, body bytes, Range."""
+
+    method: str
+    path: str
+    status: int
+    nbytes: int
+    range: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen | None, what: str) -> None:
+    t = time.monotonic()
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() - t > 30:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
+class Nginx:
+    """nginx serving `root` on a free port, logging every request as
+    `METHOD URI STATUS BODY_BYTES "RANGE"`."""
+
+    def __init__(self, binary: str, root: Path, workdir: Path, workers: int = 1):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "tmp").mkdir(exist_ok=True)
+        self.log = self.dir / "access.log"
+        self.port = free_port()
+        d = self.dir
+        conf = d / "nginx.conf"
+        # Run as root (CI), nginx's workers would be `nobody`, who cannot
+        # read the test's files: keep them as the user that started it.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf.write_text(
+            f"daemon off;\n{user}worker_processes {workers};\npid {d}/nginx.pid;\n"
+            f"error_log {d}/error.log;\nevents {{ worker_connections 256; }}\n"
+            "http {\n"
+            "  log_format bytes '$request_method $uri $status $body_bytes_sent \"$http_range\"';\n"
+            f"  access_log {self.log} bytes;\n  sendfile on;\n  keepalive_requests 100000;\n"
+            f"  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n"
+            f"  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n"
+            f"  scgi_temp_path {d}/tmp;\n"
+            f"  server {{\n    listen 127.0.0.1:{self.port};\n    root {root};\n  }}\n}}\n"
+        )
+        self.proc = subprocess.Popen([binary, "-p", str(d), "-c", str(conf)])
+        try:
+            wait_port(self.port, self.proc, "nginx")
+        except BaseException:
+            self.close()
+            raise
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _read(self) -> list[Hit]:
+        out = []
+        try:
+            text = self.log.read_text()
+        except FileNotFoundError:
+            return out
+        for line in text.splitlines():
+            method, path, status, nbytes, rng = line.split(" ", 4)
+            out.append(Hit(method, path, int(status), int(nbytes), rng.strip('"')))
+        return out
+
+    def hits(self) -> list[Hit]:
+        """Every request so far, once the log stops growing (nginx writes a
+        line after its response)."""
+        last = self._read()
+        while True:
+            time.sleep(0.1)
+            now = self._read()
+            if now == last:
+                return now
+            last = now
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Moto:
+    """moto's S3 server on a free port, and a counting proxy in front of it:
+    `url` is the proxy's, `direct` moto's own."""
+
+    def __init__(self, binary: str):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(self.port, self.proc, "moto_server")
+        except BaseException:
+            self.close()
+            raise
+        self.direct = f"http://127.0.0.1:{self.port}"
+        self.proxy = CountingProxy("127.0.0.1", self.port)
+        self.url = self.proxy.url
+
+    def hits(self) -> list[Hit]:
+        return self.proxy.hits()
+
+    def close(self) -> None:
+        if getattr(self, "proxy", None) is not None:
+            self.proxy.close()
+        self.proc.kill()
+        self.proc.wait()
+
+
+class CountingProxy:
+    """An HTTP/1.1 proxy (one upstream) that records every request it
+    forwards with the body bytes of its response. Headers pass unchanged
+    (Host included, so S3 signatures stay valid)."""
+
+    def __init__(self, host: str, port: int):
+        self._hits: list[Hit] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                conn = getattr(self, "_upstream", None)
+                if conn is None:
+                    conn = self._upstream = http.client.HTTPConnection(host, port, timeout=60)
+                headers = {k: v for k, v in self.headers.items()}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response_only(r.status, r.reason)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                if self.command == "HEAD":
+                    self.send_header("Content-Length", r.getheader("Content-Length") or "0")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                path = self.path.split("?", 1)[0]
+                with proxy._lock:
+                    proxy._hits.append(
+                        Hit(
+                            self.command,
+                            path,
+                            r.status,
+                            0 if self.command == "HEAD" else len(data),
+                            self.headers.get("Range", "-"),
+                        )
+                    )
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def hits(self) -> list[Hit]:
+        with self._lock:
+            return list(self._hits)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def nginx_binary() -> str:
+    return os.environ.get("MMPK_TEST_NGINX", "/usr/sbin/nginx")
+
+
+def moto_binary() -> str:
+    return os.environ["MMPK_TEST_MOTO"]
