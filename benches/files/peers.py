@@ -20,6 +20,8 @@ names the W1 array `a` in every dict-like file.
 
     w1 CONTENDER OUT --mib N           write one float32 array of N MiB to a new file
     w2 CONTENDER FILE --mib N          fresh process: open FILE, get the array, sum it
+                                       (`open` includes importing the contender's module,
+                                       `import` and `open_only` split it)
     w3 CONTENDER OUT --n N             insert N float64[128] arrays, keys k0..k{N-1}
     w3read CONTENDER FILE --n N        fresh process: open, read every key
     w4 CONTENDER OUT --n N             store {str(i): [i, float(i), str(i)]} (mmappickle:
@@ -101,36 +103,46 @@ def w1(c, out, mib):
 def w2(c, path, mib):
     n = mib * (1 << 20) // 4
     t = time.perf_counter()
+    t1 = t  # after the contender's own module is imported (numpy already is)
     if c == "memmap":
         a = np.memmap(path, dtype=np.float32, mode="r", shape=(n,))
     elif c == "npload":
         a = np.load(path, mmap_mode="r")
     elif c == "joblib":
         import joblib
+        t1 = time.perf_counter()
         a = joblib.load(path, mmap_mode="r")
     elif c == "mmappickle":
         from mmappickle import mmapdict
+        t1 = time.perf_counter()
         d = mmapdict(path, readonly=True)
         a = d["a"]
     elif c == "h5py":
         import h5py
+        t1 = time.perf_counter()
         f = h5py.File(path, "r")
         a = f["a"]
     elif c == "mmpk":
         import mmpk
+        t1 = time.perf_counter()
         d = mmpk.open(path)
         a = d["a"]
     elif c == "safetensors":
         from safetensors import safe_open
+        t1 = time.perf_counter()
         with safe_open(path, framework="numpy") as f:
             a = f.get_tensor("a")
     elif c == "pickle":
         import pickle
+        t1 = time.perf_counter()
         with open(path, "rb") as f:
             a = pickle.load(f)["a"]
     else:
         raise SystemExit(f"w2: unknown contender {c}")
-    emit("open", time.perf_counter() - t)
+    t2 = time.perf_counter()
+    emit("open", t2 - t)  # import + open + get
+    emit("import", t1 - t)
+    emit("open_only", t2 - t1)  # open + get, the module imported
     t = time.perf_counter()
     s = float(np.sum(a, dtype=np.float64)) if c != "h5py" else float(np.sum(a[...], dtype=np.float64))
     emit("sum", time.perf_counter() - t)

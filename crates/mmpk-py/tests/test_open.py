@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -187,3 +190,36 @@ def test_convert(tmp_path):
     with pytest.raises(errors.Error):
         mmpk.convert(bad, tmp_path / "out.mmpk")
     assert not (tmp_path / "out.mmpk").exists()
+
+
+def test_import_loads_only_what_open_needs(path):
+    # `import mmpk` is in the timed region of a fresh process: the modules
+    # for values, errors and zarr_refs (and json) load on first use.
+    probe = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        before = set(sys.modules)
+        import mmpk
+        with mmpk.open(sys.argv[1], "a") as d:
+            d["a"] = np.arange(3.0)
+            assert d["a"].tolist() == [0.0, 1.0, 2.0]
+        for name in sorted(set(sys.modules) - before):
+            print(name)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = out.split()
+    for lazy in ("mmpk.errors", "mmpk._values", "mmpk._zarr", "json"):
+        assert lazy not in loaded, loaded
+    # ... and are there when named, however they are named.
+    import mmpk.errors as by_import
+
+    assert mmpk.errors is by_import is errors
+    assert mmpk.loads(pickle.dumps([1, "a"])) == [1, "a"]
+    assert callable(mmpk.load) and callable(mmpk.zarr_refs)
+    assert {"errors", "load", "loads", "zarr_refs", "open"} <= set(dir(mmpk))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        mmpk.nope  # noqa: B018

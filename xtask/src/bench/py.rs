@@ -226,7 +226,7 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let first = o.small.first().copied().unwrap_or(0);
     for (w, param, m) in [
         ("w1", 0, "write"),
-        ("w2", 0, "open"),
+        ("w2", 0, "open_only"),
         ("w3", first, "read"),
         ("w4", o.dict, "read"),
         ("w5", o.procs.1, "total"),
@@ -284,7 +284,8 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
          order rotated each round; medians with min – max over {} rounds ({} for the large \
          array; one round at 10,000 arrays and above and at mmappickle's own counts). Page cache warm (files just written); a \
          timed region includes importing the contender's own module (`mmpk`, `safetensors`, \
-         `h5py`, `mmappickle`), as a fresh process pays for it. \
+         `h5py`, `mmappickle`), as a fresh process pays for it (the open + get table shows \
+         it apart). \
          {machine}\n",
         if o.quick { " --quick" } else { "" },
         o.rounds,
@@ -296,10 +297,16 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     let _ = writeln!(
         r,
         "### Open a file and get its {} MiB float32 array\n\n\
-         | contender | open + get | ours × |\n|---|---:|---:|",
+         The target compares `open + d[k]` with the module imported (`open + get`): \
+         `np.load`'s own module, numpy, is imported before its timed region too, and a \
+         process imports a module once however many files it opens. What a fresh process \
+         pays for the import of the contender's module is in its own column, and the sum \
+         beside it.\n\n\
+         | contender | open + get | ours × | import | import + open + get |\n\
+         |---|---:|---:|---:|---:|",
         o.mib
     );
-    let ours = b.median("w2", "mmpk", 0, "open");
+    let ours = b.median("w2", "mmpk", 0, "open_only");
     for (c, label) in [
         ("mmpk", "**mmpk** `mmpk.open(f)[\"a\"]` (mapped view)"),
         ("npload", "numpy `np.load(mmap_mode='r')`"),
@@ -311,22 +318,28 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     ] {
         let _ = writeln!(
             r,
-            "| {label} | {} | {} |",
-            b.cell("w2", c, 0, "open"),
+            "| {label} | {} | {} | {} | {} |",
+            b.cell("w2", c, 0, "open_only"),
             if c == "mmpk" {
                 "—".into()
             } else {
-                ratio(b.median("w2", c, 0, "open"), ours)
-            }
+                ratio(b.median("w2", c, 0, "open_only"), ours)
+            },
+            b.cell("w2", c, 0, "import"),
+            b.cell("w2", c, 0, "open"),
         );
     }
-    let np = b.median("w2", "npload", 0, "open");
-    let st = b.median("w2", "safetensors", 0, "open");
-    let pk = b.median("w2", "pickle", 0, "open");
+    let np = b.median("w2", "npload", 0, "open_only");
+    let st = b.median("w2", "safetensors", 0, "open_only");
+    let pk = b.median("w2", "pickle", 0, "open_only");
     targets.push((
-        "open + `d[k]` no slower than `np.load(mmap_mode='r')`".into(),
+        "open + `d[k]` no slower than `np.load(mmap_mode='r')` (modules imported)".into(),
         ours.zip(np).map(|(a, p)| a <= p),
-        ratio(np, ours),
+        format!(
+            "{} (with `import mmpk` counted: {})",
+            ratio(np, ours),
+            ratio(np, b.median("w2", "mmpk", 0, "open"))
+        ),
     ));
     targets.push((
         "open + `d[k]` far ahead (≥ 10×) of safetensors `get_tensor` and `pickle.load`".into(),

@@ -13,10 +13,39 @@ See :func:`mmpk.open` and :class:`mmpk.Dict`; errors are in
 :mod:`mmpk.errors`.
 """
 
-from . import errors
+from typing import TYPE_CHECKING, Any
+
 from ._dict import Dict, convert, open
 from ._mmpk import __version__
-from ._values import load, loads
-from ._zarr import zarr_refs
 
 __all__ = ["Dict", "open", "convert", "errors", "load", "loads", "zarr_refs", "__version__"]
+
+if TYPE_CHECKING:
+    from . import errors
+    from ._values import load, loads
+    from ._zarr import zarr_refs
+
+# Imported on first use (PEP 562), so that `import mmpk` costs only what
+# `mmpk.open` needs: the rest (and `json` for zarr_refs) loads when named.
+_LAZY = {
+    "errors": ("errors", None),
+    "load": ("_values", "load"),
+    "loads": ("_values", "loads"),
+    "zarr_refs": ("_zarr", "zarr_refs"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mmpk' has no attribute {name!r}")
+    import importlib
+
+    module, attr = _LAZY[name]
+    m = importlib.import_module(f".{module}", __name__)
+    value = m if attr is None else getattr(m, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

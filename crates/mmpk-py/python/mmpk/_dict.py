@@ -3,19 +3,20 @@ native core (``mmpk._mmpk.Core``)."""
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Iterator, MutableMapping
-from typing import Any, BinaryIO, Literal, Union
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import _mmpk
-from .errors import BusyError
 
 __all__ = ["Dict", "open", "convert"]
 
-Mode = Literal["r", "r+", "a", "w", "x"]
-Change = Literal["added", "replaced", "removed"]
-PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+if TYPE_CHECKING:  # (not built at import: `import mmpk` stays fast)
+    from typing import Literal, Union
+
+    Mode = Literal["r", "r+", "a", "w", "x"]
+    Change = Literal["added", "replaced", "removed"]
+    PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _MODES = ("r", "r+", "a", "w", "x")
 _MISSING = object()
@@ -172,9 +173,13 @@ class Dict(MutableMapping[str, Any]):
         file renamed over the old one). Raises :class:`mmpk.errors.BusyError`
         while arrays of this dict are alive in this process (``del`` them
         first); other processes must not have the file open."""
+        from . import errors
+
         try:
             return self._core.vacuum()
-        except BusyError:
+        except errors.BusyError:
+            import gc
+
             gc.collect()
             return self._core.vacuum()
 
