@@ -26,6 +26,9 @@
 //! - `python` (module [`mod@py`]): the Python package (`import mmpk`)
 //!   against np.load / np.save, safetensors, h5py, pickle and mmappickle 1.0
 //!   from Python (`benches/files/peers.py`), issue 13 "Speed".
+//! - `durable` (module [`mod@durable`]): per-insert time of mmpk's durable
+//!   and default modes against SQLite (WAL, `synchronous=FULL`) and h5py
+//!   with `fsync`, with the barriers each insert makes, issue 16 item 7.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -38,6 +41,7 @@ use std::process::{Command, Stdio};
 use crate::{py_venv, python, run, show, Ctx};
 
 mod cli;
+mod durable;
 mod files;
 mod py;
 
@@ -47,12 +51,13 @@ pub(crate) fn bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         Some("files") => files::files(ctx, &args[1..]),
         Some("cli") => cli::cli(ctx, &args[1..]),
         Some("python") => py::python_bench(ctx, &args[1..]),
+        Some("durable") => durable::durable(ctx, &args[1..]),
         Some(other) => Err(format!(
-            "unknown workload `{other}` (known: pickle, files, cli, python)"
+            "unknown workload `{other}` (known: pickle, files, cli, python, durable)"
         )),
-        None => {
-            Err("name a workload: `cargo xtask bench pickle|files|cli|python [--quick]`".into())
-        }
+        None => Err(
+            "name a workload: `cargo xtask bench pickle|files|cli|python|durable [--quick]`".into(),
+        ),
     }
 }
 

@@ -75,7 +75,7 @@ fn strace_works() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn ensure_strace() -> Result<(), String> {
+pub(crate) fn ensure_strace() -> Result<(), String> {
     if strace_works() {
         return Ok(());
     }

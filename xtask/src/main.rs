@@ -70,7 +70,10 @@ const TASKS: &[Task] = &[
                 [--rounds R] [--no-write]`: mmpk put --npy / export of a 1 GiB .npy against cp \
                 and cat, with peak memory; `bench python [--quick] [--no-write]`: the Python \
                 package (its wheel installed into target/venv/bench) against np.load/np.save, \
-                safetensors, h5py, pickle and mmappickle 1.0 from Python (issue 13 \"Speed\")",
+                safetensors, h5py, pickle and mmappickle 1.0 from Python (issue 13 \"Speed\"); \
+                `bench durable [--quick] [--no-write]`: per-insert time and barriers of mmpk's \
+                durable and default modes against SQLite (WAL, synchronous=FULL) and h5py with \
+                fsync (issue 16)",
         run: bench::bench,
     },
     Task {

@@ -218,9 +218,7 @@ impl Dict {
             .ok_or_else(|| Error::Busy { key: key.into() })?;
         Ok(ArrayMut {
             #[cfg(feature = "crash-record")]
-            shadow: std::sync::Mutex::new(
-                crate::record::recording().then(|| map.bytes(info.range()).to_vec()),
-            ),
+            shadow: self.shared.shadow(&map, info.range()),
             map,
             info,
             token,
@@ -328,7 +326,7 @@ fn owned<T: Element>(info: &ArrayInfo, bytes: &[u8]) -> Result<ArrayD<T>> {
 }
 
 impl ArrayInfo {
-    fn range(&self) -> std::ops::Range<usize> {
+    pub(crate) fn range(&self) -> std::ops::Range<usize> {
         self.data_offset as usize..(self.data_offset + self.nbytes) as usize
     }
 }
@@ -388,9 +386,9 @@ pub struct ArrayMut {
     file: Arc<std::fs::File>,
     path: std::path::PathBuf,
     /// The bytes as last recorded, if this thread recorded when the
-    /// handle was made (crash-state recording only).
+    /// handle was made (crash-state recording only; records when dropped).
     #[cfg(feature = "crash-record")]
-    shadow: std::sync::Mutex<Option<Vec<u8>>>,
+    shadow: Option<Arc<crate::record::Shadow>>,
 }
 
 impl ArrayMut {
@@ -423,28 +421,12 @@ impl ArrayMut {
     /// 512-byte sector old or new). Dropping the handle does not flush.
     pub fn flush(&self) -> Result<()> {
         #[cfg(feature = "crash-record")]
-        self.record_stores();
+        if let Some(sh) = &self.shadow {
+            sh.record();
+        }
         let r = self.info.range();
         crate::io::msync(&self.map, &self.file, r.start, r.len())
             .map_err(|e| Error::io("msync", &self.path, e))
-    }
-
-    /// Records the stores made since the last record (crash-state
-    /// recording).
-    #[cfg(feature = "crash-record")]
-    fn record_stores(&self) {
-        let mut shadow = self.shadow.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(shadow) = shadow.as_mut() else {
-            return;
-        };
-        let now = self.map.bytes(self.info.range());
-        crate::record::map_stores(
-            crate::record::file_id(&self.file),
-            self.info.data_offset,
-            shadow,
-            now,
-        );
-        shadow.copy_from_slice(now);
     }
 
     /// The raw bytes, writable, zero-copy.
@@ -484,13 +466,6 @@ impl ArrayMut {
             expected: None,
             found: self.info.nbytes,
         })
-    }
-}
-
-#[cfg(feature = "crash-record")]
-impl Drop for ArrayMut {
-    fn drop(&mut self) {
-        self.record_stores();
     }
 }
 

@@ -103,7 +103,7 @@ impl OpenOptions {
     /// | operation | durable mode | default mode |
     /// |---|---|---|
     /// | create | the file, then its directory | none |
-    /// | insert, replace, reserve (any value) | after the new entry's body; after its frame head; after the replaced entry's delete | none |
+    /// | insert, replace, reserve (any value) | after the new entry's body; after its frame head (a replace's delete of the old entry needs none: the new one wins over it) | none |
     /// | remove | after the validity bytes | none |
     /// | repair | after the cut | none |
     /// | upgrade | as a replace, per entry | none |
@@ -351,6 +351,10 @@ pub(crate) struct State {
     /// Data maps replaced by a larger one (the file grew) that views or raw
     /// handles may still hold: vacuum waits for them too.
     pub(crate) retired: Vec<std::sync::Weak<Map>>,
+    /// The snapshots of the handles that may store into maps (crash-state
+    /// recording): [`Dict::flush`] records their stores before its sync.
+    #[cfg(feature = "crash-record")]
+    pub(crate) shadows: Vec<std::sync::Weak<crate::record::Shadow>>,
 }
 
 /// Releases the flock when dropped.
@@ -380,6 +384,36 @@ impl Shared {
             .metadata()
             .map_err(|e| Error::io("stat", &self.path, e))?
             .len())
+    }
+
+    /// A snapshot of `range` of `map` for a handle that may store into it,
+    /// registered for [`Dict::flush`] (crash-state recording; `None` when
+    /// this thread does not record).
+    #[cfg(feature = "crash-record")]
+    pub(crate) fn shadow(
+        &self,
+        map: &Arc<Map>,
+        range: std::ops::Range<usize>,
+    ) -> Option<Arc<crate::record::Shadow>> {
+        let sh = crate::record::Shadow::new(map, &self.file(), range)?;
+        let mut st = lock_state(&self.state);
+        st.shadows.retain(|w| w.strong_count() > 0);
+        st.shadows.push(Arc::downgrade(&sh));
+        Some(sh)
+    }
+
+    /// Records the stores made through every live handle (crash-state
+    /// recording), before a sync that makes them durable.
+    #[cfg(feature = "crash-record")]
+    pub(crate) fn record_stores(&self) {
+        let live: Vec<_> = lock_state(&self.state)
+            .shadows
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for sh in &live {
+            sh.record();
+        }
     }
 
     pub(crate) fn write_at(&self, bytes: &[u8], offset: u64, op: &'static str) -> Result<()> {
@@ -519,8 +553,16 @@ impl Shared {
     }
 
     /// Flips the validity byte of every live entry of `key` (under the
-    /// lock). Returns whether there was one.
-    pub(crate) fn delete_locked(&self, st: &mut State, key: &str) -> Result<bool> {
+    /// lock), then, if `barrier` (a remove), syncs when durable. Returns
+    /// whether there was one.
+    ///
+    /// A replace passes `barrier: false`: the entries it deletes are
+    /// shadowed by the new entry, already durable, which wins over them
+    /// (the later live entry of a key wins), so the dict is the same
+    /// whether the deletes reach the disk or not; they become durable with
+    /// the next barrier. A durable replace costs two barriers, as an
+    /// insert does (docs/design.md, "Durability").
+    pub(crate) fn delete_locked(&self, st: &mut State, key: &str, barrier: bool) -> Result<bool> {
         let mut locs: Vec<Loc> = st.index.live.get(key).copied().into_iter().collect();
         locs.extend(
             st.index
@@ -536,7 +578,9 @@ impl Shared {
         for l in &locs {
             self.write_at(&[DELETED], l.validity_offset(), "delete entry")?;
         }
-        self.sync()?;
+        if barrier {
+            self.sync()?;
+        }
         st.index.live.remove(key);
         st.index.shadowed.retain(|(k, _)| k != key);
         st.index.dead += locs.len() as u64;
@@ -684,7 +728,7 @@ impl Dict {
     pub fn remove(&self, key: &str) -> Result<()> {
         self.shared.check_writable("remove")?;
         self.with_lock(|s, st| {
-            if s.delete_locked(st, key)? {
+            if s.delete_locked(st, key, true)? {
                 Ok(())
             } else {
                 Err(Error::KeyNotFound { key: key.into() })

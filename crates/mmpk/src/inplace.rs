@@ -16,7 +16,24 @@
 //! (the crate's tests kill a vacuum at each of its writes and check that
 //! every key the repaired file holds has its value of before). A process
 //! killed while a conversion copies back leaves a file that is neither the
-//! old pickle nor a complete mmpk file. An unlinked temporary file
+//! old pickle nor a complete mmpk file.
+//!
+//! A power cut is worse than a killed process: the moves are not ordered
+//! by barriers (the only `fsync` is the last step, and it would take one
+//! per move, and still not help, to order them), so any subset of the
+//! moved sectors may reach the disk, torn at sector boundaries. The
+//! crash-state checker enumerates its states (operation "vacuum in place"
+//! in RELIABILITY.md, "Power loss") and finds, before the final `fsync`
+//! returns: the file opens (after [`crate::Dict::repair`] where needed);
+//! entries before the first one that moves keep their values; a later key
+//! may be missing, or, when the end of a torn move landed but not its
+//! middle, hold bytes that were never its value (an array reading another
+//! entry's bytes): a value that reads is not proof it is right. Once the
+//! vacuum returned, the vacuumed dict, in either mode. Making it
+//! crash-safe would need a journal the format has no place for (readers,
+//! mmappickle included, would have to replay it); a file that must survive
+//! power loss is opened by path, where vacuum writes a new file and renames
+//! it. An unlinked temporary file
 //! (`tempfile.TemporaryFile()`) disappears with the process anyway; for a
 //! file that must survive a crash, open it by path.
 

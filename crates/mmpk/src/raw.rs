@@ -39,6 +39,10 @@ use crate::map::Map;
 pub struct RawArray {
     map: Arc<Map>,
     info: ArrayInfo,
+    /// The bytes as last recorded (crash-state recording only; clones
+    /// share it, and it records when the last one is dropped).
+    #[cfg(feature = "crash-record")]
+    _shadow: Option<Arc<crate::record::Shadow>>,
 }
 
 impl RawArray {
@@ -109,7 +113,19 @@ impl Dict {
     /// [`Error::NotAnArray`] if the value is not a plain array.
     pub fn raw_array(&self, key: &str) -> Result<RawArray> {
         let (map, info) = self.locate_array(key)?;
-        Ok(RawArray { map, info })
+        Ok(self.raw(map, info))
+    }
+
+    fn raw(&self, map: Arc<Map>, info: ArrayInfo) -> RawArray {
+        RawArray {
+            #[cfg(feature = "crash-record")]
+            _shadow: map
+                .is_writable()
+                .then(|| self.shared.shadow(&map, info.range()))
+                .flatten(),
+            map,
+            info,
+        }
     }
 
     /// What `key` holds, located once: raw handles for an array or a masked
@@ -123,7 +139,7 @@ impl Dict {
         match read_array(file, span.clone()) {
             Ok(a) => {
                 let info = array_info(key, &loc, &a)?;
-                return Ok(RawValue::Array(RawArray { map, info }));
+                return Ok(RawValue::Array(self.raw(map, info)));
             }
             Err(source) if decode_array(file, span.clone()).is_ok() => {
                 return Err(Error::NotAnArray {
@@ -137,11 +153,8 @@ impl Dict {
             let data = array_info(key, &loc, &m.data)?;
             let mask = array_info(key, &loc, &m.mask)?;
             return Ok(RawValue::Masked(RawMasked {
-                data: RawArray {
-                    map: map.clone(),
-                    info: data,
-                },
-                mask: RawArray { map, info: mask },
+                data: self.raw(map.clone(), data),
+                mask: self.raw(map, mask),
                 kind: m.mask_kind,
             }));
         }
@@ -157,6 +170,8 @@ impl Dict {
     /// batch durable for one barrier.
     pub fn flush(&self) -> Result<()> {
         let s = &*self.shared;
+        #[cfg(feature = "crash-record")]
+        s.record_stores();
         crate::io::sync_all(&s.file()).map_err(|e| Error::io("fsync", &s.path, e))
     }
 }

@@ -6,9 +6,10 @@
 //! seam made on it appends an [`Event`]: positioned writes, length changes,
 //! preallocations, `fsync`/`fdatasync`, `msync` of a mapped range, opens
 //! that may create a file, renames and directory syncs, and the stores made
-//! through a mutable array view ([`Event::MapStore`], found by comparing the
-//! view's bytes with a snapshot taken when the view was made, at each
-//! `flush` and when the view is dropped). [`crate::crash`] builds from such
+//! through a mutable array view or a raw handle ([`Event::MapStore`], found
+//! by comparing the bytes with a snapshot taken when the handle was made,
+//! at each `flush` of the handle or of the dict, and when the handle is
+//! dropped). [`crate::crash`] builds from such
 //! a record the files a power cut can leave.
 //!
 //! A mutant mode serves to validate the checker: [`skip_syncs_from`] makes
@@ -334,6 +335,61 @@ pub(crate) fn map_stores(file: FileId, offset: u64, old: &[u8], new: &[u8]) {
             });
         }
         at = stop;
+    }
+}
+
+/// A snapshot of the bytes of a mapped range that a handle may store into
+/// (an [`crate::ArrayMut`], a [`crate::RawArray`]), made while recording:
+/// [`Shadow::record`] records the stores made since the last snapshot as
+/// [`Event::MapStore`]s. Handles record when they are flushed and when the
+/// last of them is dropped; [`crate::Dict::flush`] records every live
+/// shadow of its dict before its sync, so stores made before a flush are
+/// recorded before it.
+pub(crate) struct Shadow {
+    map: std::sync::Arc<crate::map::Map>,
+    file: FileId,
+    range: std::ops::Range<usize>,
+    old: std::sync::Mutex<Vec<u8>>,
+}
+
+impl Shadow {
+    /// A shadow of `range` of `map` (file `file`), if this thread records.
+    pub(crate) fn new(
+        map: &std::sync::Arc<crate::map::Map>,
+        file: &File,
+        range: std::ops::Range<usize>,
+    ) -> Option<std::sync::Arc<Shadow>> {
+        recording().then(|| {
+            std::sync::Arc::new(Shadow {
+                old: std::sync::Mutex::new(map.bytes(range.clone()).to_vec()),
+                map: map.clone(),
+                file: file_id(file),
+                range,
+            })
+        })
+    }
+
+    /// Records the stores made since the last snapshot.
+    pub(crate) fn record(&self) {
+        let mut old = self.old.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.map.bytes(self.range.clone());
+        map_stores(self.file, self.range.start as u64, &old, now);
+        old.copy_from_slice(now);
+    }
+}
+
+impl Drop for Shadow {
+    fn drop(&mut self) {
+        self.record();
+    }
+}
+
+impl std::fmt::Debug for Shadow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shadow")
+            .field("file", &self.file)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,114 @@
+//! mmpk's side of `cargo xtask bench durable` (issue 16, "the cost of
+//! durability"): inserts into a new file, each timed on its own, printed as
+//! one `insert<TAB>seconds<TAB>seconds...` line (one value per insert), as
+//! `benches/durable/peers.py` prints its peers' (SQLite, h5py, the Python
+//! package).
+//!
+//! ```text
+//! bench_durable small (durable|default|fdatasync) OUT --n N
+//!     N float64[128] arrays, keys k0, k1, ... (W3's arrays)
+//! bench_durable big (durable|default|fdatasync) OUT --n N --mib M
+//!     N float32 arrays of M MiB each
+//! ```
+//!
+//! `durable` and `default` are mmpk's two modes (`OpenOptions::durable`);
+//! `fdatasync` is the floor of one barrier: the array's bytes appended to a
+//! plain file with one `pwrite`, then one `fdatasync`. The file is created
+//! (and, durable, synced) before the first timed insert.
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use mmpk::OpenOptions;
+use ndarray::Array1;
+
+type R<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn arg(args: &[String], name: &str, default: usize) -> R<usize> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => Ok(args
+            .get(i + 1)
+            .ok_or(format!("{name} needs a value"))?
+            .parse()?),
+        None => Ok(default),
+    }
+}
+
+/// The `i`th array of the workload (as `peers.py` makes it).
+fn array(task: &str, i: usize, mib: usize) -> Array1<f64> {
+    match task {
+        "small" => Array1::from_elem(128, i as f64),
+        _ => Array1::from_shape_fn(mib * (1 << 20) / 8, |j| (i + j % 1000) as f64),
+    }
+}
+
+fn run(args: &[String]) -> R<Vec<f64>> {
+    let [task, contender, out, ..] = args else {
+        return Err("usage: bench_durable small|big durable|default|fdatasync OUT --n N".into());
+    };
+    if task != "small" && task != "big" {
+        return Err(format!("unknown task `{task}`").into());
+    }
+    let n = arg(args, "--n", 100)?;
+    let mib = arg(args, "--mib", 16)?;
+    let path = Path::new(out);
+    let _ = std::fs::remove_file(path);
+    let mut times = Vec::with_capacity(n);
+    match contender.as_str() {
+        "durable" | "default" => {
+            let mut o = OpenOptions::new();
+            o.create_new(true).durable(contender == "durable");
+            // SAFETY: the benchmark's own new file; nobody else truncates it.
+            let d = unsafe { o.open(path)? };
+            for i in 0..n {
+                let a = array(task, i, mib);
+                let key = format!("k{i}");
+                let t = Instant::now();
+                d.insert_array(&key, &a)?;
+                times.push(t.elapsed().as_secs_f64());
+            }
+            if d.len()? != n {
+                return Err("keys missing after the inserts".into());
+            }
+        }
+        "fdatasync" => {
+            let f = File::create(path)?;
+            f.sync_all()?;
+            let mut at = 0u64;
+            for i in 0..n {
+                let a = array(task, i, mib);
+                let bytes: &[u8] = bytemuck::cast_slice(a.as_slice().ok_or("not contiguous")?);
+                let t = Instant::now();
+                f.write_all_at(bytes, at)?;
+                f.sync_data()?;
+                times.push(t.elapsed().as_secs_f64());
+                at += bytes.len() as u64;
+            }
+        }
+        other => return Err(format!("unknown contender `{other}`").into()),
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(times)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(times) => {
+            let mut line = String::from("insert");
+            for t in times {
+                line.push_str(&format!("\t{t:.9}"));
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench_durable: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
