@@ -28,6 +28,7 @@ mod dict_cmds;
 mod get;
 mod inspect;
 mod npy;
+mod outfile;
 mod pickle_cmds;
 mod put;
 mod pyrepr;

@@ -392,18 +392,18 @@ pub fn export_range(
             mmpk::platform::copy_to_writer(src, offset, nbytes, &mut pb.wrap_write(&mut w))?;
             return w.flush();
         }
-        let file = File::create(out)?;
-        file.write_all_at(&header, 0)?;
+        let file = crate::outfile::create(out)?;
+        crate::outfile::write_at(&file, &header, 0)?;
         let h = header.len() as u64;
         let mut at = 0;
         while at < nbytes {
             let n = PIECE.min(nbytes - at);
-            mmpk::platform::copy_range(src, offset + at, &file, h + at, n, true)?;
+            crate::outfile::copy_range(src, offset + at, &file, h + at, n)?;
             pb.inc(n);
             at += n;
         }
         // Trailing holes: the file ends where the data does.
-        file.set_len(h + nbytes)
+        crate::outfile::set_len(&file, h + nbytes)
     })();
     pb.finish_and_clear();
     match r {
@@ -431,7 +431,7 @@ pub fn export_with(
         fill(&mut w)?;
         return w.flush().map_err(|e| fail(name, &e));
     }
-    let f = File::create(out).map_err(|e| fail(name, &e))?;
+    let f = crate::outfile::Out::create(out).map_err(|e| fail(name, &e))?;
     let mut w = io::BufWriter::with_capacity(1 << 20, f);
     w.write_all(&header).map_err(|e| fail(name, &e))?;
     fill(&mut w)?;

@@ -77,7 +77,7 @@ pub fn pickle_encode(m: &ArgMatches) -> Result<(), Failure> {
     let bytes = encode::encode(&p, proto).map_err(|e| Failure::input(format!("{path}: {e}")))?;
     match m.get_one::<String>("output") {
         Some(out) if out != "-" => {
-            std::fs::write(out, &bytes).map_err(|e| crate::ui::fail(out, &e))
+            crate::outfile::write(out, &bytes).map_err(|e| crate::ui::fail(out, &e))
         }
         _ => write_stdout(&bytes),
     }

@@ -44,7 +44,7 @@ pub fn zarr_refs(m: &ArgMatches) -> Result<(), Failure> {
     };
     report(path, &refs);
     match m.get_one::<String>("out") {
-        Some(out) => std::fs::write(out, refs.json.as_bytes() as &[u8])
+        Some(out) => crate::outfile::write(out, refs.json.as_bytes())
             .map_err(|e| Failure::io(format!("{out}: {e}"))),
         None => crate::ui::print(&(refs.json + "\n")),
     }

@@ -214,7 +214,11 @@ fn site_text(site: &std::panic::Location<'_>) -> String {
     format!("{}:{}", site.file(), site.line())
 }
 
-pub(crate) fn open(path: &Path, f: &File, create: bool) {
+/// Records an open of `path` as `f` (`create`: with `O_CREAT`). This and
+/// [`write`], [`copied`] and [`set_len`] are the hooks for code that writes
+/// files around mmpk's I/O seam (the `mmpk` tool's own output files), so
+/// that its record, too, is complete.
+pub fn open(path: &Path, f: &File, create: bool) {
     if recording() {
         push(Event::Open {
             path: absolute(path),
@@ -224,7 +228,8 @@ pub(crate) fn open(path: &Path, f: &File, create: bool) {
     }
 }
 
-pub(crate) fn write(f: &File, offset: u64, data: &[u8]) {
+/// Records a `pwrite` of `data` at `offset` (see [`open`]).
+pub fn write(f: &File, offset: u64, data: &[u8]) {
     if recording() {
         push(Event::Write {
             file: file_id(f),
@@ -234,7 +239,9 @@ pub(crate) fn write(f: &File, offset: u64, data: &[u8]) {
     }
 }
 
-pub(crate) fn copied(f: &File, offset: u64, len: u64) {
+/// Records a kernel copy of `len` bytes into `f` at `offset`, reading back
+/// the bytes it left (see [`open`]).
+pub fn copied(f: &File, offset: u64, len: u64) {
     use std::os::unix::fs::FileExt;
     if recording() {
         let mut data = vec![0u8; usize::try_from(len).unwrap_or(0)];
@@ -248,7 +255,8 @@ pub(crate) fn copied(f: &File, offset: u64, len: u64) {
     }
 }
 
-pub(crate) fn set_len(f: &File, len: u64) {
+/// Records an `ftruncate` to `len` (see [`open`]).
+pub fn set_len(f: &File, len: u64) {
     if recording() {
         push(Event::SetLen {
             file: file_id(f),

@@ -1,5 +1,5 @@
 //! The crash-state checker's record against the kernel's view: every
-//! command that writes a dict runs once under `strace`, with the tool
+//! command that writes a dict or an output file runs once under `strace`, with the tool
 //! (built with the `crash-record` feature) recording its file changes
 //! (`MMPK_RECORD`); the writes, kernel copies, length changes,
 //! preallocations, syncs, renames and creating opens of the record and of
@@ -56,7 +56,35 @@ fn cases(durable: bool) -> Vec<Case> {
         args(&["put", "d.mmpk", "big", "--npy", "big.npy"]),
         put_json("b"),
     ];
-    vec![
+    let mut outputs = vec![
+        // The tool's own output files (no --durable: they are not synced).
+        Case {
+            name: "export (a .npy)",
+            setup: base.clone(),
+            run: args(&["export", "d.mmpk", "big", "out.npy"]),
+        },
+        Case {
+            name: "pickle-encode -o",
+            setup: vec![],
+            run: args(&[
+                "pickle-encode",
+                "--protocol",
+                "4",
+                "-o",
+                "out.pkl",
+                "v.json",
+            ]),
+        },
+        Case {
+            name: "zarr-refs -o",
+            setup: base.clone(),
+            run: args(&["zarr-refs", "-o", "refs.json", "d.mmpk"]),
+        },
+    ];
+    if durable {
+        outputs.clear();
+    }
+    let mut cases = vec![
         Case {
             name: "put (creates the file)",
             setup: vec![],
@@ -110,7 +138,9 @@ fn cases(durable: bool) -> Vec<Case> {
             ])],
             run: d(args(&["upgrade", "d.mmpk"])),
         },
-    ]
+    ];
+    cases.append(&mut outputs);
+    cases
 }
 
 /// One file change, as both sides can tell it: the syscall, the file
@@ -376,5 +406,5 @@ fn recorded_file_changes_match_strace_for_every_writing_command() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 18);
+    assert_eq!(checked, 21);
 }
