@@ -29,6 +29,10 @@
 //! - `durable` (module [`mod@durable`]): per-insert time of mmpk's durable
 //!   and default modes against SQLite (WAL, `synchronous=FULL`) and h5py
 //!   with `fsync`, with the barriers each insert makes, issue 16 item 7.
+//! - `dask` (module [`mod@dask`]): a LocalCluster's full pass over a 4 GiB
+//!   array served by nginx: `mmpk.dask`, the zarr references, a zarr store
+//!   and the floor of the same ranged GETs; a 1 MiB slice from Python
+//!   against Rust's `RemoteDict` (`benches/dask/`), issue 14 "Speed".
 
 use std::collections::BTreeMap;
 use std::env;
@@ -41,6 +45,7 @@ use std::process::{Command, Stdio};
 use crate::{py_venv, python, run, show, Ctx};
 
 mod cli;
+mod dask;
 mod durable;
 mod files;
 mod py;
@@ -52,11 +57,13 @@ pub(crate) fn bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         Some("cli") => cli::cli(ctx, &args[1..]),
         Some("python") => py::python_bench(ctx, &args[1..]),
         Some("durable") => durable::durable(ctx, &args[1..]),
+        Some("dask") => dask::dask_bench(ctx, &args[1..]),
         Some(other) => Err(format!(
-            "unknown workload `{other}` (known: pickle, files, cli, python, durable)"
+            "unknown workload `{other}` (known: pickle, files, cli, python, durable, dask)"
         )),
         None => Err(
-            "name a workload: `cargo xtask bench pickle|files|cli|python|durable [--quick]`".into(),
+            "name a workload: `cargo xtask bench pickle|files|cli|python|durable|dask [--quick]`"
+                .into(),
         ),
     }
 }

@@ -73,7 +73,10 @@ const TASKS: &[Task] = &[
                 safetensors, h5py, pickle and mmappickle 1.0 from Python (issue 13 \"Speed\"); \
                 `bench durable [--quick] [--no-write]`: per-insert time and barriers of mmpk's \
                 durable and default modes against SQLite (WAL, synchronous=FULL) and h5py with \
-                fsync (issue 16)",
+                fsync (issue 16); \
+                `bench dask [--quick] [--no-write]`: a 2-worker LocalCluster's sum over a 4 GiB \
+                array served by nginx: mmpk.dask, the zarr references, a zarr store, the floor \
+                of the same GETs; a 1 MiB slice from Python vs RemoteDict (issue 14 \"Speed\")",
         run: bench::bench,
     },
     Task {

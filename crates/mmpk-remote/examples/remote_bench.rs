@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p mmpk-remote --example remote_bench [-- --iters N --no-full]
+//! cargo run --release -p mmpk-remote --example remote_bench -- --url URL --key KEY [--iters N]
 //! ```
 //!
 //! Writes a sparse 1 GiB file (`<f4`, shape 262144 x 1024) into a temp
@@ -10,6 +11,10 @@
 //! times: opening (header + index read), N slices of 256 rows (1 MiB) at
 //! different places with the cache off, and one read of the whole array.
 //! Bytes and requests are counted by nginx's log and by the client.
+//!
+//! With `--url URL --key KEY`, only the slices are timed, on the array `KEY`
+//! of a file already served at `URL` (slices of the rows that make 1 MiB;
+//! `cargo xtask bench dask` compares them with Python's on its file).
 
 use std::io::{Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
@@ -124,16 +129,57 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Median and p90 latency of `iters` slices of about 1 MiB (whole rows) of
+/// `key` at `url`, each at a new place, cache off.
+fn external(url: &str, key: &str, iters: usize) {
+    let d = RemoteDict::open(url, Options::new().cache_bytes(0)).unwrap();
+    let info = d.array_info(key).unwrap();
+    let rows = info.rows().expect("a 0-d array has no rows");
+    let slice = ((1u64 << 20) / info.row_bytes().max(1)).clamp(1, rows);
+    let mut lat = Vec::new();
+    let mut x = 12345u64;
+    for _ in 0..iters {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let start = (x >> 33) % (rows - slice + 1);
+        let t = Instant::now();
+        let s = d.array_slice(key, start..start + slice).unwrap();
+        lat.push(t.elapsed().as_secs_f64());
+        assert_eq!(s.data.len() as u64, slice * info.row_bytes());
+    }
+    let med = median(&mut lat);
+    let p90 = lat[(lat.len() * 9 / 10).min(lat.len() - 1)];
+    println!("| step | figure |");
+    println!("|---|---|");
+    println!(
+        "| 1 MiB slice, median latency ({iters} slices of {slice} rows) | {:.3} ms |",
+        med * 1e3
+    );
+    println!("| 1 MiB slice, p90 latency | {:.3} ms |", p90 * 1e3);
+}
+
 fn main() {
     let mut iters = 30usize;
     let mut full = true;
+    let mut url = None;
+    let mut key = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--iters" => iters = args.next().and_then(|n| n.parse().ok()).expect("--iters N"),
             "--no-full" => full = false,
+            "--url" => url = Some(args.next().expect("--url URL")),
+            "--key" => key = Some(args.next().expect("--key KEY")),
             other => panic!("unknown argument {other}"),
         }
+    }
+    if let Some(url) = url {
+        return external(
+            &url,
+            key.as_deref().expect("--key KEY with --url"),
+            iters.max(1),
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("www")).unwrap();

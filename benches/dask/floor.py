@@ -1,0 +1,38 @@
+"""The floor of `cargo xtask bench dask`: one ranged GET into a reused
+buffer, nothing decoded. In a module of its own so that dask's workers
+import it (they cannot unpickle the thread-local state by value)."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from urllib.parse import urlsplit
+
+_local = threading.local()
+
+
+def fetch(url: str, start: int, length: int) -> int:
+    """GETs bytes [start, start + length) of `url` on this thread's
+    connection into this thread's buffer; returns the count."""
+    u = urlsplit(url)
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    buf = getattr(_local, "buf", None)
+    if buf is None or len(buf) < length:
+        buf = _local.buf = bytearray(length)
+    conn.request("GET", u.path, headers={"Range": f"bytes={start}-{start + length - 1}"})
+    r = conn.getresponse()
+    if r.status != 206:
+        raise RuntimeError(f"GET {url} {start}+{length}: HTTP {r.status}")
+    view = memoryview(buf)[:length]
+    got = 0
+    while got < length:
+        n = r.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    r.read()
+    if got != length:
+        raise RuntimeError(f"GET {url} {start}+{length}: {got} bytes")
+    return got

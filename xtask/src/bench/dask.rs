@@ -1,0 +1,141 @@
+//! `cargo xtask bench dask`: issue 14 "Speed". A full pass (sum) over a
+//! 4 GiB float32 array served by nginx on 127.0.0.1, computed by a 2-worker
+//! `dask.distributed.LocalCluster`, the same chunks for all: `mmpk.dask`,
+//! the zarr references, the same bytes as a zarr-python 3 store, and the
+//! floor (the same ranged GETs, the same concurrency, nothing decoded);
+//! then a 1 MiB slice from Python against mmpk-remote's `RemoteDict` on the
+//! same URL (its `remote_bench` example, `--url`).
+//!
+//! The work is `benches/dask/dask_bench.py` in `target/venv/cluster` (made
+//! as `cargo xtask cluster-test` makes it, mmpk's wheel installed), with the
+//! servers of `crates/mmpk-py/cluster_tests/servers.py`. Its data (the mmpk
+//! file and the zarr store: twice the array's size) goes in
+//! `target/bench-data/dask/` and is deleted after the run. A full run
+//! rewrites its section of `BENCHMARKS.md`; `--quick` (a 64 MiB array,
+//! seconds; CI's smoke test) writes `target/bench-data/dask-quick.md` only.
+
+use std::fs;
+use std::process::Command;
+
+use super::{first_line, loadavg, write_section, BENCHMARKS_HEADER};
+use crate::{python, run, Ctx};
+
+const BEGIN: &str =
+    "<!-- BEGIN dask: written by `cargo xtask bench dask`; edits inside are lost -->";
+const END: &str = "<!-- END dask -->";
+
+pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut write = !quick;
+    for a in args {
+        match a.as_str() {
+            "--quick" => {}
+            "--no-write" => write = false,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    // (array MiB, chunk MiB, rounds, slices)
+    let (mib, chunk, rounds, slices) = if quick {
+        (64, 4, 1, 10)
+    } else {
+        (4096, 64, 3, 50)
+    };
+    let nginx = crate::cluster::nginx()?;
+    let (py, _moto) = crate::cluster::cluster_venv(ctx)?;
+    // The Rust figure: release for the real run, the debug build (already
+    // there after `cargo test`) for the smoke test.
+    let mut build = crate::clean_cargo();
+    build.current_dir(&ctx.root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "mmpk-remote",
+        "--example",
+        "remote_bench",
+    ]);
+    if !quick {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let rust = ctx
+        .target
+        .join(if quick { "debug" } else { "release" })
+        .join("examples")
+        .join("remote_bench");
+
+    let data = ctx.target.join("bench-data").join("dask");
+    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let out = data.join("section.md");
+    let benches = ctx.root.join("benches").join("dask");
+    let servers = ctx
+        .root
+        .join("crates")
+        .join("mmpk-py")
+        .join("cluster_tests");
+    let pythonpath = std::env::join_paths([&benches, &servers]).map_err(|e| e.to_string())?;
+    let load_before = loadavg();
+    let started = std::time::Instant::now();
+    let mut cmd = python(&py);
+    cmd.current_dir(&ctx.root)
+        .env("PYTHONPATH", pythonpath)
+        .env("MMPK_TEST_NGINX", &nginx)
+        .arg(benches.join("dask_bench.py"))
+        .arg("--dir")
+        .arg(&data)
+        .args(["--mib", &mib.to_string()])
+        .args(["--chunk-mib", &chunk.to_string()])
+        .args(["--rounds", &rounds.to_string()])
+        .args(["--slices", &slices.to_string()])
+        .arg("--rust-bench")
+        .arg(&rust)
+        .arg("--out")
+        .arg(&out);
+    run(&mut cmd)?;
+    let body =
+        fs::read_to_string(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let machine = format!(
+        "{} CPUs, shared with other jobs (ratios within one run are what count); {}; \
+         {}. Run {} at commit `{}`; load average {load_before} before, {} after; \
+         {elapsed:.0} s in all.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        first_line(python(&py).args([
+            "-c",
+            "import sys, numpy, dask, distributed, zarr, fsspec, importlib.metadata as m; \
+             print(f'CPython {sys.version.split()[0]}, numpy {numpy.__version__}, \
+             dask {dask.__version__}, distributed {distributed.__version__}, \
+             zarr {zarr.__version__}, fsspec {fsspec.__version__}, mmpk {m.version(\"mmpk\")}')"
+        ])),
+        first_line(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("'{}' -v 2>&1", nginx.display()))
+        ),
+        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+        first_line(Command::new("git").current_dir(&ctx.root).args([
+            "rev-parse",
+            "--short",
+            "HEAD"
+        ])),
+        loadavg(),
+    );
+    let report =
+        format!("## dask: a cluster's full pass (`cargo xtask bench dask`)\n\n{body}\n{machine}\n");
+    println!("{report}");
+    if write {
+        let path = ctx.root.join("BENCHMARKS.md");
+        write_section(&path, BENCHMARKS_HEADER, BEGIN, END, &report)?;
+        eprintln!("xtask bench dask: wrote {}", path.display());
+    } else {
+        let path =
+            ctx.target
+                .join("bench-data")
+                .join(if quick { "dask-quick.md" } else { "dask.md" });
+        fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!(
+            "xtask bench dask: wrote {} (BENCHMARKS.md untouched)",
+            path.display()
+        );
+    }
+    Ok(())
+}
