@@ -238,6 +238,38 @@ fn eof() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "the source file ends early")
 }
 
+/// The loop around `copy_file_range(2)` that Linux and FreeBSD share:
+/// `call` asks the kernel for up to its argument's bytes (advancing its own
+/// offsets) until `n` are copied, the source ends, or the kernel declines
+/// with an errno `declines` accepts (then the caller's buffer copy takes
+/// over from what was copied). Returns the bytes copied.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+fn kernel_copy(
+    n: u64,
+    declines: fn(i32) -> bool,
+    mut call: impl FnMut(usize) -> isize,
+) -> io::Result<u64> {
+    let mut done = 0u64;
+    while done < n {
+        let want = usize::try_from(n - done).unwrap_or(usize::MAX).min(1 << 30);
+        let r = call(want);
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(code) if declines(code) => return Ok(done),
+                _ => return Err(e),
+            }
+        }
+        if r == 0 {
+            // End of the source: the buffer copy reports it.
+            return Ok(done);
+        }
+        done += r as u64;
+    }
+    Ok(done)
+}
+
 #[cfg(target_os = "linux")]
 mod sys {
     use std::fs::File;
@@ -268,14 +300,12 @@ mod sys {
         n: u64,
     ) -> io::Result<u64> {
         let (mut s, mut d) = (s as i64, d as i64);
-        let mut done = 0u64;
-        while done < n {
-            let want = usize::try_from(n - done).unwrap_or(usize::MAX).min(1 << 30);
+        super::kernel_copy(n, declines, |want| {
             // SAFETY: both descriptors are open (borrowed from the files,
             // which outlive the call); the offset pointers point to live
             // local `i64`s (`loff_t`), which the kernel advances by what it
             // copied; no other memory is touched.
-            let r = unsafe {
+            unsafe {
                 libc::copy_file_range(
                     src.as_raw_fd(),
                     (&mut s as *mut i64).cast(),
@@ -284,31 +314,22 @@ mod sys {
                     want,
                     0,
                 )
-            };
-            if r < 0 {
-                let e = io::Error::last_os_error();
-                return match e.raw_os_error() {
-                    // Not possible between these files (other filesystems,
-                    // old kernels, special files): the buffer copies.
-                    Some(
-                        libc::ENOSYS
-                        | libc::EXDEV
-                        | libc::EINVAL
-                        | libc::EOPNOTSUPP
-                        | libc::EPERM
-                        | libc::ETXTBSY,
-                    ) => Ok(done),
-                    Some(libc::EINTR) => continue,
-                    _ => Err(e),
-                };
             }
-            if r == 0 {
-                // End of the source: the buffer copy reports it.
-                return Ok(done);
-            }
-            done += r as u64;
-        }
-        Ok(done)
+        })
+    }
+
+    /// Not possible between these files (other filesystems, old kernels,
+    /// special files): the buffer copies.
+    fn declines(errno: i32) -> bool {
+        matches!(
+            errno,
+            libc::ENOSYS
+                | libc::EXDEV
+                | libc::EINVAL
+                | libc::EOPNOTSUPP
+                | libc::EPERM
+                | libc::ETXTBSY
+        )
     }
 }
 
@@ -333,28 +354,20 @@ mod sys {
         n: u64,
     ) -> io::Result<u64> {
         let (mut s, mut d) = (s as libc::off_t, d as libc::off_t);
-        let mut done = 0u64;
-        while done < n {
-            let want = usize::try_from(n - done).unwrap_or(usize::MAX).min(1 << 30);
+        super::kernel_copy(n, declines, |want| {
             // SAFETY: as on Linux: open descriptors borrowed for the call,
             // offset pointers to live locals.
-            let r = unsafe {
+            unsafe {
                 libc::copy_file_range(src.as_raw_fd(), &mut s, dst.as_raw_fd(), &mut d, want, 0)
-            };
-            if r < 0 {
-                let e = io::Error::last_os_error();
-                return match e.raw_os_error() {
-                    Some(libc::ENOSYS | libc::EXDEV | libc::EINVAL | libc::EOPNOTSUPP) => Ok(done),
-                    Some(libc::EINTR) => continue,
-                    _ => Err(e),
-                };
             }
-            if r == 0 {
-                return Ok(done);
-            }
-            done += r as u64;
-        }
-        Ok(done)
+        })
+    }
+
+    fn declines(errno: i32) -> bool {
+        matches!(
+            errno,
+            libc::ENOSYS | libc::EXDEV | libc::EINVAL | libc::EOPNOTSUPP
+        )
     }
 }
 

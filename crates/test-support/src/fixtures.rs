@@ -20,6 +20,24 @@ pub fn dir(manifest_dir: &str, sub: &str) -> Option<PathBuf> {
     None
 }
 
+/// The text of the repository's `docs/NAME` (the specification the doc
+/// tests keep true), seen from the crate whose manifest directory is
+/// `manifest_dir`; `None`, after printing why the caller skips, when it is
+/// not there (a packaged crate carries no docs).
+pub fn doc(manifest_dir: &str, name: &str) -> Option<String> {
+    let p = Path::new(manifest_dir).join("../../docs").join(name);
+    match std::fs::read_to_string(&p) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            eprintln!(
+                "skipped: {} is not here (a packaged crate carries no docs)",
+                p.display()
+            );
+            None
+        }
+    }
+}
+
 /// `fixtures/SUB` of the repository (a [`PathBuf`]) for the calling crate,
 /// or returns from the calling test, which is skipped, when the folder is
 /// absent ([`dir`]).

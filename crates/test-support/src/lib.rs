@@ -16,7 +16,8 @@
 //!
 //! - [`fixtures`]: the repository's `fixtures/` folder, or a skip (with a
 //!   message) when it is absent, as in a published package
-//!   ([`fixtures_or_skip!`]).
+//!   ([`fixtures_or_skip!`]); likewise the text of its `docs/`
+//!   ([`doc`](fixtures::doc)).
 //! - [`rng`]: the seeded generators the hostile suites and the soak use.
 //! - [`http`]: [`Server`](http::Server), a tiny HTTP/1.1 server on
 //!   127.0.0.1 serving in-memory files with `Range`, `If-Match`, ETag and

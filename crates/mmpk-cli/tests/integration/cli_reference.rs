@@ -8,22 +8,11 @@
 //! from a package, these tests say so and pass.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use crate::{mmpk, stderr};
 
 fn reference() -> Option<String> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
-    match std::fs::read_to_string(&p) {
-        Ok(t) => Some(t),
-        Err(_) => {
-            eprintln!(
-                "skipped: {} is not here (a packaged crate carries no docs)",
-                p.display()
-            );
-            None
-        }
-    }
+    mmpk_test_support::fixtures::doc(env!("CARGO_MANIFEST_DIR"), "cli.md")
 }
 
 /// The sections of the reference: `### `mmpk NAME`` headings, each with

@@ -29,17 +29,7 @@ fn repo() -> PathBuf {
 /// The text of `docs/NAME`, or `None` (with a message) outside the
 /// repository.
 fn doc(name: &str) -> Option<String> {
-    let p = repo().join("docs").join(name);
-    match std::fs::read_to_string(&p) {
-        Ok(t) => Some(t),
-        Err(_) => {
-            eprintln!(
-                "skipped: {} is not here (a packaged crate carries no docs)",
-                p.display()
-            );
-            None
-        }
-    }
+    mmpk_test_support::fixtures::doc(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 /// Every `fixtures/...` path in `text`.

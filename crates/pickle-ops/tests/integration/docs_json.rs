@@ -8,18 +8,7 @@
 use pickle_ops::json::{equal, from_json_str, pickle_to_json, JsonOptions};
 
 fn reference() -> Option<String> {
-    let p =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/canonical-json.md");
-    match std::fs::read_to_string(&p) {
-        Ok(t) => Some(t),
-        Err(_) => {
-            eprintln!(
-                "skipped: {} is not here (a packaged crate carries no docs)",
-                p.display()
-            );
-            None
-        }
-    }
+    mmpk_test_support::fixtures::doc(env!("CARGO_MANIFEST_DIR"), "canonical-json.md")
 }
 
 /// The contents of the ```json blocks of `text`.
