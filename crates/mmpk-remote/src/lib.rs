@@ -55,70 +55,16 @@
 //! whose chunks are byte ranges of the object (kerchunk reference JSON,
 //! see `mmpk_format::zarr`), from the index alone.
 //!
-//! ## Reading the index
+//! ## How it reads
 //!
-//! [`RemoteDict::open`] reads the first `readahead` bytes (64 KiB by
-//! default): the header and, for a file of small entries, the first part
-//! of the index. Entries are frames whose lengths are in their 9-byte
-//! heads, so the scan hops from frame to frame and fetches more only when
-//! it runs out. A small entry (its frame at most `max(readahead, 16 KiB)`)
-//! is read whole, with read-ahead, and parsed by
-//! `mmpk_format::entry::parse_entry`. A large one is read at its two ends:
-//! its head (key and the first 1 KiB of its value, where an array's raw
-//! bytes start) and its tail (the last 1 KiB of the value: dtype and shape;
-//! then the memo max and validity byte), fetched together with the next
-//! 4 KiB (the next entry's head). An array's raw bytes are never read by
-//! the index scan: the index of a file of N large arrays costs about
-//! `readahead + N × 5 KiB` in `1 + N` requests. A torn tail is reported by
-//! [`RemoteDict::tail`] as the local scan reports it, with every entry
-//! before it readable.
-//!
-//! Arrays are decoded by `mmpk_format`'s own readers: the ops before the
-//! raw bytes and after them are joined around an empty raw-bytes op and
-//! decoded, then `prod(shape) × itemsize` is checked against the raw bytes'
-//! length ([`RemoteDict::array_info`]). Generic values are fetched whole and
-//! decoded with `mmpk_format::generic::decode_value`, then resolved
-//! (`pickle_ops::resolve`, `mmpk_format::numpy::resolve_numpy`: numpy's own
-//! pickles become arrays). Masked arrays are fetched whole.
-//!
-//! ## Requests and caching
-//!
-//! - Every read goes through one cache of byte ranges of the current
-//!   version of the object, bounded in bytes (64 MiB by default; least
-//!   recently used ranges go first; a range over a quarter of the bound is
-//!   not kept). The index windows are in it, so values of small entries
-//!   usually cost no request after `open`.
-//! - The parts of a read that the cache lacks are coalesced (gaps up to
-//!   64 KiB are read and dropped) and fetched together
-//!   ([`RemoteDict::array_slices`] reads several row ranges so); ranges over
-//!   16 MiB are split into parallel requests (4 in flight), joined as they
-//!   arrive.
-//! - GETs are idempotent: connection errors, 5xx, 429 and bodies cut short
-//!   are retried (3 times by default, exponential backoff from 100 ms,
-//!   30 s in all) by `object_store`, each retry carrying the same
-//!   `If-Match`.
-//!
-//! ## Consistency
-//!
-//! A `RemoteDict` is a snapshot of one version of the object, identified by
-//! its ETag, Last-Modified and size ([`ObjectVersion`]). Every GET carries
-//! `If-Match: <ETag>` and its response's ETag, Last-Modified and size are
-//! compared with the snapshot's: any difference (or a 412) is
-//! [`Error::Changed`], never bytes of two versions mixed. Bytes already in
-//! the cache are of the snapshot's version and are served as such.
-//! [`RemoteDict::changed_by_others`] asks (one HEAD) whether the object moved on;
-//! [`RemoteDict::refresh`] looks again: unchanged, nothing happens; changed
-//! but not shrunk below the old index, the known entries are checked in
-//! place (their frame heads and tails, coalesced — this picks up deletions,
-//! which flip one byte) and only the new part is scanned (the commit number
-//! at byte 18 says whether the index changed); otherwise the whole index is
-//! read again. Array data written in place (which mmpk does not count as a
-//! commit) changes the ETag, so it is noticed too ([`Refresh::DataChanged`]).
-//! A server that sends neither ETag nor Last-Modified is checked by size
-//! only, and validators are only as fine as the server makes them: nginx's
-//! ETag is the file's mtime in seconds and its size, so a rewrite of the
-//! same size within the same second goes unseen (S3's ETag is a digest of
-//! the content).
+//! The index costs about `readahead + N × 5 KiB` in `1 + N` requests for
+//! N large arrays (an array's raw bytes are never read by the scan); every
+//! read goes through one byte-bounded cache of the current version,
+//! coalesced and split into parallel requests; every GET carries
+//! `If-Match` so that bytes of two versions never mix
+//! ([`Error::Changed`]); [`RemoteDict::refresh`] picks up appends
+//! cheaply. The details (index scan, caching, retries, consistency and
+//! what validators servers give) are in the repository's `docs/remote.md`.
 //!
 //! ## Decisions
 //!
