@@ -8,6 +8,9 @@
 //! `s3://` URLs through mmpk-remote; built without it
 //! (`--no-default-features`), no object_store/tokio/reqwest stack is
 //! compiled and URL arguments give a one-line error (exit 2).
+//! `crash-record` and `fault-injection` (off) are test support: the
+//! `MMPK_RECORD=FILE` and `MMPK_FAIL_WRITE=N` variables record file changes
+//! or make writes fail as on a full disk.
 //!
 //! Modules: `cli` (the grammar), `dict_cmds` (`open_dict`, the only
 //! `unsafe` of the tool, with its safety contract; `ls`, `info`, `verify`,
@@ -130,6 +133,13 @@ fn main() -> ExitCode {
     #[cfg(feature = "crash-record")]
     if record_to.is_some() {
         mmpk::record::start();
+    }
+    #[cfg(feature = "fault-injection")]
+    if let Some(n) = std::env::var("MMPK_FAIL_WRITE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        mmpk::fault::plan(n, mmpk::fault::Fault::NoSpace, true);
     }
     if let Some((_, sub)) = matches.subcommand() {
         dict_cmds::set_durable(matches!(sub.try_get_one::<bool>("durable"), Ok(Some(true))));

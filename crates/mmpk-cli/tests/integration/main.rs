@@ -6,6 +6,8 @@
 mod cli_reference;
 mod conventions;
 mod dict;
+#[cfg(feature = "fault-injection")]
+mod full_disk;
 mod npy;
 #[cfg(feature = "remote")]
 mod remote;
