@@ -19,9 +19,10 @@
 //! old pickle nor a complete mmpk file.
 //!
 //! A power cut is worse than a killed process: the moves are not ordered
-//! by barriers (the only `fsync` is the last step, and it would take one
-//! per move, and still not help, to order them), so any subset of the
-//! moved sectors may reach the disk, torn at sector boundaries. The
+//! by syncs (the only `fsync` is the last step), so any subset of the
+//! moved sectors may reach the disk, torn at sector boundaries. Syncs
+//! between the moves would not make it safe: an entry moved over its own
+//! old bytes is lost whenever its move is torn. The
 //! crash-state checker enumerates its states (operation "vacuum in place"
 //! in RELIABILITY.md, "Power loss") and finds, before the final `fsync`
 //! returns: the file opens (after [`crate::Dict::repair`] where needed);

@@ -16,6 +16,12 @@ use crate::{Dict, Element, Error, Result};
 /// wait for this call to return. A key inserted twice in `items` keeps the
 /// last array.
 ///
+/// Durable mode ([`crate::OpenOptions::durable`]): every reservation is
+/// durable as it is made, and one [`Dict::flush`] at the end makes all the
+/// data durable before the call returns; a power cut before then leaves
+/// each key old, or new with its bytes zeros or partly written. On an
+/// error, the keys reserved before it stay, their data possibly unwritten.
+///
 /// ```
 /// # let dir = tempfile::tempdir()?;
 /// // SAFETY: a private temporary file.
@@ -41,7 +47,13 @@ where
         .map(|(i, (k, _))| (*k, i))
         .collect();
     let last: Vec<usize> = last.into_values().collect();
+    // The workers' stores belong to this thread's record (crash-state
+    // recording).
+    #[cfg(feature = "crash-record")]
+    let session = crate::record::session();
     last.par_iter().try_for_each(|&i| {
+        #[cfg(feature = "crash-record")]
+        let _joined = crate::record::join(&session);
         let (key, a) = &items[i];
         let mut m = dict.array_mut(key)?;
         match m.view_mut::<T>() {
@@ -60,7 +72,12 @@ where
             }
             Err(e) => Err(e),
         }
-    })
+    })?;
+    if dict.shared.durable {
+        // The data went through maps: one barrier for all of it.
+        dict.flush()?;
+    }
+    Ok(())
 }
 
 /// Splits `view` along axis 0 into chunks of `rows` rows (the last may be

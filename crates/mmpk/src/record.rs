@@ -134,15 +134,56 @@ struct Rec {
     sites: Vec<String>,
 }
 
+/// A thread's record; the threads a recording call fans out to (the rayon
+/// workers of [`crate::par`]) [`join`] it for the duration of their part.
+#[derive(Clone, Default)]
+pub(crate) struct Session(std::sync::Arc<std::sync::Mutex<Rec>>);
+
 thread_local! {
-    static REC: RefCell<Rec> = RefCell::new(Rec::default());
+    static REC: RefCell<Session> = RefCell::new(Session::default());
+}
+
+/// Runs `f` on this thread's record.
+fn with<R>(f: impl FnOnce(&mut Rec) -> R) -> Option<R> {
+    REC.try_with(|r| {
+        let s = r.borrow().clone();
+        let mut g = s.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    })
+    .ok()
+}
+
+/// This thread's record, to hand to threads working for it.
+#[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+pub(crate) fn session() -> Session {
+    REC.try_with(|r| r.borrow().clone()).unwrap_or_default()
+}
+
+/// Makes this thread record into `s` until the guard is dropped.
+#[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+pub(crate) fn join(s: &Session) -> Joined {
+    let old = REC
+        .try_with(|r| std::mem::replace(&mut *r.borrow_mut(), s.clone()))
+        .ok();
+    Joined(old)
+}
+
+/// Restores a thread's own record (see [`join`]).
+#[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+pub(crate) struct Joined(Option<Session>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(old) = self.0.take() {
+            let _ = REC.try_with(|r| *r.borrow_mut() = old);
+        }
+    }
 }
 
 /// Starts recording this thread's file changes (forgetting any earlier
 /// record).
 pub fn start() {
-    REC.with(|r| {
-        let mut r = r.borrow_mut();
+    with(|r| {
         r.on = true;
         r.events.clear();
     });
@@ -150,16 +191,16 @@ pub fn start() {
 
 /// Stops recording and returns the events.
 pub fn take() -> Vec<Event> {
-    REC.with(|r| {
-        let mut r = r.borrow_mut();
+    with(|r| {
         r.on = false;
         std::mem::take(&mut r.events)
     })
+    .unwrap_or_default()
 }
 
 /// Whether this thread is recording.
 pub fn recording() -> bool {
-    REC.try_with(|r| r.borrow().on).unwrap_or(false)
+    with(|r| r.on).unwrap_or(false)
 }
 
 /// Appends a label to the record (see [`Event::Mark`]).
@@ -171,18 +212,17 @@ pub fn mark(label: &str) {
 /// sync) called from `site` (`file:line`, as [`sync_sites`] lists them)
 /// does nothing on this thread; `None` ends it.
 pub fn skip_syncs_from(site: Option<&str>) {
-    REC.with(|r| r.borrow_mut().skip = site.map(str::to_string));
+    with(|r| r.skip = site.map(str::to_string));
 }
 
 /// The sync call sites seen on this thread since the first recording
 /// (each once, in the order first seen).
 pub fn sync_sites() -> Vec<String> {
-    REC.with(|r| r.borrow().sites.clone())
+    with(|r| r.sites.clone()).unwrap_or_default()
 }
 
 fn push(e: Event) {
-    let _ = REC.try_with(|r| {
-        let mut r = r.borrow_mut();
+    with(|r| {
         if r.on {
             r.events.push(e);
         }
@@ -197,8 +237,7 @@ pub fn file_id(f: &File) -> FileId {
 /// Whether the sync at `site` must be skipped (a mutant); notes the site.
 pub(crate) fn skip_sync(site: &std::panic::Location<'_>) -> bool {
     let site = format!("{}:{}", site.file(), site.line());
-    REC.try_with(|r| {
-        let mut r = r.borrow_mut();
+    with(|r| {
         if !r.on {
             return false;
         }
