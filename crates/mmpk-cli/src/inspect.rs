@@ -5,12 +5,12 @@ use mmpk_format::array::{read_array, Array, Encoding};
 use mmpk_format::entry::Entry;
 use mmpk_format::generic::decode_value;
 use mmpk_format::masked::read_masked;
-use mmpk_format::scan::{scan, Kind, Scan, Tail};
+use mmpk_format::scan::{scan, EntryKind, Scan, Tail};
 use pickle_ops::decode::DecodeOptions;
 
 /// What an entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EntryKind {
+pub enum Content {
     /// An array value (v1 or v2).
     Array,
     /// A masked array.
@@ -21,13 +21,13 @@ pub enum EntryKind {
     Filler,
 }
 
-impl EntryKind {
+impl Content {
     fn name(self) -> &'static str {
         match self {
-            EntryKind::Array => "array",
-            EntryKind::Masked => "masked",
-            EntryKind::Value => "value",
-            EntryKind::Filler => "filler",
+            Content::Array => "array",
+            Content::Masked => "masked",
+            Content::Value => "value",
+            Content::Filler => "filler",
         }
     }
 }
@@ -40,7 +40,7 @@ pub struct Row {
     /// Live (its validity byte says so and no later entry shadows it).
     pub live: bool,
     /// What it holds.
-    pub kind: EntryKind,
+    pub kind: Content,
     /// Offset of the entry's frame.
     pub offset: u64,
     /// Length of the entry.
@@ -87,18 +87,18 @@ fn cols(a: &Array) -> ArrayCols {
     }
 }
 
-fn classify(file: &[u8], s: &mmpk_format::scan::Scanned<'_>) -> (EntryKind, Option<ArrayCols>) {
-    if s.kind == Kind::Filler {
-        return (EntryKind::Filler, None);
+fn classify(file: &[u8], s: &mmpk_format::scan::Scanned<'_>) -> (Content, Option<ArrayCols>) {
+    if s.kind == EntryKind::Filler {
+        return (Content::Filler, None);
     }
     let span = s.entry.value_span();
     if let Ok(a) = read_array(file, span.clone()) {
-        return (EntryKind::Array, Some(cols(&a)));
+        return (Content::Array, Some(cols(&a)));
     }
     if let Ok(m) = read_masked(file, span) {
-        return (EntryKind::Masked, Some(cols(&m.data)));
+        return (Content::Masked, Some(cols(&m.data)));
     }
-    (EntryKind::Value, None)
+    (Content::Value, None)
 }
 
 /// The rows of `ls`: live entries only, or every entry (`all`), in file order.
@@ -108,7 +108,7 @@ pub fn rows(file: &[u8], sc: &Scan<'_>, all: bool) -> Vec<Row> {
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let live = s.kind == Kind::Live && latest.get(s.entry.key) == Some(&i);
+            let live = s.kind == EntryKind::Live && latest.get(s.entry.key) == Some(&i);
             if !all && !live {
                 return None;
             }
@@ -256,7 +256,7 @@ pub fn info(file: &[u8], sc: &Scan<'_>) -> Info {
     let mut arrays = [0u64; 4];
     for r in rows(file, sc, true) {
         let slot = match (r.kind, r.live) {
-            (EntryKind::Filler, _) => 2,
+            (Content::Filler, _) => 2,
             (_, true) => 0,
             (_, false) => 1,
         };
@@ -302,7 +302,7 @@ pub fn verify(file: &[u8]) -> Result<(Vec<Finding>, Vec<String>), mmpk_format::E
     let mut notes = Vec::new();
     let opts = DecodeOptions::default();
     for s in &sc.entries {
-        if s.kind == Kind::Filler {
+        if s.kind == EntryKind::Filler {
             continue;
         }
         let e: &Entry<'_> = &s.entry;
@@ -311,7 +311,7 @@ pub fn verify(file: &[u8]) -> Result<(Vec<Finding>, Vec<String>), mmpk_format::E
         let masked = read_masked(file, span.clone());
         match (&array, &masked) {
             (Ok(a), _) | (_, Ok(mmpk_format::masked::MaskedArray { data: a, .. })) => {
-                if a.encoding == Encoding::V1 && s.kind == Kind::Live {
+                if a.encoding == Encoding::V1 && s.kind == EntryKind::Live {
                     notes.push(format!(
                         "{:?} is in the v1 (mmappickle 1.0) encoding: numpy 2.3+ cannot \
                          pickle.load the file (`mmpk upgrade` rewrites it as v2)",
@@ -372,14 +372,14 @@ mod tests {
         let sc = scan(&f).unwrap();
         let live = rows(&f, &sc, false);
         assert_eq!(live.len(), 2);
-        assert_eq!(live[0].kind, EntryKind::Array);
+        assert_eq!(live[0].kind, Content::Array);
         let a = live[0].array.as_ref().unwrap();
         assert_eq!(
             (a.dtype.as_str(), &a.shape[..], a.nbytes),
             ("<f8", &[2u64, 2][..], 32)
         );
         assert_eq!(&f[a.data_offset as usize..][..32], &[0u8; 32]);
-        assert_eq!(live[1].kind, EntryKind::Value);
+        assert_eq!(live[1].kind, Content::Value);
         assert_eq!(rows(&f, &sc, true).len(), 3);
         let i = info(&f, &sc);
         assert_eq!((i.commit, i.counts), (3, [2, 1, 0]));

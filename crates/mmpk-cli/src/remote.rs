@@ -5,13 +5,13 @@
 //! usual `AWS_*` environment variables.
 
 use mmpk_format::array::Encoding;
-use mmpk_format::dtype::{Dtype, Kind as DKind};
-use mmpk_format::scan::Kind;
+use mmpk_format::dtype::{Dtype, DtypeKind};
+use mmpk_format::scan::EntryKind;
 use mmpk_remote::{Options, OwnedArray, RemoteDict};
 use pickle_ops::json::{base64_encode, pickle_to_json, JsonOptions};
 use serde_json::json;
 
-use crate::inspect::{self, ArrayCols, EntryKind, Row};
+use crate::inspect::{self, ArrayCols, Content, Row};
 use crate::ui::{self, fail, human, print, shape_text};
 use crate::Failure;
 
@@ -70,14 +70,14 @@ fn rows(d: &RemoteDict, all: bool) -> Vec<Row> {
         if !all && !live {
             continue;
         }
-        let (kind, array) = if e.kind == Kind::Filler {
-            (EntryKind::Filler, None)
+        let (kind, array) = if e.kind == EntryKind::Filler {
+            (Content::Filler, None)
         } else if !live {
-            (EntryKind::Value, None)
+            (Content::Value, None)
         } else {
             match d.array_info(&e.key) {
                 Ok(a) => (
-                    EntryKind::Array,
+                    Content::Array,
                     Some(ArrayCols {
                         dtype: dtype_text(&a.dtype),
                         shape: a.shape.clone(),
@@ -93,9 +93,9 @@ fn rows(d: &RemoteDict, all: bool) -> Vec<Row> {
                 Err(mmpk_remote::Error::WrongKind { expected, .. })
                     if expected.contains("masked") =>
                 {
-                    (EntryKind::Masked, None)
+                    (Content::Masked, None)
                 }
-                Err(_) => (EntryKind::Value, None),
+                Err(_) => (Content::Value, None),
             }
         };
         out.push(Row {
@@ -128,7 +128,7 @@ pub fn info(url: &str, json_out: bool) -> Result<(), Failure> {
     let mut bytes = [0u64; 3];
     for r in rows(&d, true) {
         let slot = match (r.kind, r.live) {
-            (EntryKind::Filler, _) => 2,
+            (Content::Filler, _) => 2,
             (_, true) => 0,
             (_, false) => 1,
         };
@@ -221,21 +221,21 @@ fn stats(a: &OwnedArray) -> Option<(f64, f64, f64)> {
         return None;
     };
     let v: Vec<f64> = match (s.kind(), s.itemsize()) {
-        (DKind::Float, 4) => a.to_vec::<f32>().ok()?.into_iter().map(f64::from).collect(),
-        (DKind::Float, 8) => a.to_vec::<f64>().ok()?,
-        (DKind::Int, 1) => a.to_vec::<i8>().ok()?.into_iter().map(f64::from).collect(),
-        (DKind::Int, 2) => a.to_vec::<i16>().ok()?.into_iter().map(f64::from).collect(),
-        (DKind::Int, 4) => a.to_vec::<i32>().ok()?.into_iter().map(f64::from).collect(),
-        (DKind::Int, 8) => a
+        (DtypeKind::Float, 4) => a.to_vec::<f32>().ok()?.into_iter().map(f64::from).collect(),
+        (DtypeKind::Float, 8) => a.to_vec::<f64>().ok()?,
+        (DtypeKind::Int, 1) => a.to_vec::<i8>().ok()?.into_iter().map(f64::from).collect(),
+        (DtypeKind::Int, 2) => a.to_vec::<i16>().ok()?.into_iter().map(f64::from).collect(),
+        (DtypeKind::Int, 4) => a.to_vec::<i32>().ok()?.into_iter().map(f64::from).collect(),
+        (DtypeKind::Int, 8) => a
             .to_vec::<i64>()
             .ok()?
             .into_iter()
             .map(|x| x as f64)
             .collect(),
-        (DKind::UInt, 1) => a.to_vec::<u8>().ok()?.into_iter().map(f64::from).collect(),
-        (DKind::UInt, 2) => a.to_vec::<u16>().ok()?.into_iter().map(f64::from).collect(),
-        (DKind::UInt, 4) => a.to_vec::<u32>().ok()?.into_iter().map(f64::from).collect(),
-        (DKind::UInt, 8) => a
+        (DtypeKind::UInt, 1) => a.to_vec::<u8>().ok()?.into_iter().map(f64::from).collect(),
+        (DtypeKind::UInt, 2) => a.to_vec::<u16>().ok()?.into_iter().map(f64::from).collect(),
+        (DtypeKind::UInt, 4) => a.to_vec::<u32>().ok()?.into_iter().map(f64::from).collect(),
+        (DtypeKind::UInt, 8) => a
             .to_vec::<u64>()
             .ok()?
             .into_iter()

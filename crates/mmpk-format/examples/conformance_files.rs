@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use mmpk_format::array::{encode_array, Encoding, V1_PREFIX_LEN, V2_PREFIX_LEN};
-use mmpk_format::dtype::{Dtype, Kind};
+use mmpk_format::dtype::{Dtype, DtypeKind};
 use mmpk_format::entry::write_entry;
 use mmpk_format::filler::{filler_len, write_filler};
 use mmpk_format::generic::write_value_entry;
@@ -39,8 +39,8 @@ fn raw(dtype: &Dtype, n: u64, seed: u64) -> Vec<u8> {
     for i in 0..n {
         let x = i.wrapping_mul(2654435761).wrapping_add(seed * 977);
         match dtype {
-            Dtype::Scalar(s) if s.kind() == Kind::Bool => out.push((x % 2) as u8),
-            Dtype::Scalar(s) if s.kind() == Kind::Unicode => {
+            Dtype::Scalar(s) if s.kind() == DtypeKind::Bool => out.push((x % 2) as u8),
+            Dtype::Scalar(s) if s.kind() == DtypeKind::Unicode => {
                 for k in 0..size / 4 {
                     let c = b'a' + ((x as usize + k) % 26) as u8;
                     let cp = if k % 3 == 2 { 0 } else { c as u32 };
@@ -52,7 +52,7 @@ fn raw(dtype: &Dtype, n: u64, seed: u64) -> Vec<u8> {
                     out.extend_from_slice(&bytes);
                 }
             }
-            Dtype::Scalar(s) if s.kind() == Kind::Bytes => {
+            Dtype::Scalar(s) if s.kind() == DtypeKind::Bytes => {
                 for k in 0..size {
                     out.push(b'A' + ((x as usize + k) % 26) as u8);
                 }
@@ -68,7 +68,7 @@ fn raw(dtype: &Dtype, n: u64, seed: u64) -> Vec<u8> {
         }
     }
     if let Dtype::Scalar(s) = dtype {
-        if s.str().starts_with('>') && !matches!(s.kind(), Kind::Unicode) {
+        if s.str().starts_with('>') && !matches!(s.kind(), DtypeKind::Unicode) {
             // big-endian: the "top" byte is the first one
             for chunk in out.chunks_mut(size) {
                 chunk.reverse();

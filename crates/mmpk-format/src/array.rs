@@ -316,6 +316,90 @@ impl Array {
     }
 }
 
+impl Array {
+    /// The [`ArrayInfo`] of this array value as entry `key` at file offset
+    /// `entry_offset`, when the input given to [`read_array`] started at
+    /// file offset `base` (0 when it was the whole file).
+    pub fn info(&self, key: &str, entry_offset: u64, base: u64) -> ArrayInfo {
+        ArrayInfo {
+            key: key.into(),
+            encoding: self.encoding,
+            dtype: self.dtype.clone(),
+            shape: self.shape.clone(),
+            entry_offset,
+            data_offset: base + self.data.start as u64,
+            nbytes: self.nbytes(),
+        }
+    }
+}
+
+/// Where and what one stored array is: the one description of an array
+/// entry that `mmpk` (`Array::info`) and `mmpk-remote`
+/// (`RemoteDict::array_info`) both give. Offsets are file offsets; the
+/// shape is `u64` on every platform (what the file holds: `mmpk` checks
+/// that it fits the machine's `usize` before it makes a view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ArrayInfo {
+    /// The key.
+    pub key: String,
+    /// The encoding of the entry (v2 default, v1 mmappickle 1.0).
+    pub encoding: Encoding,
+    /// The stored dtype.
+    pub dtype: Dtype,
+    /// The shape (C order).
+    pub shape: Vec<u64>,
+    /// File offset of the entry (its `FRAME` opcode).
+    pub entry_offset: u64,
+    /// File offset of the raw bytes.
+    pub data_offset: u64,
+    /// Length of the raw bytes: `prod(shape) * itemsize` ([`nbytes`]).
+    pub nbytes: u64,
+}
+
+impl ArrayInfo {
+    /// An info from its parts (readers that locate the raw bytes
+    /// themselves, such as `mmpk-remote`'s ranged reads).
+    pub fn new(
+        key: &str,
+        encoding: Encoding,
+        dtype: Dtype,
+        shape: Vec<u64>,
+        entry_offset: u64,
+        data_offset: u64,
+        nbytes: u64,
+    ) -> ArrayInfo {
+        ArrayInfo {
+            key: key.into(),
+            encoding,
+            dtype,
+            shape,
+            entry_offset,
+            data_offset,
+            nbytes,
+        }
+    }
+
+    /// File offsets of the raw bytes.
+    pub fn data_range(&self) -> Range<u64> {
+        self.data_offset..self.data_offset + self.nbytes
+    }
+
+    /// Length of the first axis (`None` for a 0-d array).
+    pub fn rows(&self) -> Option<u64> {
+        self.shape.first().copied()
+    }
+
+    /// Bytes of one row (one index of the first axis); the whole array for
+    /// a 0-d array.
+    pub fn row_bytes(&self) -> u64 {
+        self.shape
+            .iter()
+            .skip(1)
+            .fold(self.dtype.itemsize(), |a, &d| a.saturating_mul(d))
+    }
+}
+
 /// An array value found by [`decode_array`] (untyped); offsets are the
 /// input's.
 #[derive(Clone, Debug, PartialEq, Eq)]

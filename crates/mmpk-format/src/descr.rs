@@ -9,7 +9,7 @@
 
 use pickle_ops::{write_op, Op};
 
-use crate::dtype::{bad, Dtype, Field, Kind, Scalar, Structured};
+use crate::dtype::{bad, Dtype, DtypeKind, Field, Scalar, Structured};
 use crate::error::{Error, Result};
 pub use crate::pylit::{parse_literal, py_repr, Lit};
 
@@ -419,7 +419,7 @@ fn list_dtype(items: &[Lit], depth: usize) -> Result<Dtype> {
         let is_pad = name.is_empty()
             && title.is_none()
             && shape.is_empty()
-            && matches!(&dtype, Dtype::Scalar(s) if s.kind() == Kind::Void);
+            && matches!(&dtype, Dtype::Scalar(s) if s.kind() == DtypeKind::Void);
         let f = Field {
             name,
             title,

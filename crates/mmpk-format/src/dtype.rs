@@ -117,7 +117,7 @@ impl TimeUnit {
 
 /// The kind of a non-structured dtype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub enum DtypeKind {
     /// `b1`
     Bool,
     /// `i1`, `i2`, `i4`, `i8`
@@ -150,20 +150,20 @@ pub enum Kind {
     },
 }
 
-impl Kind {
+impl DtypeKind {
     /// numpy's kind character (`dtype.kind`).
     pub fn as_char(self) -> char {
         match self {
-            Kind::Bool => 'b',
-            Kind::Int => 'i',
-            Kind::UInt => 'u',
-            Kind::Float => 'f',
-            Kind::Complex => 'c',
-            Kind::Bytes => 'S',
-            Kind::Unicode => 'U',
-            Kind::Void => 'V',
-            Kind::Datetime { .. } => 'M',
-            Kind::Timedelta { .. } => 'm',
+            DtypeKind::Bool => 'b',
+            DtypeKind::Int => 'i',
+            DtypeKind::UInt => 'u',
+            DtypeKind::Float => 'f',
+            DtypeKind::Complex => 'c',
+            DtypeKind::Bytes => 'S',
+            DtypeKind::Unicode => 'U',
+            DtypeKind::Void => 'V',
+            DtypeKind::Datetime { .. } => 'M',
+            DtypeKind::Timedelta { .. } => 'm',
         }
     }
 }
@@ -172,7 +172,7 @@ impl Kind {
 /// numpy normalises them (one-byte, `S` and `V` dtypes have no byte order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Scalar {
-    kind: Kind,
+    kind: DtypeKind,
     order: ByteOrder,
     itemsize: u64,
 }
@@ -180,29 +180,29 @@ pub struct Scalar {
 impl Scalar {
     /// numpy's `bool` (`|b1`).
     pub const BOOL: Scalar = Scalar {
-        kind: Kind::Bool,
+        kind: DtypeKind::Bool,
         order: ByteOrder::NotApplicable,
         itemsize: 1,
     };
 
     /// A dtype of `kind`, `order` and `itemsize` bytes; the order is
     /// normalised (ignored where numpy has none). Errors name offset 0.
-    pub fn new(kind: Kind, order: ByteOrder, itemsize: u64) -> Result<Scalar> {
+    pub fn new(kind: DtypeKind, order: ByteOrder, itemsize: u64) -> Result<Scalar> {
         let ok = match kind {
-            Kind::Bool => itemsize == 1,
-            Kind::Int | Kind::UInt => matches!(itemsize, 1 | 2 | 4 | 8),
-            Kind::Float => matches!(itemsize, 2 | 4 | 8 | 16),
-            Kind::Complex => matches!(itemsize, 8 | 16 | 32),
-            Kind::Bytes | Kind::Void => itemsize <= MAX_ITEMSIZE,
-            Kind::Unicode => itemsize.is_multiple_of(4) && itemsize <= MAX_ITEMSIZE,
-            Kind::Datetime { count, .. } | Kind::Timedelta { count, .. } => {
+            DtypeKind::Bool => itemsize == 1,
+            DtypeKind::Int | DtypeKind::UInt => matches!(itemsize, 1 | 2 | 4 | 8),
+            DtypeKind::Float => matches!(itemsize, 2 | 4 | 8 | 16),
+            DtypeKind::Complex => matches!(itemsize, 8 | 16 | 32),
+            DtypeKind::Bytes | DtypeKind::Void => itemsize <= MAX_ITEMSIZE,
+            DtypeKind::Unicode => itemsize.is_multiple_of(4) && itemsize <= MAX_ITEMSIZE,
+            DtypeKind::Datetime { count, .. } | DtypeKind::Timedelta { count, .. } => {
                 itemsize == 8 && count >= 1 && count <= i32::MAX as u32
             }
         };
         if !ok {
             return Err(bad(0, "", "an itemsize that this kind of dtype has"));
         }
-        let order = if itemsize == 1 || matches!(kind, Kind::Bytes | Kind::Void) {
+        let order = if itemsize == 1 || matches!(kind, DtypeKind::Bytes | DtypeKind::Void) {
             ByteOrder::NotApplicable
         } else if order == ByteOrder::NotApplicable {
             ByteOrder::Little
@@ -217,7 +217,7 @@ impl Scalar {
     }
 
     /// The kind.
-    pub fn kind(&self) -> Kind {
+    pub fn kind(&self) -> DtypeKind {
         self.kind
     }
 
@@ -234,9 +234,9 @@ impl Scalar {
     /// numpy's `dtype.alignment`.
     pub fn alignment(&self) -> u64 {
         match self.kind {
-            Kind::Bytes | Kind::Void | Kind::Bool => 1,
-            Kind::Unicode => 4,
-            Kind::Complex => self.itemsize / 2,
+            DtypeKind::Bytes | DtypeKind::Void | DtypeKind::Bool => 1,
+            DtypeKind::Unicode => 4,
+            DtypeKind::Complex => self.itemsize / 2,
             _ => self.itemsize,
         }
     }
@@ -246,7 +246,7 @@ impl Scalar {
         let mut s = String::new();
         s.push(self.order.as_char());
         s.push(self.kind.as_char());
-        let n = if self.kind == Kind::Unicode {
+        let n = if self.kind == DtypeKind::Unicode {
             self.itemsize / 4
         } else {
             self.itemsize
@@ -259,7 +259,7 @@ impl Scalar {
     /// `[25s]`, `[ns]` or `""` (generic or not a datetime).
     fn unit_str(&self) -> String {
         match self.kind {
-            Kind::Datetime { unit, count } | Kind::Timedelta { unit, count } => {
+            DtypeKind::Datetime { unit, count } | DtypeKind::Timedelta { unit, count } => {
                 if unit == TimeUnit::Generic {
                     String::new()
                 } else if count == 1 {
@@ -274,18 +274,21 @@ impl Scalar {
 
     /// numpy's `str(dtype)` (numpy 1.23, little-endian machine).
     pub fn name(&self) -> String {
-        let flexible = matches!(self.kind, Kind::Bytes | Kind::Unicode | Kind::Void);
+        let flexible = matches!(
+            self.kind,
+            DtypeKind::Bytes | DtypeKind::Unicode | DtypeKind::Void
+        );
         if flexible || self.order == ByteOrder::Big {
             return self.str();
         }
         let bits = self.itemsize * 8;
         match self.kind {
-            Kind::Bool => "bool".into(),
-            Kind::Int => format!("int{bits}"),
-            Kind::UInt => format!("uint{bits}"),
-            Kind::Float => format!("float{bits}"),
-            Kind::Complex => format!("complex{bits}"),
-            Kind::Datetime { .. } => format!("datetime64{}", self.unit_str()),
+            DtypeKind::Bool => "bool".into(),
+            DtypeKind::Int => format!("int{bits}"),
+            DtypeKind::UInt => format!("uint{bits}"),
+            DtypeKind::Float => format!("float{bits}"),
+            DtypeKind::Complex => format!("complex{bits}"),
+            DtypeKind::Datetime { .. } => format!("datetime64{}", self.unit_str()),
             _ => format!("timedelta64{}", self.unit_str()),
         }
     }
@@ -299,12 +302,16 @@ impl Scalar {
             ByteOrder::Big => ">",
         };
         match self.kind {
-            Kind::Bool => "?".into(),
-            Kind::Bytes | Kind::Void if self.itemsize == 0 => self.kind.as_char().to_string(),
-            Kind::Bytes | Kind::Void => format!("{}{}", self.kind.as_char(), self.itemsize),
-            Kind::Unicode if self.itemsize == 0 => format!("{bo}U"),
-            Kind::Unicode => format!("{bo}U{}", self.itemsize / 4),
-            Kind::Datetime { .. } | Kind::Timedelta { .. } => {
+            DtypeKind::Bool => "?".into(),
+            DtypeKind::Bytes | DtypeKind::Void if self.itemsize == 0 => {
+                self.kind.as_char().to_string()
+            }
+            DtypeKind::Bytes | DtypeKind::Void => {
+                format!("{}{}", self.kind.as_char(), self.itemsize)
+            }
+            DtypeKind::Unicode if self.itemsize == 0 => format!("{bo}U"),
+            DtypeKind::Unicode => format!("{bo}U{}", self.itemsize / 4),
+            DtypeKind::Datetime { .. } | DtypeKind::Timedelta { .. } => {
                 format!("{bo}{}8{}", self.kind.as_char(), self.unit_str())
             }
             _ => format!("{bo}{}{}", self.kind.as_char(), self.itemsize),
@@ -330,15 +337,15 @@ impl Scalar {
         let k = chars.next().ok_or_else(|| bad(0, s, "a dtype"))?;
         let tail = chars.as_str();
         if k == '?' && tail.is_empty() {
-            return Scalar::new(Kind::Bool, order, 1);
+            return Scalar::new(DtypeKind::Bool, order, 1);
         }
         if k == 'M' || k == 'm' {
             let t = tail.strip_prefix('8').unwrap_or(tail);
             let (unit, count) = parse_unit(t).ok_or_else(|| bad(0, s, "a datetime unit"))?;
             let kind = if k == 'M' {
-                Kind::Datetime { unit, count }
+                DtypeKind::Datetime { unit, count }
             } else {
-                Kind::Timedelta { unit, count }
+                DtypeKind::Timedelta { unit, count }
             };
             return Scalar::new(kind, order, 8);
         }
@@ -350,17 +357,17 @@ impl Scalar {
             return Err(bad(0, s, "a dtype"));
         };
         let (kind, size) = match (k, n) {
-            ('b', Some(1)) => (Kind::Bool, 1),
-            ('i', Some(n)) => (Kind::Int, n),
-            ('u', Some(n)) => (Kind::UInt, n),
-            ('f', Some(n)) => (Kind::Float, n),
-            ('c', Some(n)) => (Kind::Complex, n),
-            ('S' | 'a', n) => (Kind::Bytes, n.unwrap_or(0)),
-            ('V', n) => (Kind::Void, n.unwrap_or(0)),
+            ('b', Some(1)) => (DtypeKind::Bool, 1),
+            ('i', Some(n)) => (DtypeKind::Int, n),
+            ('u', Some(n)) => (DtypeKind::UInt, n),
+            ('f', Some(n)) => (DtypeKind::Float, n),
+            ('c', Some(n)) => (DtypeKind::Complex, n),
+            ('S' | 'a', n) => (DtypeKind::Bytes, n.unwrap_or(0)),
+            ('V', n) => (DtypeKind::Void, n.unwrap_or(0)),
             ('U', n) => {
                 let n = n.unwrap_or(0);
                 (
-                    Kind::Unicode,
+                    DtypeKind::Unicode,
                     n.checked_mul(4)
                         .ok_or_else(|| bad(0, s, "a smaller itemsize"))?,
                 )
@@ -398,7 +405,7 @@ fn parse_unit(t: &str) -> Option<(TimeUnit, u32)> {
 /// The name form (`float64`, `datetime64[ns]`), if `s` is one.
 fn parse_name(s: &str) -> Result<Option<Scalar>> {
     let le = ByteOrder::Little;
-    let num = |stem: &str, kind: Kind| -> Option<Result<Scalar>> {
+    let num = |stem: &str, kind: DtypeKind| -> Option<Result<Scalar>> {
         let bits: u64 = s.strip_prefix(stem)?.parse().ok()?;
         Some(
             Scalar::new(kind, le, bits / 8)
@@ -413,13 +420,13 @@ fn parse_name(s: &str) -> Result<Option<Scalar>> {
         )
     };
     if s == "bool" || s == "bool_" {
-        return Scalar::new(Kind::Bool, le, 1).map(Some);
+        return Scalar::new(DtypeKind::Bool, le, 1).map(Some);
     }
     for (stem, kind) in [
-        ("uint", Kind::UInt),
-        ("int", Kind::Int),
-        ("float", Kind::Float),
-        ("complex", Kind::Complex),
+        ("uint", DtypeKind::UInt),
+        ("int", DtypeKind::Int),
+        ("float", DtypeKind::Float),
+        ("complex", DtypeKind::Complex),
     ] {
         if let Some(r) = num(stem, kind) {
             return r.map(Some);
@@ -429,9 +436,9 @@ fn parse_name(s: &str) -> Result<Option<Scalar>> {
         if let Some(t) = s.strip_prefix(stem) {
             let (unit, count) = parse_unit(t).ok_or_else(|| bad(0, s, "a datetime unit"))?;
             let kind = if dt {
-                Kind::Datetime { unit, count }
+                DtypeKind::Datetime { unit, count }
             } else {
-                Kind::Timedelta { unit, count }
+                DtypeKind::Timedelta { unit, count }
             };
             return Scalar::new(kind, le, 8).map(Some);
         }

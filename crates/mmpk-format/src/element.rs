@@ -14,7 +14,7 @@
 use half::f16;
 use num_complex::Complex;
 
-use crate::dtype::{ByteOrder, Dtype, Kind, Scalar};
+use crate::dtype::{ByteOrder, Dtype, DtypeKind, Scalar};
 
 mod private {
     /// Seals [`super::Element`], and holds its byte casts.
@@ -32,7 +32,7 @@ pub trait Element:
     Copy + Send + Sync + 'static + bytemuck::NoUninit + bytemuck::Zeroable + private::Sealed
 {
     /// The numpy kind it matches.
-    const KIND: Kind;
+    const KIND: DtypeKind;
     /// The Rust name, for errors.
     const NAME: &'static str;
 
@@ -55,7 +55,7 @@ pub trait Element:
             return false;
         };
         let kind = match s.kind() {
-            Kind::Datetime { .. } | Kind::Timedelta { .. } => Kind::Int,
+            DtypeKind::Datetime { .. } | DtypeKind::Timedelta { .. } => DtypeKind::Int,
             k => k,
         };
         kind == Self::KIND && s.itemsize() == std::mem::size_of::<Self>() as u64
@@ -100,7 +100,7 @@ macro_rules! prim {
     ($t:ty, $kind:expr, $name:literal) => {
         pod_casts!($t);
         impl Element for $t {
-            const KIND: Kind = $kind;
+            const KIND: DtypeKind = $kind;
             const NAME: &'static str = $name;
             fn read(b: &[u8], order: ByteOrder) -> Self {
                 let mut a = [0u8; std::mem::size_of::<$t>()];
@@ -114,20 +114,20 @@ macro_rules! prim {
     };
 }
 
-prim!(u8, Kind::UInt, "u8");
-prim!(u16, Kind::UInt, "u16");
-prim!(u32, Kind::UInt, "u32");
-prim!(u64, Kind::UInt, "u64");
-prim!(i8, Kind::Int, "i8");
-prim!(i16, Kind::Int, "i16");
-prim!(i32, Kind::Int, "i32");
-prim!(i64, Kind::Int, "i64");
-prim!(f32, Kind::Float, "f32");
-prim!(f64, Kind::Float, "f64");
+prim!(u8, DtypeKind::UInt, "u8");
+prim!(u16, DtypeKind::UInt, "u16");
+prim!(u32, DtypeKind::UInt, "u32");
+prim!(u64, DtypeKind::UInt, "u64");
+prim!(i8, DtypeKind::Int, "i8");
+prim!(i16, DtypeKind::Int, "i16");
+prim!(i32, DtypeKind::Int, "i32");
+prim!(i64, DtypeKind::Int, "i64");
+prim!(f32, DtypeKind::Float, "f32");
+prim!(f64, DtypeKind::Float, "f64");
 
 pod_casts!(f16);
 impl Element for f16 {
-    const KIND: Kind = Kind::Float;
+    const KIND: DtypeKind = DtypeKind::Float;
     const NAME: &'static str = "half::f16";
     fn read(b: &[u8], order: ByteOrder) -> Self {
         f16::from_bits(u16::read(b, order))
@@ -143,7 +143,7 @@ impl private::Sealed for bool {
     }
 }
 impl Element for bool {
-    const KIND: Kind = Kind::Bool;
+    const KIND: DtypeKind = DtypeKind::Bool;
     const NAME: &'static str = "bool";
     fn read(b: &[u8], _: ByteOrder) -> Self {
         b.first().is_some_and(|&x| x != 0)
@@ -154,7 +154,7 @@ macro_rules! complex {
     ($t:ty, $name:literal) => {
         pod_casts!(Complex<$t>);
         impl Element for Complex<$t> {
-            const KIND: Kind = Kind::Complex;
+            const KIND: DtypeKind = DtypeKind::Complex;
             const NAME: &'static str = $name;
             fn read(b: &[u8], order: ByteOrder) -> Self {
                 let h = b.len() / 2;
@@ -204,20 +204,22 @@ pub fn visit_element<V: ElementVisitor>(dtype: &Dtype, v: V) -> Option<V::Output
         return None;
     };
     Some(match (s.kind(), s.itemsize()) {
-        (Kind::Bool, 1) => v.visit::<bool>(),
-        (Kind::UInt, 1) => v.visit::<u8>(),
-        (Kind::UInt, 2) => v.visit::<u16>(),
-        (Kind::UInt, 4) => v.visit::<u32>(),
-        (Kind::UInt, 8) => v.visit::<u64>(),
-        (Kind::Int, 1) => v.visit::<i8>(),
-        (Kind::Int, 2) => v.visit::<i16>(),
-        (Kind::Int, 4) => v.visit::<i32>(),
-        (Kind::Int | Kind::Datetime { .. } | Kind::Timedelta { .. }, 8) => v.visit::<i64>(),
-        (Kind::Float, 2) => v.visit::<f16>(),
-        (Kind::Float, 4) => v.visit::<f32>(),
-        (Kind::Float, 8) => v.visit::<f64>(),
-        (Kind::Complex, 8) => v.visit::<Complex<f32>>(),
-        (Kind::Complex, 16) => v.visit::<Complex<f64>>(),
+        (DtypeKind::Bool, 1) => v.visit::<bool>(),
+        (DtypeKind::UInt, 1) => v.visit::<u8>(),
+        (DtypeKind::UInt, 2) => v.visit::<u16>(),
+        (DtypeKind::UInt, 4) => v.visit::<u32>(),
+        (DtypeKind::UInt, 8) => v.visit::<u64>(),
+        (DtypeKind::Int, 1) => v.visit::<i8>(),
+        (DtypeKind::Int, 2) => v.visit::<i16>(),
+        (DtypeKind::Int, 4) => v.visit::<i32>(),
+        (DtypeKind::Int | DtypeKind::Datetime { .. } | DtypeKind::Timedelta { .. }, 8) => {
+            v.visit::<i64>()
+        }
+        (DtypeKind::Float, 2) => v.visit::<f16>(),
+        (DtypeKind::Float, 4) => v.visit::<f32>(),
+        (DtypeKind::Float, 8) => v.visit::<f64>(),
+        (DtypeKind::Complex, 8) => v.visit::<Complex<f32>>(),
+        (DtypeKind::Complex, 16) => v.visit::<Complex<f64>>(),
         _ => return None,
     })
 }
@@ -256,8 +258,8 @@ mod tests {
     fn visit_element_picks_the_type_that_matches() {
         struct Check;
         impl ElementVisitor for Check {
-            type Output = (Kind, usize, bool);
-            fn visit<T: Element>(self) -> (Kind, usize, bool) {
+            type Output = (DtypeKind, usize, bool);
+            fn visit<T: Element>(self) -> (DtypeKind, usize, bool) {
                 (T::KIND, std::mem::size_of::<T>(), false)
             }
         }
@@ -278,7 +280,7 @@ mod tests {
             assert_eq!(size as u64, d.itemsize(), "{s}");
             let Dtype::Scalar(sc) = &d else { panic!() };
             let want = match sc.kind() {
-                Kind::Datetime { .. } | Kind::Timedelta { .. } => Kind::Int,
+                DtypeKind::Datetime { .. } | DtypeKind::Timedelta { .. } => DtypeKind::Int,
                 k => k,
             };
             assert_eq!(kind, want, "{s}");

@@ -6,7 +6,7 @@
 //! `mmpk`.
 //!
 //! ```
-//! use mmpk_format::{entry::write_entry, header, scan::{scan, Kind}};
+//! use mmpk_format::{entry::write_entry, header, scan::{scan, EntryKind}};
 //!
 //! // An empty dict, then two entries; the later live 'a' wins.
 //! let mut file = header::write_header(1).to_vec();
@@ -16,7 +16,7 @@
 //!
 //! let s = scan(&file)?;
 //! assert!(s.is_clean());
-//! assert_eq!(s.entries[0].kind, Kind::Live);
+//! assert_eq!(s.entries[0].kind, EntryKind::Live);
 //! let latest = &s.entries[s.live_index()["a"]].entry;
 //! assert_eq!(&file[latest.value_span()], b"K\x02");
 //! # Ok::<(), mmpk_format::Error>(())

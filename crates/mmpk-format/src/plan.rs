@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::filler::filler_len;
 use crate::header::{HEADER_LEN, TERMINATOR_LEN};
 use crate::masked::read_masked;
-use crate::scan::{Kind, Scan, Tail};
+use crate::scan::{EntryKind, Scan, Tail};
 
 /// What a repair does: write the terminator at `terminator_at` (right after
 /// the intact entries) and cut the file to `new_len`. Nothing is needed for
@@ -130,7 +130,7 @@ pub fn vacuum_plan(scan: &Scan<'_>, file: &[u8], align: Option<u64>) -> Result<V
     let mut pos = HEADER_LEN as u64;
     let mut live = 0;
     for (i, s) in scan.entries.iter().enumerate() {
-        if s.kind != Kind::Live || latest.get(s.entry.key) != Some(&i) {
+        if s.kind != EntryKind::Live || latest.get(s.entry.key) != Some(&i) {
             continue;
         }
         let e = &s.entry;
@@ -262,7 +262,7 @@ mod tests {
             let arrays: Vec<_> = t
                 .entries
                 .iter()
-                .filter(|e| e.kind == Kind::Live)
+                .filter(|e| e.kind == EntryKind::Live)
                 .map(|e| read_array(&new, e.entry.value_span()).unwrap())
                 .collect();
             assert_eq!(arrays.len(), 3);

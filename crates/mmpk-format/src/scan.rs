@@ -14,7 +14,7 @@ use crate::header::{parse_header, Header, HEADER_LEN, TERMINATOR_LEN};
 
 /// What kind of entry a scanned entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum EntryKind {
     /// A live entry.
     Live,
     /// A deleted entry (not a filler).
@@ -30,7 +30,7 @@ pub struct Scanned<'a> {
     /// The entry's frame.
     pub entry: Entry<'a>,
     /// Live, deleted, or filler.
-    pub kind: Kind,
+    pub kind: EntryKind,
 }
 
 /// How the file ends.
@@ -84,7 +84,7 @@ impl<'a> Scan<'a> {
     pub fn live_index(&self) -> HashMap<&'a str, usize> {
         let mut map = HashMap::with_capacity(self.entries.len());
         for (i, s) in self.entries.iter().enumerate() {
-            if s.kind == Kind::Live {
+            if s.kind == EntryKind::Live {
                 map.insert(s.entry.key, i);
             }
         }
@@ -110,11 +110,11 @@ pub fn scan(file: &[u8]) -> Result<Scan<'_>> {
     let mut entries = Vec::new();
     let ending = scan_from(file, HEADER_LEN, |entry| {
         let kind = if entry.live {
-            Kind::Live
+            EntryKind::Live
         } else if is_filler(file, &entry) {
-            Kind::Filler
+            EntryKind::Filler
         } else {
-            Kind::Deleted
+            EntryKind::Deleted
         };
         entries.push(Scanned { entry, kind });
     });
@@ -269,11 +269,11 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                Kind::Live,
-                Kind::Deleted,
-                Kind::Filler,
-                Kind::Live,
-                Kind::Live
+                EntryKind::Live,
+                EntryKind::Deleted,
+                EntryKind::Filler,
+                EntryKind::Live,
+                EntryKind::Live
             ]
         );
         assert_eq!(s.entries[0].entry.offset, 24);

@@ -98,10 +98,7 @@ pub(crate) fn view<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let info = raw.info();
     let descr = numpy_dtype(py, &info.dtype)?;
-    let count = info
-        .shape
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    let count = info.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
     let need = count.and_then(|n| n.checked_mul(descr.itemsize() as u64));
     if need != Some(info.nbytes) {
         return Err(errors::new(

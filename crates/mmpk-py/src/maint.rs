@@ -4,7 +4,7 @@
 use mmpk_format::array::read_array;
 use mmpk_format::generic::decode_value;
 use mmpk_format::masked::read_masked;
-use mmpk_format::scan::{scan, Kind, Tail};
+use mmpk_format::scan::{scan, EntryKind, Tail};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -22,7 +22,7 @@ fn findings(file: &[u8]) -> Result<Vec<Finding>, mmpk_format::Error> {
     let sc = scan(file)?;
     let mut out = Vec::new();
     let opts = Default::default();
-    for s in sc.entries.iter().filter(|s| s.kind != Kind::Filler) {
+    for s in sc.entries.iter().filter(|s| s.kind != EntryKind::Filler) {
         let e = &s.entry;
         let span = e.value_span();
         if read_array(file, span.clone()).is_ok() || read_masked(file, span.clone()).is_ok() {

@@ -8,7 +8,7 @@
 //! file, and the raw bytes' length is then checked against
 //! `prod(shape) * itemsize` here.
 
-use mmpk_format::array::{decode_array, nbytes, read_array, Encoding};
+use mmpk_format::array::{decode_array, nbytes, read_array, ArrayInfo, Encoding};
 use mmpk_format::dtype::Dtype;
 use mmpk_format::element::Element;
 use mmpk_format::masked::MaskKind;
@@ -16,38 +16,6 @@ use mmpk_format::Error as FmtError;
 use pickle_ops::{parse_op, ParseErrorKind};
 
 use crate::error::{Error, Result};
-
-/// Where an array entry's raw bytes are, and what they hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ArrayInfo {
-    /// v2 (mmpk's default) or v1 (mmappickle 1.0).
-    pub encoding: Encoding,
-    /// The dtype.
-    pub dtype: Dtype,
-    /// The shape (C order).
-    pub shape: Vec<u64>,
-    /// Offset of the raw bytes in the object.
-    pub data_offset: u64,
-    /// Length of the raw bytes: `prod(shape) * itemsize`.
-    pub nbytes: u64,
-}
-
-impl ArrayInfo {
-    /// Length of the first axis (`None` for a 0-d array).
-    pub fn rows(&self) -> Option<u64> {
-        self.shape.first().copied()
-    }
-
-    /// Bytes of one row (one index of the first axis); the whole array for
-    /// a 0-d array.
-    pub fn row_bytes(&self) -> u64 {
-        self.shape
-            .iter()
-            .skip(1)
-            .fold(self.dtype.itemsize(), |a, &d| a.saturating_mul(d))
-    }
-}
 
 /// An array read into memory: dtype, shape and raw bytes (C order, in the
 /// dtype's byte order, as stored).

@@ -3,17 +3,15 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use mmpk_format::array::read_array;
+use mmpk_format::array::{read_array, ArrayInfo};
 use mmpk_format::entry::LIVE;
 use mmpk_format::header::{parse_header, HEADER_LEN};
 use mmpk_format::masked::{is_masked, read_masked};
-use mmpk_format::scan::{Kind, Tail};
+use mmpk_format::scan::{EntryKind, Tail};
 use mmpk_format::Error as FmtError;
 use pickle_ops::Pickle;
 
-use crate::array::{
-    info_from_ends, locate, slice_range, ArrayInfo, Locate, OwnedArray, OwnedMasked,
-};
+use crate::array::{info_from_ends, locate, slice_range, Locate, OwnedArray, OwnedMasked};
 use crate::error::{Error, Result};
 use crate::index::{scan_from, Index, RemoteEntry};
 use crate::options::Options;
@@ -215,16 +213,7 @@ impl RemoteDict {
         let Some((head, tail)) = &e.ends else {
             let v = self.value_of(e)?;
             return match read_array(&v, 0..v.len()) {
-                Ok(a) => Ok((
-                    ArrayInfo {
-                        encoding: a.encoding,
-                        nbytes: a.nbytes(),
-                        data_offset: e.value_offset + a.data.start as u64,
-                        dtype: a.dtype,
-                        shape: a.shape,
-                    },
-                    Some(v),
-                )),
+                Ok(a) => Ok((a.info(key, e.offset, e.value_offset), Some(v))),
                 Err(FmtError::NotAnArray { offset: 0, .. }) => Err(wrong(&v)),
                 Err(_) if is_masked(&v) => Err(wrong(&v)),
                 Err(err) => Err(fmt(err)),
@@ -272,13 +261,15 @@ impl RemoteDict {
         };
         let (encoding, dtype, shape) = info_from_ends(&head[..op], n, &rest).map_err(fmt)?;
         Ok((
-            ArrayInfo {
+            ArrayInfo::new(
+                key,
                 encoding,
                 dtype,
                 shape,
-                data_offset: e.value_offset + data,
-                nbytes: n,
-            },
+                e.offset,
+                e.value_offset + data,
+                n,
+            ),
             None,
         ))
     }
@@ -473,8 +464,8 @@ impl RemoteDict {
                 return Ok(None);
             }
             e.kind = match (tail[6], e.kind) {
-                (LIVE, _) => Kind::Live,
-                (mmpk_format::entry::DELETED, Kind::Live) => Kind::Deleted,
+                (LIVE, _) => EntryKind::Live,
+                (mmpk_format::entry::DELETED, EntryKind::Live) => EntryKind::Deleted,
                 (mmpk_format::entry::DELETED, k) => k,
                 _ => return Ok(None),
             };

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use mmpk_format::entry::{is_filler, parse_entry, FRAME_HEAD_LEN};
 use mmpk_format::header::TERMINATOR_LEN;
-use mmpk_format::scan::{Kind, Tail};
+use mmpk_format::scan::{EntryKind, Tail};
 use mmpk_format::Error as FmtError;
 
 use crate::error::Result;
@@ -51,7 +51,7 @@ pub struct RemoteEntry {
     /// The memo max the entry records.
     pub memo_max: u32,
     /// Live, deleted, or an alignment filler.
-    pub kind: Kind,
+    pub kind: EntryKind,
     /// For a large entry: the first and last bytes of its value, as the
     /// index read them.
     pub(crate) ends: Option<(Bytes, Bytes)>,
@@ -60,7 +60,7 @@ pub struct RemoteEntry {
 impl RemoteEntry {
     /// Whether the entry is live.
     pub fn is_live(&self) -> bool {
-        self.kind == Kind::Live
+        self.kind == EntryKind::Live
     }
 
     /// Offset of the byte after the entry.
@@ -198,11 +198,11 @@ pub(crate) fn scan_from(
             match parse_entry(frame, 0) {
                 Ok(e) => {
                     let kind = if e.live {
-                        Kind::Live
+                        EntryKind::Live
                     } else if is_filler(frame, &e) {
-                        Kind::Filler
+                        EntryKind::Filler
                     } else {
-                        Kind::Deleted
+                        EntryKind::Deleted
                     };
                     entries.push(RemoteEntry {
                         key: e.key.to_string(),
@@ -290,7 +290,11 @@ fn parse_split(head: &[u8], tail: &[u8], pos: u64, whole: u64) -> Result<RemoteE
         value_offset: pos + value_rel,
         value_len,
         memo_max,
-        kind: if live { Kind::Live } else { Kind::Deleted },
+        kind: if live {
+            EntryKind::Live
+        } else {
+            EntryKind::Deleted
+        },
         ends: Some((Bytes::copy_from_slice(vh), Bytes::copy_from_slice(vt))),
     })
 }

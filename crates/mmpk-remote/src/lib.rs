@@ -97,18 +97,20 @@ mod source;
 mod transport;
 mod zarr;
 
-pub use array::{ArrayInfo, OwnedArray, OwnedMasked};
+pub use array::{OwnedArray, OwnedMasked};
 pub use bytes::Bytes;
 pub use dict::{Refresh, RemoteDict};
 pub use error::{Error, Result};
 pub use index::RemoteEntry;
+/// Where and what one stored array is: the same type as `mmpk::ArrayInfo`.
+pub use mmpk_format::array::ArrayInfo;
 pub use mmpk_format::array::Encoding;
 pub use mmpk_format::dtype::Dtype;
 /// The element types of [`OwnedArray::to_vec`], the same sealed trait as
 /// `mmpk::Element` (both are `mmpk_format::element::Element`).
 pub use mmpk_format::element::Element;
 pub use mmpk_format::masked::MaskKind;
-pub use mmpk_format::scan::{Kind, Tail};
+pub use mmpk_format::scan::{EntryKind, Tail};
 /// The `ndarray` (0.17) of [`OwnedArray::to_ndarray`]: name it
 /// `mmpk_remote::ndarray` so downstream code uses the very same types.
 pub use ndarray;

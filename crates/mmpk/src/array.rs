@@ -4,7 +4,9 @@
 use std::io;
 use std::sync::Arc;
 
-use mmpk_format::array::{read_array, write_array_head, write_array_tail_dtype, Encoding};
+use mmpk_format::array::{
+    read_array, write_array_head, write_array_tail_dtype, ArrayInfo, Encoding,
+};
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Data, Dimension, IxDyn};
 
 use crate::dict::{Dict, Layout};
@@ -13,26 +15,6 @@ use crate::error::{Error, Result};
 use crate::index::Loc;
 use crate::map::{self, Map, ReadToken, WriteToken};
 use crate::write::{DataWriter, NewEntry, Written};
-
-/// Where and what one stored array is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ArrayInfo {
-    /// The key.
-    pub key: String,
-    /// The stored dtype.
-    pub dtype: Dtype,
-    /// The shape.
-    pub shape: Vec<usize>,
-    /// The encoding of the entry (v2 default, v1 mmappickle 1.0).
-    pub encoding: Encoding,
-    /// File offset of the entry.
-    pub entry_offset: u64,
-    /// File offset of the raw bytes.
-    pub data_offset: u64,
-    /// Length of the raw bytes.
-    pub nbytes: u64,
-}
 
 /// Bytes a dtype and shape need: mmpk-format's one rule
 /// ([`mmpk_format::array::nbytes`], numpy's: `None` if the product of the
@@ -200,6 +182,7 @@ impl Dict {
             })?;
         Ok(Array {
             map,
+            shape: usize_shape(&info)?,
             info,
             _token: token,
         })
@@ -218,8 +201,9 @@ impl Dict {
             .ok_or_else(|| Error::Busy { key: key.into() })?;
         Ok(ArrayMut {
             #[cfg(feature = "crash-record")]
-            shadow: self.shared.shadow(&map, info.range()),
+            shadow: self.shared.shadow(&map, range(&info)),
             map,
+            shape: usize_shape(&info)?,
             info,
             token,
             file: self.shared.file(),
@@ -231,37 +215,41 @@ impl Dict {
 /// Describes a decoded, validated array value of entry `loc` (shapes must
 /// also fit this machine's `usize` and `isize::MAX` bytes).
 pub(crate) fn array_info(key: &str, loc: &Loc, a: &mmpk_format::array::Array) -> Result<ArrayInfo> {
-    let (encoding, dtype, shape, data) = (a.encoding, a.dtype.clone(), &a.shape, a.data.clone());
-    let found = data.len() as u64;
-    let mismatch = |expected| Error::ShapeMismatch {
-        key: Some(key.into()),
-        expected,
-        found,
-    };
-    let shape = shape
+    let info = a.info(key, loc.offset, 0);
+    let shape = usize_shape(&info)?;
+    let need = nbytes(&info.dtype, &shape);
+    if need != Some(info.nbytes) {
+        return Err(Error::ShapeMismatch {
+            key: Some(key.into()),
+            expected: need,
+            found: info.nbytes,
+        });
+    }
+    Ok(info)
+}
+
+/// The shape as this machine's `usize`s ([`Error::ShapeMismatch`] if a
+/// dimension does not fit).
+pub(crate) fn usize_shape(info: &ArrayInfo) -> Result<Vec<usize>> {
+    info.shape
         .iter()
         .map(|&d| usize::try_from(d).ok())
         .collect::<Option<Vec<usize>>>()
-        .ok_or(mismatch(None))?;
-    let need = nbytes(&dtype, &shape);
-    if need != Some(found) {
-        return Err(mismatch(need));
-    }
-    Ok(ArrayInfo {
-        key: key.into(),
-        dtype,
-        shape,
-        encoding,
-        entry_offset: loc.offset,
-        data_offset: data.start as u64,
-        nbytes: found,
-    })
+        .ok_or_else(|| Error::ShapeMismatch {
+            key: Some(info.key.clone()),
+            expected: None,
+            found: info.nbytes,
+        })
 }
 
-fn typed_view<'a, T: Element>(info: &ArrayInfo, map: &'a Map) -> Result<ArrayViewD<'a, T>> {
+fn typed_view<'a, T: Element>(
+    info: &ArrayInfo,
+    shape: &[usize],
+    map: &'a Map,
+) -> Result<ArrayViewD<'a, T>> {
     check_type::<T>(info)?;
-    let bytes = map.bytes(info.range());
-    map::view::<T>(bytes, &info.shape).ok_or_else(|| view_error::<T>(info, map, bytes))
+    let bytes = map.bytes(range(info));
+    map::view::<T>(bytes, shape).ok_or_else(|| view_error::<T>(info, map, bytes))
 }
 
 fn check_type<T: Element>(info: &ArrayInfo) -> Result<()> {
@@ -284,7 +272,7 @@ fn check_type<T: Element>(info: &ArrayInfo) -> Result<()> {
 /// Why [`map::view`] refused (the type and order already matched).
 fn view_error<T: Element>(info: &ArrayInfo, map: &Map, bytes: &[u8]) -> Error {
     let align = std::mem::align_of::<T>();
-    if !map.addr(info.range().start).is_multiple_of(align) {
+    if !map.addr(range(info).start).is_multiple_of(align) {
         return Error::Misaligned {
             key: info.key.clone(),
             offset: info.data_offset,
@@ -304,7 +292,7 @@ fn view_error<T: Element>(info: &ArrayInfo, map: &Map, bytes: &[u8]) -> Error {
     }
 }
 
-fn owned<T: Element>(info: &ArrayInfo, bytes: &[u8]) -> Result<ArrayD<T>> {
+fn owned<T: Element>(info: &ArrayInfo, shape: &[usize], bytes: &[u8]) -> Result<ArrayD<T>> {
     if !matches::<T>(&info.dtype) {
         return Err(Error::WrongType {
             key: info.key.clone(),
@@ -318,17 +306,16 @@ fn owned<T: Element>(info: &ArrayInfo, bytes: &[u8]) -> Result<ArrayD<T>> {
         .chunks_exact(size)
         .map(|c| T::read(c, order))
         .collect();
-    ArrayD::from_shape_vec(IxDyn(&info.shape), v).map_err(|_| Error::ShapeMismatch {
+    ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|_| Error::ShapeMismatch {
         key: Some(info.key.clone()),
         expected: None,
         found: info.nbytes,
     })
 }
 
-impl ArrayInfo {
-    pub(crate) fn range(&self) -> std::ops::Range<usize> {
-        self.data_offset as usize..(self.data_offset + self.nbytes) as usize
-    }
+/// The raw bytes' range in the map (located arrays fit in the map).
+pub(crate) fn range(info: &ArrayInfo) -> std::ops::Range<usize> {
+    info.data_offset as usize..(info.data_offset + info.nbytes) as usize
 }
 
 /// A shared handle on one stored array: it keeps its map alive and holds a
@@ -337,6 +324,7 @@ impl ArrayInfo {
 pub struct Array {
     map: Arc<Map>,
     info: ArrayInfo,
+    shape: Vec<usize>,
     _token: ReadToken,
 }
 
@@ -353,25 +341,25 @@ impl Array {
 
     /// The shape.
     pub fn shape(&self) -> &[usize] {
-        &self.info.shape
+        &self.shape
     }
 
     /// The raw bytes (C order, stored byte order), zero-copy.
     pub fn bytes(&self) -> &[u8] {
-        self.map.bytes(self.info.range())
+        self.map.bytes(range(&self.info))
     }
 
     /// A zero-copy typed view. Needs `T` to match the dtype, native byte
     /// order and aligned raw bytes: [`Error::WrongType`],
     /// [`Error::ByteOrder`], [`Error::Misaligned`] otherwise.
     pub fn view<T: Element>(&self) -> Result<ArrayViewD<'_, T>> {
-        typed_view(&self.info, &self.map)
+        typed_view(&self.info, &self.shape, &self.map)
     }
 
     /// An owned copy in native byte order, whatever the stored byte order
     /// and alignment (v1 or v2).
     pub fn to_owned<T: Element>(&self) -> Result<ArrayD<T>> {
-        owned(&self.info, self.bytes())
+        owned(&self.info, &self.shape, self.bytes())
     }
 }
 
@@ -381,6 +369,7 @@ impl Array {
 pub struct ArrayMut {
     map: Arc<Map>,
     info: ArrayInfo,
+    shape: Vec<usize>,
     token: WriteToken,
     /// The file mapped (for [`ArrayMut::flush`]).
     file: Arc<std::fs::File>,
@@ -399,17 +388,17 @@ impl ArrayMut {
 
     /// The shape.
     pub fn shape(&self) -> &[usize] {
-        &self.info.shape
+        &self.shape
     }
 
     /// A zero-copy typed view (see [`Array::view`]).
     pub fn view<T: Element>(&self) -> Result<ArrayViewD<'_, T>> {
-        typed_view(&self.info, &self.map)
+        typed_view(&self.info, &self.shape, &self.map)
     }
 
     /// An owned copy in native byte order (see [`Array::to_owned`]).
     pub fn to_owned<T: Element>(&self) -> Result<ArrayD<T>> {
-        owned(&self.info, self.map.bytes(self.info.range()))
+        owned(&self.info, &self.shape, self.map.bytes(range(&self.info)))
     }
 
     /// Makes the stores made through this handle durable: `msync(MS_SYNC)`
@@ -424,20 +413,20 @@ impl ArrayMut {
         if let Some(sh) = &self.shadow {
             sh.record();
         }
-        let r = self.info.range();
+        let r = range(&self.info);
         crate::io::msync(&self.map, &self.file, r.start, r.len())
             .map_err(|e| Error::io("msync", &self.path, e))
     }
 
     /// The raw bytes, writable, zero-copy.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        self.map.bytes_mut(self.info.range(), &mut self.token)
+        self.map.bytes_mut(range(&self.info), &mut self.token)
     }
 
     /// A zero-copy mutable typed view; writes land in the file.
     pub fn view_mut<T: Element>(&mut self) -> Result<ArrayViewMutD<'_, T>> {
         check_type::<T>(&self.info)?;
-        let range = self.info.range();
+        let range = range(&self.info);
         let addr_ok = self
             .map
             .addr(range.start)
@@ -452,7 +441,7 @@ impl ArrayMut {
         let key = self.info.key.clone();
         let offset = self.info.data_offset;
         let bytes = self.map.bytes_mut(range, &mut self.token);
-        if let Some(i) = (T::KIND == crate::dtype::Kind::Bool)
+        if let Some(i) = (T::KIND == crate::dtype::DtypeKind::Bool)
             .then(|| bytes.iter().position(|&b| b > 1))
             .flatten()
         {
@@ -461,7 +450,7 @@ impl ArrayMut {
                 offset: offset + i as u64,
             });
         }
-        map::view_mut::<T>(bytes, &self.info.shape).ok_or(Error::ShapeMismatch {
+        map::view_mut::<T>(bytes, &self.shape).ok_or(Error::ShapeMismatch {
             key: Some(key),
             expected: None,
             found: self.info.nbytes,

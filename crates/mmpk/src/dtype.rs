@@ -8,7 +8,7 @@
 //! structured `descr`. Typed views exist for the [`Element`] types; any
 //! other dtype is read as raw bytes ([`crate::Array::bytes`]).
 
-pub use mmpk_format::dtype::{ByteOrder, Dtype, Kind};
+pub use mmpk_format::dtype::{ByteOrder, Dtype, DtypeKind};
 pub use mmpk_format::element::{visit_element, Element, ElementVisitor};
 
 use crate::error::{Error, Result};

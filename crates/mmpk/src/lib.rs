@@ -172,14 +172,16 @@ mod value;
 mod write;
 mod zarr_refs;
 
-pub use array::{Array, ArrayInfo, ArrayMut};
+pub use array::{Array, ArrayMut};
 pub use dict::{Dict, EntryInfo, Layout, OpenOptions, Stats};
-pub use dtype::{visit_element, ByteOrder, Dtype, Element, ElementVisitor, Kind};
+pub use dtype::{visit_element, ByteOrder, Dtype, DtypeKind, Element, ElementVisitor};
 pub use error::{Error, Result};
 /// The `half` crate of the [`Element`] type `half::f16`.
 pub use half;
 pub use maint::{RepairReport, VacuumReport};
 pub use masked::Masked;
+/// Where and what one stored array is: the same type as `mmpk_remote::ArrayInfo`.
+pub use mmpk_format::array::ArrayInfo;
 pub use mmpk_format::array::Encoding;
 pub use mmpk_format::masked::MaskKind;
 /// Zarr chunk references (kerchunk JSON) of a file's arrays: see [`Dict::zarr_refs`].

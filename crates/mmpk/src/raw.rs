@@ -28,10 +28,11 @@ use std::sync::Arc;
 use mmpk_format::array::{decode_array, read_array};
 use mmpk_format::masked::{read_masked, MaskKind};
 
-use crate::array::{array_info, ArrayInfo};
+use crate::array::array_info;
 use crate::dict::Dict;
 use crate::error::{Error, Result};
 use crate::map::Map;
+use mmpk_format::array::ArrayInfo;
 
 /// A raw handle on one stored array's bytes: its [`ArrayInfo`] and the map
 /// holding them (see the module docs of `raw` for what it guarantees).
@@ -121,7 +122,7 @@ impl Dict {
             #[cfg(feature = "crash-record")]
             _shadow: map
                 .is_writable()
-                .then(|| self.shared.shadow(&map, info.range()))
+                .then(|| self.shared.shadow(&map, crate::array::range(&info)))
                 .flatten(),
             map,
             info,

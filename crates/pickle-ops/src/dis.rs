@@ -38,7 +38,7 @@
 //! The text grows quadratically with the MARK nesting depth (indentation),
 //! as Python's does; to cap it, pass a writer that fails past a limit: the
 //! disassembly then stops with an error whose
-//! [`python_exception`](DisError::python_exception) is `None`.
+//! kind is [`DisErrorKind::Output`].
 //!
 //! # Reading the ops
 //!
@@ -65,7 +65,7 @@
 //!
 //! Error messages are Python's (`ValueError`, `UnicodeDecodeError` with
 //! CPython's positions and reasons, `IndexError`); see
-//! [`DisError::python_exception`].
+//! [`DisErrorKind`].
 //!
 //! # Remaining differences from `python3 -m pickletools`
 //!
@@ -108,53 +108,67 @@ impl Default for DisOptions {
     }
 }
 
-/// Why a disassembly stopped: the exception `pickletools` would raise.
+/// Which exception `pickletools` raises (or that the output failed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisErrorKind {
+    /// `ValueError`: a malformed or inconsistent pickle.
+    ValueError,
+    /// `UnicodeDecodeError`: an argument that is not valid text.
+    UnicodeDecodeError,
+    /// `IndexError`: a MARK whose markobject is gone from the stack.
+    IndexError,
+    /// Writing to the output failed (no Python counterpart).
+    Output,
+}
+
+impl DisErrorKind {
+    /// The Python exception type's name (`"ValueError"`, ...); `None` for
+    /// [`DisErrorKind::Output`].
+    pub fn python_exception(self) -> Option<&'static str> {
+        match self {
+            DisErrorKind::ValueError => Some("ValueError"),
+            DisErrorKind::UnicodeDecodeError => Some("UnicodeDecodeError"),
+            DisErrorKind::IndexError => Some("IndexError"),
+            DisErrorKind::Output => None,
+        }
+    }
+}
+
+/// Why a disassembly stopped, at a byte offset: the exception
+/// `pickletools` would raise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DisError {
-    offset: Option<usize>,
-    exception: Option<&'static str>,
-    message: String,
+    /// Byte offset of the op that failed; for "pickle exhausted before
+    /// seeing STOP", the length of the input. `None` for an output error.
+    pub offset: Option<usize>,
+    /// Which exception.
+    pub kind: DisErrorKind,
+    /// The message, as Python's exception carries it (e.g. `"at position
+    /// 3, opcode b'\xff' unknown"`, `"memo key 1 has never been stored
+    /// into"`).
+    pub message: String,
 }
 
 impl DisError {
-    fn new(offset: usize, exception: &'static str, message: impl Into<String>) -> DisError {
+    fn new(offset: usize, kind: DisErrorKind, message: impl Into<String>) -> DisError {
         DisError {
             offset: Some(offset),
-            exception: Some(exception),
+            kind,
             message: message.into(),
         }
     }
 
     fn value(offset: usize, message: impl Into<String>) -> DisError {
-        DisError::new(offset, "ValueError", message)
+        DisError::new(offset, DisErrorKind::ValueError, message)
     }
 
     fn output() -> DisError {
         DisError {
             offset: None,
-            exception: None,
+            kind: DisErrorKind::Output,
             message: "error writing the disassembly".into(),
         }
-    }
-
-    /// Byte offset of the op that failed; for "pickle exhausted before
-    /// seeing STOP", the length of the input. `None` for an output error.
-    pub fn offset(&self) -> Option<usize> {
-        self.offset
-    }
-
-    /// The message, as Python's exception carries it (e.g. `"at position
-    /// 3, opcode b'\xff' unknown"`, `"memo key 1 has never been stored
-    /// into"`).
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The Python exception type `pickletools` raises for this error
-    /// (`"ValueError"`, `"UnicodeDecodeError"` or `"IndexError"`); `None`
-    /// when writing to the output failed.
-    pub fn python_exception(&self) -> Option<&'static str> {
-        self.exception
     }
 }
 
@@ -278,7 +292,7 @@ impl<'o> Dis<'o> {
                             None => {
                                 return Err(DisError::new(
                                     pos,
-                                    "IndexError",
+                                    DisErrorKind::IndexError,
                                     "list index out of range",
                                 ))
                             }
@@ -416,27 +430,27 @@ impl<'o> Dis<'o> {
 /// op's offset is added by the caller.
 #[derive(Debug)]
 struct PyErr {
-    exception: &'static str,
+    kind: DisErrorKind,
     message: String,
 }
 
 impl PyErr {
     fn value(message: impl Into<String>) -> PyErr {
         PyErr {
-            exception: "ValueError",
+            kind: DisErrorKind::ValueError,
             message: message.into(),
         }
     }
 
     fn unicode(message: String) -> PyErr {
         PyErr {
-            exception: "UnicodeDecodeError",
+            kind: DisErrorKind::UnicodeDecodeError,
             message,
         }
     }
 
     fn at(self, offset: usize) -> DisError {
-        DisError::new(offset, self.exception, self.message)
+        DisError::new(offset, self.kind, self.message)
     }
 }
 
@@ -1756,7 +1770,7 @@ mod tests {
             assert_eq!(text, case.text.concat(), "{:?}", case.data);
             let err = r
                 .err()
-                .map(|e| format!("{}: {e}", e.python_exception().unwrap()));
+                .map(|e| format!("{}: {e}", e.kind.python_exception().unwrap()));
             assert_eq!(err.as_deref(), case.error, "{:?}", case.data);
         }
     }
@@ -1767,7 +1781,7 @@ mod tests {
             dis_to_string(data, &DisOptions::default())
                 .1
                 .unwrap_err()
-                .offset()
+                .offset
         };
         assert_eq!(offset(b""), Some(0));
         assert_eq!(offset(b"NN"), Some(2));
@@ -1775,8 +1789,8 @@ mod tests {
         assert_eq!(offset(b"NU\x05abc"), Some(1));
         assert_eq!(offset(b"N]t"), Some(2));
         assert_eq!(offset(b"NN."), Some(2));
-        assert_eq!(DisError::output().offset(), None);
-        assert_eq!(DisError::output().python_exception(), None);
+        assert_eq!(DisError::output().offset, None);
+        assert_eq!(DisError::output().kind.python_exception(), None);
     }
 
     #[test]
@@ -1804,7 +1818,7 @@ mod tests {
         let (text, r) = dis_to_string(&data, &DisOptions::default());
         assert_eq!(text, "");
         assert_eq!(
-            r.unwrap_err().message(),
+            r.unwrap_err().message,
             "Exceeds the limit (4300 digits) for integer string conversion: value has 4301 digits; use sys.set_int_max_str_digits() to increase the limit"
         );
         // A LONG4 of 4335 digits reads fine but cannot be printed, and
@@ -1816,7 +1830,7 @@ mod tests {
         assert_eq!(text, "    0: N    NONE\n    1: ");
         let e = r.unwrap_err();
         assert_eq!(
-            (e.python_exception(), e.message()),
+            (e.kind.python_exception(), e.message.as_str()),
             (Some("ValueError"), repr::INT_REPR_TOO_LARGE)
         );
     }

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value as J;
 
+use crate::decode::DecodeErrorKind;
 use crate::int::PyInt;
 use crate::value::{Dtype, Global, NdArray, NodeId, Object, ObjectKind, Pickle, PyStr, Value};
 
@@ -38,20 +39,119 @@ impl Default for JsonOptions {
     }
 }
 
-/// A canonical JSON error.
+/// What went wrong while printing or reading canonical JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JsonError(pub String);
+#[non_exhaustive]
+pub enum JsonErrorKind {
+    /// Printing: the output would exceed [`JsonOptions::max_nodes`] nodes.
+    TooManyNodes(u64),
+    /// Printing: an int of more than [`JsonOptions::max_int_digits`]
+    /// decimal digits.
+    IntTooLong(usize),
+    /// Printing: a structured dtype's `descr` holds a value of this kind.
+    BadDescr(&'static str),
+    /// The pickle has no root.
+    NoRoot,
+    /// Reading: the text is not JSON (serde_json's message).
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What serde_json says.
+        message: String,
+    },
+    /// Reading: JSON that is not the canonical form; what was expected.
+    Invalid(String),
+    /// Reading: a `ref` to an `id` not seen before it.
+    UnknownRef(u64),
+    /// Reading: an `id` given to two nodes.
+    DuplicateId(u64),
+    /// Reading: merging equal dict keys and set members failed (an
+    /// unhashable key, or more comparison work than allowed).
+    Keys(DecodeErrorKind),
+}
+
+/// A canonical JSON error: what, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonError {
+    /// What went wrong.
+    pub kind: JsonErrorKind,
+    /// Printing: the pickle node being printed, when one is to blame.
+    pub node: Option<NodeId>,
+    /// Reading: where in the JSON value, as a JSON Pointer (RFC 6901,
+    /// e.g. `/dict/0/1/list/2`; empty for the root). `None` for printing
+    /// and for text that is not JSON (see [`JsonErrorKind::Syntax`]).
+    pub pointer: Option<String>,
+}
+
+impl JsonError {
+    fn new(kind: JsonErrorKind) -> JsonError {
+        JsonError {
+            kind,
+            node: None,
+            pointer: None,
+        }
+    }
+
+    fn at_node(kind: JsonErrorKind, node: NodeId) -> JsonError {
+        JsonError {
+            node: Some(node),
+            ..JsonError::new(kind)
+        }
+    }
+
+    fn invalid(what: impl Into<String>) -> JsonError {
+        JsonError {
+            pointer: Some(String::new()),
+            ..JsonError::new(JsonErrorKind::Invalid(what.into()))
+        }
+    }
+
+    /// The same error one level further down the JSON: prefixes `segment`
+    /// to the pointer.
+    fn under(mut self, segment: impl std::fmt::Display) -> JsonError {
+        if let Some(p) = &mut self.pointer {
+            let seg = segment.to_string().replace('~', "~0").replace('/', "~1");
+            p.insert_str(0, &format!("/{seg}"));
+        }
+        self
+    }
+}
 
 impl std::fmt::Display for JsonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        use JsonErrorKind as K;
+        match &self.kind {
+            K::TooManyNodes(n) => write!(f, "JSON output would exceed {n} nodes"),
+            K::IntTooLong(n) => write!(f, "int of more than {n} digits"),
+            K::BadDescr(t) => write!(f, "unexpected {t} in a dtype descr"),
+            K::NoRoot => f.write_str("no root"),
+            K::Syntax {
+                line,
+                column,
+                message,
+            } => write!(f, "invalid JSON at line {line} column {column}: {message}"),
+            K::Invalid(what) => f.write_str(what),
+            K::UnknownRef(k) => write!(f, "ref {k} before its id"),
+            K::DuplicateId(k) => write!(f, "id {k} used twice"),
+            K::Keys(k) => write!(f, "merging equal keys: {k:?}"),
+        }?;
+        if let Some(n) = self.node {
+            write!(f, " (node {n:?})")?;
+        }
+        match self.pointer.as_deref() {
+            Some("") => f.write_str(" (at the root)"),
+            Some(p) => write!(f, " (at {p})"),
+            None => Ok(()),
+        }
     }
 }
 
 impl std::error::Error for JsonError {}
 
 fn jerr<T>(s: impl Into<String>) -> Result<T, JsonError> {
-    Err(JsonError(s.into()))
+    Err(JsonError::invalid(s))
 }
 
 // ---- base64 and float.hex ------------------------------------------------
@@ -295,7 +395,7 @@ fn expand(
         }),
         Value::Int(i) => {
             let d = i.to_decimal(opts.max_int_digits).ok_or_else(|| {
-                JsonError(format!("int of more than {} digits", opts.max_int_digits))
+                JsonError::at_node(JsonErrorKind::IntTooLong(opts.max_int_digits), id)
             })?;
             let _ = write!(out, "{{\"int\":\"{d}\"}}");
         }
@@ -418,7 +518,12 @@ fn descr_json(p: &Pickle, id: NodeId, out: &mut String) -> Result<(), JsonError>
                 stack.push(None);
                 push_descr(&mut stack, v);
             }
-            other => return jerr(format!("unexpected {} in a dtype descr", other.kind_name())),
+            other => {
+                return Err(JsonError::at_node(
+                    JsonErrorKind::BadDescr(other.kind_name()),
+                    id,
+                ))
+            }
         }
     }
     Ok(())
@@ -492,7 +597,10 @@ pub fn to_json(p: &Pickle, root: NodeId, opts: &JsonOptions) -> Result<String, J
     while let Some(id) = stack.pop() {
         count += 1;
         if count > opts.max_nodes {
-            return jerr(format!("JSON output would exceed {} nodes", opts.max_nodes));
+            return Err(JsonError::at_node(
+                JsonErrorKind::TooManyNodes(opts.max_nodes),
+                id,
+            ));
         }
         let v = p.value(id);
         let v = &*v;
@@ -540,7 +648,11 @@ pub fn to_json(p: &Pickle, root: NodeId, opts: &JsonOptions) -> Result<String, J
 
 /// Prints the canonical JSON of the root.
 pub fn pickle_to_json(p: &Pickle, opts: &JsonOptions) -> Result<String, JsonError> {
-    to_json(p, p.try_root().ok_or(JsonError("no root".into()))?, opts)
+    to_json(
+        p,
+        p.try_root().ok_or(JsonError::new(JsonErrorKind::NoRoot))?,
+        opts,
+    )
 }
 
 // ---- building from JSON --------------------------------------------------
@@ -555,7 +667,7 @@ fn one_key(v: &J) -> Result<(&str, &J, Option<u64>), JsonError> {
         return jerr(format!("expected a node object, got {v}"));
     };
     let id = match m.get("id") {
-        Some(J::Number(n)) => Some(n.as_u64().ok_or(JsonError("bad id".into()))?),
+        Some(J::Number(n)) => Some(n.as_u64().ok_or(JsonError::invalid("bad id"))?),
         Some(_) => return jerr("bad id"),
         None => None,
     };
@@ -568,59 +680,74 @@ fn one_key(v: &J) -> Result<(&str, &J, Option<u64>), JsonError> {
 
 fn as_str(v: &J) -> Result<&str, JsonError> {
     v.as_str()
-        .ok_or_else(|| JsonError(format!("expected a string, got {v}")))
+        .ok_or_else(|| JsonError::invalid(format!("expected a string, got {v}")))
 }
 
 fn as_arr(v: &J) -> Result<&Vec<J>, JsonError> {
     v.as_array()
-        .ok_or_else(|| JsonError(format!("expected an array, got {v}")))
+        .ok_or_else(|| JsonError::invalid(format!("expected an array, got {v}")))
 }
 
 fn b64(v: &J) -> Result<Vec<u8>, JsonError> {
-    base64_decode(as_str(v)?).ok_or_else(|| JsonError(format!("bad base64: {v}")))
+    base64_decode(as_str(v)?).ok_or_else(|| JsonError::invalid(format!("bad base64: {v}")))
 }
 
 impl Builder {
     fn node(&mut self, v: &J) -> Result<NodeId, JsonError> {
         let (kind, body, id) = one_key(v)?;
         if kind == "ref" {
-            let k = body.as_u64().ok_or(JsonError("bad ref".into()))?;
-            return self
-                .ids
-                .get(&k)
-                .copied()
-                .ok_or_else(|| JsonError(format!("ref {k} before its id")));
+            let k = body.as_u64().ok_or(JsonError::invalid("bad ref"))?;
+            return self.ids.get(&k).copied().ok_or_else(|| JsonError {
+                pointer: Some("/ref".into()),
+                ..JsonError::new(JsonErrorKind::UnknownRef(k))
+            });
         }
         // Reserve the node first so that cycles can refer to it.
         let me = self.p.push_node(Value::None);
         if let Some(k) = id {
             if self.ids.insert(k, me).is_some() {
-                return jerr(format!("id {k} used twice"));
+                return Err(JsonError {
+                    pointer: Some("/id".into()),
+                    ..JsonError::new(JsonErrorKind::DuplicateId(k))
+                });
             }
         }
-        let val = match kind {
+        let val = self.value(kind, body).map_err(|e| e.under(kind))?;
+        // Scalars (which have no id) live in their handle: drop the
+        // reserved node, which is still the last one.
+        if id.is_none() {
+            if let Some(h) = NodeId::inline(&val) {
+                self.p.pop_last_node(me);
+                return Ok(h);
+            }
+        }
+        self.p.replace(me, val);
+        Ok(me)
+    }
+
+    /// The value of a node of kind `kind` with body `body`; errors point
+    /// into `body`.
+    fn value(&mut self, kind: &str, body: &J) -> Result<Value, JsonError> {
+        Ok(match kind {
             "none" => Value::None,
-            "bool" => Value::Bool(body.as_bool().ok_or(JsonError("bad bool".into()))?),
+            "bool" => Value::Bool(body.as_bool().ok_or(JsonError::invalid("bad bool"))?),
             "int" => Value::Int(
                 PyInt::parse_decimal(as_str(body)?.as_bytes(), usize::MAX)
-                    .ok_or_else(|| JsonError(format!("bad int {body}")))?,
+                    .ok_or_else(|| JsonError::invalid(format!("bad int {body}")))?,
             ),
             "float" => Value::Float(
                 parse_float_hex(as_str(body)?)
-                    .ok_or_else(|| JsonError(format!("bad float {body}")))?,
+                    .ok_or_else(|| JsonError::invalid(format!("bad float {body}")))?,
             ),
             "str" => Value::Str(PyStr::from(as_str(body)?)),
             "str_surrogatepass_b64" => Value::Str(
                 PyStr::from_surrogatepass(&b64(body)?)
-                    .ok_or(JsonError("bad surrogatepass str".into()))?,
+                    .ok_or(JsonError::invalid("bad surrogatepass str"))?,
             ),
             "bytes_b64" => Value::Bytes(b64(body)?.into()),
             "bytearray_b64" => Value::ByteArray(b64(body)?),
             "list" | "tuple" | "set" | "frozenset" => {
-                let items = as_arr(body)?
-                    .iter()
-                    .map(|x| self.node(x))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let items = self.nodes(body)?;
                 match kind {
                     "list" => Value::List(items),
                     "tuple" => Value::Tuple(items.into()),
@@ -643,8 +770,8 @@ impl Builder {
                 let mut get = |k: &str| -> Result<NodeId, JsonError> {
                     let x = m
                         .get(k)
-                        .ok_or_else(|| JsonError(format!("{kind} needs {k}")))?;
-                    self.node(x)
+                        .ok_or_else(|| JsonError::invalid(format!("{kind} needs {k}")))?;
+                    self.node(x).map_err(|e| e.under(k))
                 };
                 let okind = match kind {
                     "reduce" => {
@@ -680,22 +807,16 @@ impl Builder {
                 };
                 let mut o = Object::new(okind);
                 if let Some(x) = m.get("listitems") {
-                    o.listitems = as_arr(x)?
-                        .iter()
-                        .map(|x| self.node(x))
-                        .collect::<Result<_, _>>()?;
+                    o.listitems = self.nodes(x).map_err(|e| e.under("listitems"))?;
                 }
                 if let Some(x) = m.get("dictitems") {
-                    o.dictitems = self.pairs(x)?;
+                    o.dictitems = self.pairs(x).map_err(|e| e.under("dictitems"))?;
                 }
                 if let Some(x) = m.get("additems") {
-                    o.additems = as_arr(x)?
-                        .iter()
-                        .map(|x| self.node(x))
-                        .collect::<Result<_, _>>()?;
+                    o.additems = self.nodes(x).map_err(|e| e.under("additems"))?;
                 }
                 if let Some(x) = m.get("state") {
-                    o.state = Some(self.node(x)?);
+                    o.state = Some(self.node(x).map_err(|e| e.under("state"))?);
                 }
                 Value::Object(Box::new(o))
             }
@@ -703,53 +824,55 @@ impl Builder {
             "ext" => Value::Ext(
                 body.as_i64()
                     .and_then(|c| i32::try_from(c).ok())
-                    .ok_or(JsonError("bad ext".into()))?,
+                    .ok_or(JsonError::invalid("bad ext"))?,
             ),
             "oob_buffer" => Value::OobBuffer {
                 index: body
                     .get("index")
                     .and_then(J::as_u64)
-                    .ok_or(JsonError("bad oob_buffer".into()))?,
+                    .ok_or(JsonError::invalid("bad oob_buffer"))?,
                 readonly: body
                     .get("readonly")
                     .and_then(J::as_bool)
-                    .ok_or(JsonError("bad oob_buffer".into()))?,
+                    .ok_or(JsonError::invalid("bad oob_buffer"))?,
             },
             "ndarray" => Value::NdArray(Box::new(self.ndarray(body)?)),
             "masked_array" => {
-                let data = self.node(
-                    body.get("data")
-                        .ok_or(JsonError("masked_array needs data".into()))?,
-                )?;
-                let mask = self.node(
-                    body.get("mask")
-                        .ok_or(JsonError("masked_array needs mask".into()))?,
-                )?;
+                let part = |k: &str| {
+                    body.get(k)
+                        .ok_or_else(|| JsonError::invalid(format!("masked_array needs {k}")))
+                };
+                let data = self.node(part("data")?).map_err(|e| e.under("data"))?;
+                let mask = self.node(part("mask")?).map_err(|e| e.under("mask"))?;
                 Value::MaskedArray { data, mask }
             }
             other => return jerr(format!("unknown node kind {other:?}")),
-        };
-        // Scalars (which have no id) live in their handle: drop the
-        // reserved node, which is still the last one.
-        if id.is_none() {
-            if let Some(h) = NodeId::inline(&val) {
-                self.p.pop_last_node(me);
-                return Ok(h);
-            }
-        }
-        self.p.replace(me, val);
-        Ok(me)
+        })
+    }
+
+    /// The nodes of a JSON array.
+    fn nodes(&mut self, body: &J) -> Result<Vec<NodeId>, JsonError> {
+        as_arr(body)?
+            .iter()
+            .enumerate()
+            .map(|(i, x)| self.node(x).map_err(|e| e.under(i)))
+            .collect()
     }
 
     fn pairs(&mut self, body: &J) -> Result<Vec<(NodeId, NodeId)>, JsonError> {
         as_arr(body)?
             .iter()
-            .map(|kv| {
-                let a = as_arr(kv)?;
-                let [k, v] = &a[..] else {
-                    return jerr("a dict item needs [key, value]");
+            .enumerate()
+            .map(|(i, kv)| {
+                let mut item = |kv: &J| -> Result<(NodeId, NodeId), JsonError> {
+                    let a = as_arr(kv)?;
+                    let [k, v] = &a[..] else {
+                        return jerr("a dict item needs [key, value]");
+                    };
+                    let k = self.node(k).map_err(|e| e.under(0))?;
+                    Ok((k, self.node(v).map_err(|e| e.under(1))?))
                 };
-                Ok((self.node(k)?, self.node(v)?))
+                item(kv).map_err(|e| e.under(i))
             })
             .collect()
     }
@@ -762,14 +885,14 @@ impl Builder {
         };
         let shape = as_arr(
             body.get("shape")
-                .ok_or(JsonError("ndarray needs a shape".into()))?,
+                .ok_or(JsonError::invalid("ndarray needs a shape"))?,
         )?
         .iter()
-        .map(|d| d.as_u64().ok_or(JsonError("bad shape".into())))
+        .map(|d| d.as_u64().ok_or(JsonError::invalid("bad shape")))
         .collect::<Result<_, _>>()?;
         let data = b64(body
             .get("data_b64")
-            .ok_or(JsonError("ndarray needs data_b64".into()))?)?;
+            .ok_or(JsonError::invalid("ndarray needs data_b64"))?)?;
         Ok(NdArray { dtype, shape, data })
     }
 
@@ -787,7 +910,7 @@ impl Builder {
         Ok(match f {
             J::String(s) => self.p.push(Value::str(s)),
             J::Number(n) => self.p.push(Value::int(
-                n.as_i64().ok_or(JsonError("bad descr number".into()))?,
+                n.as_i64().ok_or(JsonError::invalid("bad descr number"))?,
             )),
             J::Array(a) => {
                 // A nested list of fields stays a list; a field is a tuple.
@@ -817,13 +940,20 @@ pub fn from_json(v: &J) -> Result<Pickle, JsonError> {
     let root = b.node(v)?;
     b.p.set_root(root);
     b.p.set_small_values_shared(true);
-    crate::keys::dedupe_all(&mut b.p, 50_000_000).map_err(|e| JsonError(format!("{e:?}")))?;
+    crate::keys::dedupe_all(&mut b.p, 50_000_000)
+        .map_err(|k| JsonError::new(JsonErrorKind::Keys(k)))?;
     Ok(b.p)
 }
 
 /// Parses canonical JSON text and builds a [`Pickle`].
 pub fn from_json_str(s: &str) -> Result<Pickle, JsonError> {
-    let v: J = serde_json::from_str(s).map_err(|e| JsonError(format!("invalid JSON: {e}")))?;
+    let v: J = serde_json::from_str(s).map_err(|e| {
+        JsonError::new(JsonErrorKind::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })
+    })?;
     from_json(&v)
 }
 
@@ -987,5 +1117,61 @@ mod tests {
         let c: J = serde_json::from_str(r#"{"set":[{"int":"2"},{"int":"3"}]}"#).unwrap();
         assert!(equal(&a, &b));
         assert!(!equal(&a, &c));
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let err = |text: &str| from_json_str(text).unwrap_err();
+        // Not JSON: serde's line and column.
+        let e = err("{\"list\":\n[}");
+        assert!(
+            matches!(e.kind, JsonErrorKind::Syntax { line: 2, .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.pointer, None);
+        // Not canonical: a JSON Pointer to the offending value.
+        let e = err(r#"{"list":[{"int":"1"},{"dict":[[{"str":"k"},{"float":"x"}]]}]}"#);
+        assert!(matches!(e.kind, JsonErrorKind::Invalid(_)), "{e:?}");
+        assert_eq!(e.pointer.as_deref(), Some("/list/1/dict/0/1/float"));
+        assert!(
+            e.to_string().ends_with("(at /list/1/dict/0/1/float)"),
+            "{e}"
+        );
+        let e =
+            err(r#"{"reduce":{"callable":{"global":["m","f"]},"args":{"tuple":[{"nope":1}]}}}"#);
+        assert_eq!(e.pointer.as_deref(), Some("/reduce/args/tuple/0/nope"));
+        assert_eq!(err(r#"{"bool":1}"#).pointer.as_deref(), Some("/bool"));
+        assert_eq!(err("[]").pointer.as_deref(), Some(""));
+        // Identity errors are typed.
+        let e = err(r#"{"list":[{"ref":3}]}"#);
+        assert_eq!(e.kind, JsonErrorKind::UnknownRef(3));
+        assert_eq!(e.pointer.as_deref(), Some("/list/0/ref"));
+        let e = err(r#"{"list":[{"id":0,"list":[]},{"id":0,"list":[]}]}"#);
+        assert_eq!(e.kind, JsonErrorKind::DuplicateId(0));
+        assert_eq!(e.pointer.as_deref(), Some("/list/1/id"));
+        // Printing: the node to blame.
+        let mut p = Pickle::new();
+        let big = p.push(Value::Int(
+            PyInt::parse_decimal(b"1000000000000000000000000000000", 100).unwrap(),
+        ));
+        let l = p.push(Value::List(vec![big]));
+        let opts = JsonOptions {
+            max_int_digits: 5,
+            ..JsonOptions::default()
+        };
+        let e = to_json(&p, l, &opts).unwrap_err();
+        assert_eq!((e.kind, e.node), (JsonErrorKind::IntTooLong(5), Some(big)));
+        let opts = JsonOptions {
+            max_nodes: 1,
+            ..JsonOptions::default()
+        };
+        let e = to_json(&p, l, &opts).unwrap_err();
+        assert_eq!(e.kind, JsonErrorKind::TooManyNodes(1));
+        assert_eq!(
+            pickle_to_json(&Pickle::new(), &JsonOptions::default())
+                .unwrap_err()
+                .kind,
+            JsonErrorKind::NoRoot
+        );
     }
 }

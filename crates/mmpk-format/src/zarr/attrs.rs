@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use pickle_ops::{NodeId, Pickle, PyInt, Value};
 
-use crate::dtype::{ByteOrder, Dtype, Kind};
+use crate::dtype::{ByteOrder, Dtype, DtypeKind};
 use crate::numpy::numpy_scalar;
 
 /// Deepest nesting of lists and dicts written as an attribute.
@@ -123,14 +123,14 @@ fn write_scalar(dtype: &Dtype, data: &[u8], out: &mut String) -> Result<(), Stri
         a
     };
     match (s.kind(), n) {
-        (Kind::Bool, 1) => out.push_str(if b[0] != 0 { "true" } else { "false" }),
-        (Kind::Int, 1 | 2 | 4 | 8) => {
+        (DtypeKind::Bool, 1) => out.push_str(if b[0] != 0 { "true" } else { "false" }),
+        (DtypeKind::Int, 1 | 2 | 4 | 8) => {
             let _ = write!(out, "{}", i64::from_le_bytes(le8(true)));
         }
-        (Kind::UInt, 1 | 2 | 4 | 8) => {
+        (DtypeKind::UInt, 1 | 2 | 4 | 8) => {
             let _ = write!(out, "{}", u64::from_le_bytes(le8(false)));
         }
-        (Kind::Float, 4) => {
+        (DtypeKind::Float, 4) => {
             let f = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             if !f.is_finite() {
                 return Err(format!("a non-finite float ({f})"));
@@ -138,7 +138,7 @@ fn write_scalar(dtype: &Dtype, data: &[u8], out: &mut String) -> Result<(), Stri
             // The float32's own shortest text: numpy prints it so.
             let _ = write!(out, "{f:?}");
         }
-        (Kind::Float, 8) => write_float(f64::from_le_bytes(le8(false)), out)?,
+        (DtypeKind::Float, 8) => write_float(f64::from_le_bytes(le8(false)), out)?,
         _ => return Err(format!("a numpy scalar of dtype {}", s.str())),
     }
     Ok(())

@@ -50,7 +50,7 @@ use std::ops::Range;
 
 use pickle_ops::Pickle;
 
-use crate::dtype::{Dtype, Kind};
+use crate::dtype::{Dtype, DtypeKind};
 use attrs::json_str;
 pub use chunks::{plan_chunks, ChunkPlan, Edge};
 
@@ -141,9 +141,9 @@ pub fn zarr_dtype(d: &Dtype) -> Result<String, String> {
         Dtype::Scalar(s) => {
             let bad = |why: &str| Err(format!("dtype {}: {why}", s.str()));
             match s.kind() {
-                Kind::Float if s.itemsize() == 16 => return bad("long double"),
-                Kind::Complex if s.itemsize() == 32 => return bad("long double"),
-                Kind::Bytes | Kind::Unicode | Kind::Void if s.itemsize() == 0 => {
+                DtypeKind::Float if s.itemsize() == 16 => return bad("long double"),
+                DtypeKind::Complex if s.itemsize() == 32 => return bad("long double"),
+                DtypeKind::Bytes | DtypeKind::Unicode | DtypeKind::Void if s.itemsize() == 0 => {
                     return bad("zero itemsize")
                 }
                 _ => {}

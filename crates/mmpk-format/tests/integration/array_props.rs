@@ -6,7 +6,7 @@
 use mmpk_format::array::{
     decode_array, encode_array, nbytes, read_array, write_array_head, write_array_tail, Encoding,
 };
-use mmpk_format::dtype::{ByteOrder, Dtype, Field, Kind, Scalar, Structured, TimeUnit};
+use mmpk_format::dtype::{ByteOrder, Dtype, DtypeKind, Field, Scalar, Structured, TimeUnit};
 use mmpk_format::masked::{encode_masked, read_masked};
 use mmpk_format::Error;
 use proptest::prelude::*;
@@ -41,37 +41,37 @@ fn unit() -> impl Strategy<Value = TimeUnit> {
 fn scalar() -> impl Strategy<Value = Scalar> {
     let fixed = (
         prop::sample::select(vec![
-            (Kind::Bool, 1u64),
-            (Kind::Int, 1),
-            (Kind::Int, 2),
-            (Kind::Int, 4),
-            (Kind::Int, 8),
-            (Kind::UInt, 1),
-            (Kind::UInt, 2),
-            (Kind::UInt, 4),
-            (Kind::UInt, 8),
-            (Kind::Float, 2),
-            (Kind::Float, 4),
-            (Kind::Float, 8),
-            (Kind::Float, 16),
-            (Kind::Complex, 8),
-            (Kind::Complex, 16),
-            (Kind::Complex, 32),
+            (DtypeKind::Bool, 1u64),
+            (DtypeKind::Int, 1),
+            (DtypeKind::Int, 2),
+            (DtypeKind::Int, 4),
+            (DtypeKind::Int, 8),
+            (DtypeKind::UInt, 1),
+            (DtypeKind::UInt, 2),
+            (DtypeKind::UInt, 4),
+            (DtypeKind::UInt, 8),
+            (DtypeKind::Float, 2),
+            (DtypeKind::Float, 4),
+            (DtypeKind::Float, 8),
+            (DtypeKind::Float, 16),
+            (DtypeKind::Complex, 8),
+            (DtypeKind::Complex, 16),
+            (DtypeKind::Complex, 32),
         ]),
         order(),
     )
         .prop_map(|((k, n), o)| Scalar::new(k, o, n).unwrap());
     let flexible = (0u64..12, 0..3, order()).prop_map(|(n, k, o)| match k {
-        0 => Scalar::new(Kind::Bytes, o, n).unwrap(),
-        1 => Scalar::new(Kind::Unicode, o, 4 * n).unwrap(),
-        _ => Scalar::new(Kind::Void, o, n).unwrap(),
+        0 => Scalar::new(DtypeKind::Bytes, o, n).unwrap(),
+        1 => Scalar::new(DtypeKind::Unicode, o, 4 * n).unwrap(),
+        _ => Scalar::new(DtypeKind::Void, o, n).unwrap(),
     });
     let time = (unit(), 1u32..30, any::<bool>(), order()).prop_map(|(unit, c, dt, o)| {
         let count = if unit == TimeUnit::Generic { 1 } else { c };
         let kind = if dt {
-            Kind::Datetime { unit, count }
+            DtypeKind::Datetime { unit, count }
         } else {
-            Kind::Timedelta { unit, count }
+            DtypeKind::Timedelta { unit, count }
         };
         Scalar::new(kind, o, 8).unwrap()
     });

@@ -18,7 +18,7 @@ use mmpk_format::header::{
     empty_file, write_header, COMMIT_OFFSET, EMPTY_FILE_LEN, HEADER_LEN, TERMINATOR, VERSION_OFFSET,
 };
 use mmpk_format::masked::{V1_MASKED_PREFIX_LEN, V2_MASKED_PREFIX_LEN};
-use mmpk_format::scan::{scan, Kind};
+use mmpk_format::scan::{scan, EntryKind};
 use pickle_ops::decode::DecodeOptions;
 use pickle_ops::Value;
 
@@ -174,7 +174,7 @@ fn the_byte_examples_are_what_the_writers_write() {
     assert_eq!(*v.value(v.root()), Value::int(5));
     let mut deleted = one.clone();
     deleted[44] = 0x30;
-    assert_eq!(scan(&deleted).unwrap().entries[0].kind, Kind::Deleted);
+    assert_eq!(scan(&deleted).unwrap().entries[0].kind, EntryKind::Deleted);
 
     // Section 5: the same array in both encodings.
     let i2 = Dtype::parse("<i2").unwrap();

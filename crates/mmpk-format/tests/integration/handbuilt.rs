@@ -9,7 +9,7 @@ use mmpk_format::array::{read_array, Array};
 use mmpk_format::dtype::Dtype;
 use mmpk_format::generic::decode_value;
 use mmpk_format::masked::read_masked;
-use mmpk_format::scan::{scan, Kind, Tail};
+use mmpk_format::scan::{scan, EntryKind, Tail};
 use pickle_ops::decode::DecodeOptions;
 use pickle_ops::json::{base64_encode, equal, pickle_to_json, JsonOptions};
 use serde_json::{json, Value as J};
@@ -92,9 +92,9 @@ fn every_handbuilt_file_scans_and_reads_as_its_manifest() {
             .iter()
             .map(|e| {
                 let kind = match e.kind {
-                    Kind::Live => "live",
-                    Kind::Deleted => "deleted",
-                    Kind::Filler => "filler",
+                    EntryKind::Live => "live",
+                    EntryKind::Deleted => "deleted",
+                    EntryKind::Filler => "filler",
                 };
                 (e.entry.offset as u64, e.entry.key, kind)
             })

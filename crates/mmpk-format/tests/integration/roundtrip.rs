@@ -3,7 +3,7 @@
 use mmpk_format::entry::write_entry;
 use mmpk_format::filler::{data_offset, filler_len, write_filler, V2_PREFIX_LEN};
 use mmpk_format::header::{write_header, TERMINATOR};
-use mmpk_format::scan::{scan, Kind};
+use mmpk_format::scan::{scan, EntryKind};
 use proptest::prelude::*;
 
 /// A small file: 'a' -> 1, 'b' -> 2 (deleted), a 40-byte filler,
@@ -40,11 +40,11 @@ fn small_file_is_pinned_and_scans() {
     assert_eq!(
         kinds,
         [
-            Kind::Live,
-            Kind::Deleted,
-            Kind::Filler,
-            Kind::Live,
-            Kind::Live
+            EntryKind::Live,
+            EntryKind::Deleted,
+            EntryKind::Filler,
+            EntryKind::Live,
+            EntryKind::Live
         ]
     );
     let idx = s.live_index();

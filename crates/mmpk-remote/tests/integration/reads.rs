@@ -2,7 +2,7 @@
 //! many requests and bytes they cost.
 
 use mmpk_format::array::Encoding;
-use mmpk_format::scan::{scan, Kind, Tail};
+use mmpk_format::scan::{scan, EntryKind, Tail};
 use mmpk_remote::{MaskKind, Options, RemoteDict};
 use pickle_ops::Value;
 
@@ -41,8 +41,8 @@ fn small_file_reads_like_a_local_one() {
     assert!(d.contains("n") && !d.contains("gone"));
     // Same index as a local scan.
     let local = scan(&f).unwrap();
-    let kinds: Vec<Kind> = local.entries.iter().map(|e| e.kind).collect();
-    let remote: Vec<Kind> = d.entries().iter().map(|e| e.kind).collect();
+    let kinds: Vec<EntryKind> = local.entries.iter().map(|e| e.kind).collect();
+    let remote: Vec<EntryKind> = d.entries().iter().map(|e| e.kind).collect();
     assert_eq!(kinds, remote);
     for (l, r) in local.entries.iter().zip(d.entries()) {
         assert_eq!(

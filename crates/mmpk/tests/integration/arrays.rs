@@ -1,7 +1,7 @@
 //! Arrays: every element type, layouts, alignment, views, errors.
 
 use half::f16;
-use mmpk::{ByteOrder, Dtype, Encoding, Error, Kind, Layout, OpenOptions};
+use mmpk::{ByteOrder, Dtype, DtypeKind, Encoding, Error, Layout, OpenOptions};
 use ndarray::{arr0, arr2, Array, ArrayD, IxDyn, ShapeBuilder};
 use num_complex::Complex;
 
@@ -177,7 +177,7 @@ fn v2_data_is_aligned_and_fillers_are_deleted_entries() {
         let s = mmpk_format::scan(&bytes).unwrap();
         assert_eq!(s.live_index().len(), 5);
         for e in &s.entries {
-            assert!(e.kind != mmpk_format::scan::Kind::Deleted);
+            assert!(e.kind != mmpk_format::scan::EntryKind::Deleted);
         }
     }
 }
@@ -237,7 +237,9 @@ fn raw_bytes_with_any_byte_order() {
     // Strings and datetimes: raw bytes, and datetime64 as i64.
     d.insert_bytes("s", "|S3", &[2], b"abcxyz").unwrap();
     assert_eq!(d.array("s").unwrap().bytes(), b"abcxyz");
-    assert!(matches!(d.array("s").unwrap().dtype(), Dtype::Scalar(s) if s.kind() == Kind::Bytes));
+    assert!(
+        matches!(d.array("s").unwrap().dtype(), Dtype::Scalar(s) if s.kind() == DtypeKind::Bytes)
+    );
     let t: Vec<u8> = [5i64, -7].iter().flat_map(|x| x.to_le_bytes()).collect();
     d.insert_bytes("t", "<M8[ns]", &[2], &t).unwrap();
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Vacuum: only live entries stay, fillers are recomputed, data is intact.
 
 use mmpk::{Error, Layout, OpenOptions};
-use mmpk_format::scan::Kind;
+use mmpk_format::scan::EntryKind;
 use ndarray::{arr1, Array1};
 
 use crate::arrays::int_pickle;
@@ -52,7 +52,7 @@ fn vacuum_keeps_live_entries_and_reclaims_the_rest() {
         // The file: only live entries and fillers; still sparse.
         let bytes = scan_clean(&p);
         let scan = mmpk_format::scan(&bytes).unwrap();
-        assert!(scan.entries.iter().all(|e| e.kind != Kind::Deleted));
+        assert!(scan.entries.iter().all(|e| e.kind != EntryKind::Deleted));
         assert_eq!(scan.live_index().len(), keys.len());
         use std::os::unix::fs::MetadataExt;
         assert!(std::fs::metadata(&p).unwrap().blocks() * 512 < 1 << 24);
@@ -104,7 +104,7 @@ fn vacuum_of_an_mmappickle_file() {
         .unwrap()
         .entries
         .iter()
-        .all(|e| e.kind == Kind::Live));
+        .all(|e| e.kind == EntryKind::Live));
     drop(open(&p));
 }
 

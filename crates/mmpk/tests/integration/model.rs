@@ -132,7 +132,7 @@ proptest! {
         if !v1 {
             for e in &s.entries {
                 let value = &bytes[e.entry.value_span()];
-                if e.kind == mmpk_format::scan::Kind::Live
+                if e.kind == mmpk_format::scan::EntryKind::Live
                     && mmpk_format::array::decode_array(value, 0..value.len()).is_ok()
                 {
                     let a = mmpk_format::array::decode_array(&bytes, e.entry.value_span()).unwrap();

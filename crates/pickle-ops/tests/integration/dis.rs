@@ -151,8 +151,8 @@ mod json_scan {
 fn error_text(e: &DisError) -> String {
     format!(
         "{}: {}",
-        e.python_exception().unwrap_or("<output error>"),
-        e.message()
+        e.kind.python_exception().unwrap_or("<output error>"),
+        e.message
     )
 }
 
