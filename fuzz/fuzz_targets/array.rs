@@ -5,9 +5,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mmpk_format::array::{decode_array, encode_array, read_array};
+use mmpk_format::array::{decode_array, read_array};
 use mmpk_format::dtype::Dtype;
-use mmpk_format::masked::{encode_masked, read_masked, MaskKind};
+use mmpk_format::masked::{read_masked, MaskKind};
+use mmpk_format::write::encode_array;
+use mmpk_format::write::encode_masked;
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode_array(data, 0..data.len());

@@ -5,6 +5,7 @@ use mmpk_format::array::{read_array, Array, Encoding};
 use mmpk_format::entry::Entry;
 use mmpk_format::generic::decode_value;
 use mmpk_format::masked::read_masked;
+use mmpk_format::pylit::shape_text;
 use mmpk_format::scan::{scan, EntryKind, Scan, Tail};
 use pickle_ops::decode::DecodeOptions;
 
@@ -138,15 +139,6 @@ pub fn human(n: u64) -> String {
         u += 1;
     }
     format!("{v:.1} {}", UNITS[u])
-}
-
-fn shape_text(s: &[u64]) -> String {
-    let inner: Vec<String> = s.iter().map(u64::to_string).collect();
-    if s.len() == 1 {
-        format!("({},)", inner[0])
-    } else {
-        format!("({})", inner.join(", "))
-    }
 }
 
 /// `ls` as an aligned table.
@@ -343,10 +335,11 @@ pub fn verify(file: &[u8]) -> Result<(Vec<Finding>, Vec<String>), mmpk_format::E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmpk_format::array::encode_array;
     use mmpk_format::dtype::Dtype;
-    use mmpk_format::entry::write_entry;
-    use mmpk_format::header::{write_header, TERMINATOR};
+    use mmpk_format::header::TERMINATOR;
+    use mmpk_format::write::encode_array;
+    use mmpk_format::write::write_entry;
+    use mmpk_format::write::write_header;
 
     fn sample() -> Vec<u8> {
         let mut f = write_header(3).to_vec();

@@ -2,6 +2,7 @@
 //! value): `{'index': 0, 'time_s': 0.5}`. Kinds without a literal form
 //! (globals, reduce, ...) print as their canonical JSON.
 
+use pickle_ops::repr::{bytes_repr, float_repr, str_repr};
 use serde_json::Value as J;
 
 /// Most characters printed before `...`.
@@ -55,8 +56,11 @@ fn go(v: &J, out: &mut String) {
         ("none", _) => out.push_str("None"),
         ("bool", J::Bool(b)) => out.push_str(if *b { "True" } else { "False" }),
         ("int", J::String(s)) => out.push_str(s),
-        ("float", J::String(s)) => out.push_str(&float(s)),
-        ("str", J::String(s)) => out.push_str(&mmpk_format::pylit::py_repr(s)),
+        ("float", J::String(s)) => match pickle_ops::json::parse_float_hex(s) {
+            Some(x) => out.push_str(&float_repr(x)),
+            None => out.push_str(s),
+        },
+        ("str", J::String(s)) => out.push_str(&str_repr(s)),
         ("list", J::Array(a)) => seq(a, "[", "]", out),
         ("tuple", J::Array(a)) => seq(a, "(", ")", out),
         ("set" | "frozenset", J::Array(a)) if !a.is_empty() => seq(a, "{", "}", out),
@@ -87,42 +91,6 @@ fn go(v: &J, out: &mut String) {
             a["dtype"], a["shape"]
         )),
         _ => out.push_str(&v.to_string()),
-    }
-}
-
-/// Python's repr of bytes (single quotes unless the bytes hold one).
-fn bytes_repr(b: &[u8]) -> String {
-    let q = if b.contains(&b'\'') && !b.contains(&b'"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut s = format!("b{q}");
-    for &c in b {
-        match c {
-            b'\\' => s.push_str("\\\\"),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            c if c == q as u8 => {
-                s.push('\\');
-                s.push(q);
-            }
-            0x20..=0x7e => s.push(c as char),
-            c => s.push_str(&format!("\\x{c:02x}")),
-        }
-    }
-    s.push(q);
-    s
-}
-
-/// Python's repr of a float given as `float.hex()`.
-fn float(hex: &str) -> String {
-    match pickle_ops::json::parse_float_hex(hex) {
-        Some(x) if x.is_nan() => "nan".into(),
-        Some(x) if x.is_infinite() => if x > 0.0 { "inf" } else { "-inf" }.into(),
-        Some(x) => format!("{x:?}"),
-        None => hex.to_string(),
     }
 }
 

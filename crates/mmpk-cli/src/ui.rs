@@ -183,19 +183,7 @@ pub fn pairs(items: &[(&str, String)]) -> String {
     table(&rows)
 }
 
-/// A shape as numpy prints it: `(2, 3)`, `(5,)`, `()`.
-pub fn shape_text(s: &[usize]) -> String {
-    match s {
-        [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            s.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
+pub use mmpk_format::pylit::shape_text;
 
 /// Writes `text` to stdout; a closed pipe is not an error worth a message.
 pub fn print(text: &str) -> Result<(), Failure> {
@@ -244,7 +232,7 @@ mod tests {
         ]);
         assert_eq!(t, "a    bb\nccc  d\n");
         assert_eq!(shape_text(&[5]), "(5,)");
-        assert_eq!(shape_text(&[]), "()");
+        assert_eq!(shape_text::<usize>(&[]), "()");
         assert_eq!(shape_text(&[2, 3]), "(2, 3)");
     }
 

@@ -323,8 +323,9 @@ fn report(d: &Dict, p: &mut Printer, changes: &[Change]) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmpk_format::entry::write_entry;
-    use mmpk_format::header::{write_header, TERMINATOR};
+    use mmpk_format::header::TERMINATOR;
+    use mmpk_format::write::write_entry;
+    use mmpk_format::write::write_header;
 
     fn file(entries: &[(&str, bool)]) -> Vec<u8> {
         let mut f = write_header(1).to_vec();

@@ -7,11 +7,13 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mmpk_format::array::{encode_array, read_array, Encoding};
+use mmpk_format::array::{read_array, Encoding};
 use mmpk_format::dtype::Dtype;
-use mmpk_format::entry::write_entry;
-use mmpk_format::header::{write_header, TERMINATOR};
+use mmpk_format::header::TERMINATOR;
 use mmpk_format::scan::scan;
+use mmpk_format::write::encode_array;
+use mmpk_format::write::write_entry;
+use mmpk_format::write::write_header;
 
 /// 1,000,000 entries: keys `k0`..`k999999`, alternately a small int
 /// (`BININT1`) and a small v2 array of 4 `<f4`; every 10th deleted.

@@ -13,13 +13,17 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use mmpk_format::array::{encode_array, Encoding, V1_PREFIX_LEN, V2_PREFIX_LEN};
+use mmpk_format::array::{Encoding, V1_PREFIX_LEN, V2_PREFIX_LEN};
 use mmpk_format::dtype::{Dtype, DtypeKind};
-use mmpk_format::entry::write_entry;
-use mmpk_format::filler::{filler_len, write_filler};
+use mmpk_format::filler::filler_len;
 use mmpk_format::generic::write_value_entry;
-use mmpk_format::header::{write_header, TERMINATOR};
-use mmpk_format::masked::{encode_masked, V1_MASKED_PREFIX_LEN, V2_MASKED_PREFIX_LEN};
+use mmpk_format::header::TERMINATOR;
+use mmpk_format::masked::{V1_MASKED_PREFIX_LEN, V2_MASKED_PREFIX_LEN};
+use mmpk_format::write::encode_array;
+use mmpk_format::write::encode_masked;
+use mmpk_format::write::write_entry;
+use mmpk_format::write::write_filler;
+use mmpk_format::write::write_header;
 use pickle_ops::json::{base64_encode, from_json_str};
 use serde_json::{json, Value as J};
 

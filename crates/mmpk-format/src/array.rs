@@ -1,34 +1,11 @@
-//! Array values in the two encodings of docs/format.md section 5.
-//!
-//! Writing is split around the raw bytes, which the caller writes (or
-//! reserves) itself: [`write_array_head`] (the fixed prefix and the
-//! `BINBYTES8` length), then the raw bytes, then [`write_array_tail`] (dtype
-//! and shape). [`decode_array`] finds dtype, shape and the raw bytes' span
-//! of an entry's value without copying the data.
-//!
-//! Typed: [`read_array`] validates everything (dtype, shape, and that the
-//! raw bytes are exactly `prod(shape) * itemsize`) and returns an [`Array`]
-//! with a [`Dtype`]; [`write_array_tail_dtype`] and [`encode_array`] write
-//! from a [`Dtype`] (v2: `dtype.str`, or the `descr` list of a structured
-//! dtype; v1: numpy's `str(dtype)`). [`decode_array`] and
-//! [`write_array_tail`] are the untyped forms (the dtype as its string).
-//!
-//! ```
-//! use mmpk_format::array::{encode_array, read_array, Encoding};
-//! use mmpk_format::dtype::Dtype;
-//!
-//! let dtype = Dtype::parse("[('x', '<f4'), ('y', '>i2', (2,))]")?;
-//! let mut value = Vec::new();
-//! let raw = [0u8; 2 * 8];
-//! let span = encode_array(&mut value, Encoding::V2, &dtype, &[2], &raw)?;
-//! assert_eq!(span.start, Encoding::V2.data_offset());
-//!
-//! let a = read_array(&value, 0..value.len())?;
-//! assert_eq!((a.dtype.itemsize(), a.shape.as_slice()), (8, &[2][..]));
-//! assert_eq!(a.data, span); // where to map the elements from
-//! assert!(!a.dtype.is_native()); // a big-endian field
-//! # Ok::<(), mmpk_format::Error>(())
-//! ```
+//! Array values in the two encodings of docs/format.md section 5: what
+//! they are ([`Encoding`], [`nbytes`], [`ArrayInfo`]) and how they are
+//! read. [`decode_array`] finds dtype, shape and the raw bytes' span of an
+//! entry's value without copying the data; [`read_array`] validates
+//! everything (dtype, shape, and that the raw bytes are exactly
+//! `prod(shape) * itemsize`) and returns an [`Array`] with a [`Dtype`].
+//! The writers are in [`crate::write`] (an example there writes and reads
+//! back a structured array).
 //!
 //! The v2 bytes of structured, big-endian, datetime, string, void, 0-d and
 //! masked arrays were checked manually to load with plain `pickle.load`
@@ -36,21 +13,30 @@
 
 use std::ops::Range;
 
-use pickle_ops::{write_op, Op};
+use pickle_ops::Op;
 
-use crate::cursor::{Cursor, RawArray, RawDtype};
+use crate::cursor::{Cursor, RawDtype};
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
+
+/// Where a raw array value's pieces are; see [`decode_array`].
+#[derive(Clone, Debug)]
+pub(crate) struct RawArray<'a> {
+    pub encoding: Encoding,
+    pub dtype: RawDtype<'a>,
+    /// Offset of the dtype's first op.
+    pub dtype_offset: usize,
+    pub shape: Vec<u64>,
+    /// Offset of the raw-bytes op.
+    pub raw_offset: usize,
+    pub data: Range<usize>,
+}
 
 /// Bytes of a v2 array value before its `BINBYTES8`.
 pub const V2_PREFIX_LEN: usize = 59;
 
 /// Bytes of a v1 (mmappickle 1.0) array value before its `BINBYTES8`.
 pub const V1_PREFIX_LEN: usize = 70;
-
-/// numpy's limit on the number of dimensions (`NPY_MAXDIMS`): the one limit
-/// of the workspace (mmpk, mmpk-remote and numpy's own pickles).
-pub const MAX_DIMS: usize = 64;
 
 /// Which array encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,7 +50,7 @@ pub enum Encoding {
 impl Encoding {
     /// The globals this encoding calls, in order: reshape, the array
     /// constructor, and (v2) the buffer constructor.
-    fn globals(self) -> &'static [(&'static str, &'static str)] {
+    pub(crate) fn globals(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Encoding::V2 => &[
                 ("numpy", "reshape"),
@@ -93,101 +79,6 @@ impl Encoding {
     }
 }
 
-/// Appends an array value's ops up to the raw bytes: the fixed prefix and
-/// `BINBYTES8` with `data_len`. The caller then writes `data_len` raw bytes
-/// (C order) and calls [`write_array_tail`].
-pub fn write_array_head(out: &mut Vec<u8>, enc: Encoding, data_len: u64) {
-    for (module, name) in enc.globals() {
-        write_op(&Op::ShortBinunicode(module.as_bytes()), out);
-        write_op(&Op::ShortBinunicode(name.as_bytes()), out);
-        write_op(&Op::StackGlobal, out);
-    }
-    out.push(0x8e); // BINBYTES8
-    out.extend_from_slice(&data_len.to_le_bytes());
-}
-
-/// Appends an array value's ops after the raw bytes: `dtype` (numpy's
-/// `dtype.str` for v2, `str(dtype)` for v1; at most 255 bytes) and `shape`
-/// as CPython pickles a tuple of ints.
-pub fn write_array_tail(
-    out: &mut Vec<u8>,
-    enc: Encoding,
-    dtype: &str,
-    shape: &[u64],
-) -> Result<()> {
-    if dtype.len() > 255 {
-        return Err(Error::DtypeTooLong { len: dtype.len() });
-    }
-    write_tail(out, enc, shape, |out| {
-        write_op(&Op::ShortBinunicode(dtype.as_bytes()), out)
-    })
-}
-
-/// The tail both [`write_array_tail`] and [`write_array_tail_dtype`]
-/// append: `dtype_ops` pushes the dtype argument, then `shape` follows.
-fn write_tail(
-    out: &mut Vec<u8>,
-    enc: Encoding,
-    shape: &[u64],
-    dtype_ops: impl FnOnce(&mut Vec<u8>),
-) -> Result<()> {
-    if shape.len() > MAX_DIMS {
-        return Err(Error::TooManyDims { ndim: shape.len() });
-    }
-    if enc == Encoding::V2 {
-        write_op(&Op::Tuple1, out);
-        write_op(&Op::Reduce, out);
-    }
-    dtype_ops(out);
-    write_op(&Op::Tuple2, out);
-    write_op(&Op::Reduce, out);
-    write_shape(out, shape);
-    write_op(&Op::Tuple2, out);
-    write_op(&Op::Reduce, out);
-    Ok(())
-}
-
-/// Appends a tuple of non-negative ints the way CPython's pickler does
-/// (protocol 2+), without memo ops.
-pub(crate) fn write_shape(out: &mut Vec<u8>, shape: &[u64]) {
-    if shape.is_empty() {
-        write_op(&Op::EmptyTuple, out);
-        return;
-    }
-    let mark = shape.len() > 3;
-    if mark {
-        write_op(&Op::Mark, out);
-    }
-    for &d in shape {
-        if d < 1 << 8 {
-            write_op(&Op::Binint1(d as u8), out);
-        } else if d < 1 << 16 {
-            write_op(&Op::Binint2(d as u16), out);
-        } else if d < 1 << 31 {
-            write_op(&Op::Binint(d as i32), out);
-        } else {
-            // Minimal two's complement, little-endian.
-            let mut b = d.to_le_bytes().to_vec();
-            while b.last() == Some(&0) {
-                b.pop();
-            }
-            if b.last().is_some_and(|&x| x & 0x80 != 0) {
-                b.push(0);
-            }
-            write_op(&Op::Long1(&b), out);
-        }
-    }
-    write_op(
-        &match shape.len() {
-            1 => Op::Tuple1,
-            2 => Op::Tuple2,
-            3 => Op::Tuple3,
-            _ => Op::Tuple,
-        },
-        out,
-    );
-}
-
 /// `prod(shape) * itemsize`, or `None` if it overflows `i64` (numpy's
 /// limit, checked as numpy does: over the non-zero dimensions, so
 /// `(2**63, 0)` is refused even though it holds nothing).
@@ -206,81 +97,6 @@ pub fn nbytes(dtype: &Dtype, shape: &[u64]) -> Option<u64> {
         }
     }
     Some(if zero { 0 } else { n })
-}
-
-/// Appends an array value's ops after the raw bytes, for a typed dtype: v2
-/// writes `dtype.str` (a structured dtype: its `descr` pickled as a list of
-/// tuples); v1 writes numpy's `str(dtype)` as mmappickle 1.0 does (at most
-/// 255 bytes, like mmappickle).
-///
-/// A structured dtype in v1 is refused ([`Error::BadDtype`]): numpy cannot
-/// parse its `str(dtype)`, so neither `pickle.load` of the whole file nor
-/// mmappickle could read it (mmpk could). To reproduce such bytes anyway,
-/// pass `dtype.name()` to [`write_array_tail`].
-pub fn write_array_tail_dtype(
-    out: &mut Vec<u8>,
-    enc: Encoding,
-    dtype: &Dtype,
-    shape: &[u64],
-) -> Result<()> {
-    match (enc, dtype) {
-        (Encoding::V1, Dtype::Structured(_)) => Err(Error::BadDtype {
-            offset: out.len(),
-            dtype: String::new(),
-            what: "a dtype whose name numpy parses (use v2 for structured dtypes)",
-        }),
-        (Encoding::V1, _) => write_array_tail(out, enc, &dtype.name(), shape),
-        (Encoding::V2, Dtype::Scalar(s)) => write_array_tail(out, enc, &s.str(), shape),
-        (Encoding::V2, Dtype::Structured(_)) => {
-            write_tail(out, enc, shape, |out| dtype.descr().write_ops(out))
-        }
-    }
-}
-
-/// The ops [`write_array_tail_dtype`] appends, as a vector (to size an
-/// entry before writing it).
-pub fn array_tail(enc: Encoding, dtype: &Dtype, shape: &[u64]) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
-    write_array_tail_dtype(&mut v, enc, dtype, shape)?;
-    Ok(v)
-}
-
-/// Bytes of a whole array value: prefix, `BINBYTES8`, data, tail.
-pub fn array_value_len(enc: Encoding, dtype: &Dtype, shape: &[u64]) -> Result<u64> {
-    let overflow = Error::Overflow { offset: 0 };
-    let n = nbytes(dtype, shape).ok_or(overflow.clone())?;
-    let tail = array_tail(enc, dtype, shape)?.len() as u64;
-    (enc.data_offset() as u64)
-        .checked_add(n)
-        .and_then(|x| x.checked_add(tail))
-        .ok_or(overflow)
-}
-
-/// Appends a whole array value (`raw` must be `prod(shape) * itemsize`
-/// bytes, C order, in the dtype's byte order); returns the span of the raw
-/// bytes inside `out`.
-pub fn encode_array(
-    out: &mut Vec<u8>,
-    enc: Encoding,
-    dtype: &Dtype,
-    shape: &[u64],
-    raw: &[u8],
-) -> Result<Range<usize>> {
-    let expected = nbytes(dtype, shape).ok_or(Error::Overflow { offset: out.len() })?;
-    if expected != raw.len() as u64 {
-        return Err(Error::SizeMismatch {
-            offset: out.len(),
-            expected,
-            found: raw.len() as u64,
-        });
-    }
-    let tail = array_tail(enc, dtype, shape)?;
-    write_array_head(out, enc, expected);
-    let start = out.len();
-    out.extend_from_slice(raw);
-    let data = start..out.len();
-    out.extend_from_slice(&tail);
-    Ok(data)
 }
 
 /// A validated array value; offsets are the input's.
@@ -533,6 +349,8 @@ pub(crate) fn raw_array<'a>(c: &mut Cursor<'a>) -> Result<RawArray<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pickled::write_shape;
+    use crate::write::*;
 
     fn value(enc: Encoding, dtype: &str, shape: &[u64], raw: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();

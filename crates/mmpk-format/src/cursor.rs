@@ -8,21 +8,10 @@ use std::ops::Range;
 
 use pickle_ops::{Op, Ops};
 
-use crate::descr::{Lit, MAX_DEPTH, MAX_NODES};
+use crate::dtype::MAX_DIMS;
 use crate::error::{Error, Result};
-
-/// Where a raw array value's pieces are; see [`crate::array::decode_array`].
-#[derive(Clone, Debug)]
-pub(crate) struct RawArray<'a> {
-    pub encoding: crate::array::Encoding,
-    pub dtype: RawDtype<'a>,
-    /// Offset of the dtype's first op.
-    pub dtype_offset: usize,
-    pub shape: Vec<u64>,
-    /// Offset of the raw-bytes op.
-    pub raw_offset: usize,
-    pub data: Range<usize>,
-}
+use crate::pickled::long1_to_u64;
+use crate::pylit::{Lit, MAX_DEPTH, MAX_NODES};
 
 /// A dtype as written: a string, or a literal (a descr list).
 #[derive(Clone, Debug)]
@@ -203,7 +192,7 @@ impl<'a> Cursor<'a> {
                 }
                 _ => return Err(bad("a dimension (BININT1, BININT2, BININT, LONG1)")),
             };
-            if dims.len() == crate::array::MAX_DIMS {
+            if dims.len() == MAX_DIMS {
                 return Err(Error::TooManyDims {
                     ndim: dims.len() + 1,
                 });
@@ -399,22 +388,4 @@ fn count_nodes(l: &Lit) -> usize {
         }
         _ => 1,
     }
-}
-
-/// A LONG1 argument (two's complement, little-endian) as a `u64`, if it is
-/// non-negative and fits.
-pub(crate) fn long1_to_u64(b: &[u8]) -> Option<u64> {
-    if b.last().is_some_and(|&x| x & 0x80 != 0) {
-        return None;
-    }
-    let mut v = 0u64;
-    for (i, &x) in b.iter().enumerate() {
-        if x != 0 {
-            if i >= 8 {
-                return None;
-            }
-            v |= u64::from(x) << (8 * i);
-        }
-    }
-    Some(v)
 }

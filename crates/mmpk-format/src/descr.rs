@@ -9,15 +9,41 @@
 
 use pickle_ops::{write_op, Op};
 
-use crate::dtype::{bad, Dtype, DtypeKind, Field, Scalar, Structured};
-use crate::error::{Error, Result};
-pub use crate::pylit::{parse_literal, py_repr, Lit};
+use crate::dtype::{Dtype, DtypeKind, Field, Scalar, Structured, MAX_DIMS};
+use crate::error::{bad, Error, Result};
+use crate::pickled::{write_shape, write_str};
+use crate::pylit::{parse_literal, shape_text, Lit, MAX_DEPTH};
+use pickle_ops::repr::str_repr;
 
-/// Deepest nesting of lists/tuples/dicts accepted in a dtype.
-pub const MAX_DEPTH: usize = 32;
+/// The spellings of a dtype that go through a `descr` or a Python literal.
+impl Dtype {
+    /// Parses numpy's `dtype.str`, the short forms, or numpy's `str(dtype)`
+    /// name form, structured names included
+    /// (`[('x', '<f4'), ('y', '<i8', (2,))]`, `{'names': [...], ...}`).
+    /// Errors name offset 0; decoders replace it with the string's offset.
+    pub fn parse(s: &str) -> Result<Dtype> {
+        let t = s.trim_start();
+        if t.starts_with('[') || t.starts_with('{') || t.starts_with('(') {
+            let lit = parse_literal(s)?;
+            return dtype_from_value(&lit);
+        }
+        Scalar::parse(s).map(Dtype::Scalar)
+    }
 
-/// Most values (strings, ints, containers) a dtype may hold.
-pub const MAX_NODES: usize = 1 << 16;
+    /// numpy's `str(dtype)` as numpy 1.23 prints it on a little-endian
+    /// machine: what the v1 encoding writes.
+    pub fn name(&self) -> String {
+        match self {
+            Dtype::Scalar(s) => s.name(),
+            Dtype::Structured(s) => struct_str(s, true),
+        }
+    }
+
+    /// The dtype's `descr` (a string for non-structured dtypes).
+    pub fn descr(&self) -> Descr {
+        descr_of(self)
+    }
+}
 
 /// numpy's `dtype.descr`: a type string, or a list of fields.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -142,7 +168,7 @@ impl Descr {
 impl std::fmt::Display for Descr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Descr::Str(s) => f.write_str(&py_repr(s)),
+            Descr::Str(s) => f.write_str(&str_repr(s)),
             Descr::Fields(items) => {
                 f.write_str("[")?;
                 for (i, it) in items.iter().enumerate() {
@@ -151,12 +177,12 @@ impl std::fmt::Display for Descr {
                     }
                     f.write_str("(")?;
                     match &it.title {
-                        Some(t) => write!(f, "({}, {})", py_repr(t), py_repr(&it.name))?,
-                        None => f.write_str(&py_repr(&it.name))?,
+                        Some(t) => write!(f, "({}, {})", str_repr(t), str_repr(&it.name))?,
+                        None => f.write_str(&str_repr(&it.name))?,
                     }
                     write!(f, ", {}", it.format)?;
                     if !it.shape.is_empty() {
-                        write!(f, ", {}", tuple_repr(&it.shape))?;
+                        write!(f, ", {}", shape_text(&it.shape))?;
                     }
                     f.write_str(")")?;
                 }
@@ -180,21 +206,9 @@ impl DescrField {
         if self.shape.is_empty() {
             write_op(&Op::Tuple2, out);
         } else {
-            crate::array::write_shape(out, &self.shape);
+            write_shape(out, &self.shape);
             write_op(&Op::Tuple3, out);
         }
-    }
-}
-
-/// A str as CPython writes it at protocol 4.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    let b = s.as_bytes();
-    if b.len() < 256 {
-        write_op(&Op::ShortBinunicode(b), out);
-    } else if u32::try_from(b.len()).is_ok() {
-        write_op(&Op::Binunicode(b), out);
-    } else {
-        write_op(&Op::Binunicode8(b), out);
     }
 }
 
@@ -248,7 +262,7 @@ pub fn descr_from_lit(v: &Lit) -> Result<Descr> {
 fn shape_from_lit(v: &Lit) -> Result<Vec<u64>> {
     match v {
         Lit::Int(n) => Ok(vec![*n]),
-        Lit::Tuple(items) if items.len() <= crate::array::MAX_DIMS => items
+        Lit::Tuple(items) if items.len() <= MAX_DIMS => items
             .iter()
             .map(|i| match i {
                 Lit::Int(n) => Ok(*n),
@@ -271,13 +285,13 @@ pub(crate) fn struct_str(s: &Structured, include_align: bool) -> String {
             .map(|f| {
                 let mut it = String::from("(");
                 match &f.title {
-                    Some(t) => it.push_str(&format!("({}, {}), ", py_repr(t), py_repr(&f.name))),
-                    None => it.push_str(&format!("{}, ", py_repr(&f.name))),
+                    Some(t) => it.push_str(&format!("({}, {}), ", str_repr(t), str_repr(&f.name))),
+                    None => it.push_str(&format!("{}, ", str_repr(&f.name))),
                 }
                 it.push_str(&short_repr(&f.dtype));
                 if !f.shape.is_empty() {
                     it.push_str(", ");
-                    it.push_str(&tuple_repr(&f.shape));
+                    it.push_str(&shape_text(&f.shape));
                 }
                 it.push(')');
                 it
@@ -289,13 +303,13 @@ pub(crate) fn struct_str(s: &Structured, include_align: bool) -> String {
     let join = |v: Vec<String>| v.join(", ");
     let mut r = format!(
         "{{'names': [{}], 'formats': [{}], 'offsets': [{}]",
-        join(f.iter().map(|f| py_repr(&f.name)).collect()),
+        join(f.iter().map(|f| str_repr(&f.name)).collect()),
         join(
             f.iter()
                 .map(|f| if f.shape.is_empty() {
                     short_repr(&f.dtype)
                 } else {
-                    format!("({}, {})", short_repr(&f.dtype), tuple_repr(&f.shape))
+                    format!("({}, {})", short_repr(&f.dtype), shape_text(&f.shape))
                 })
                 .collect()
         ),
@@ -306,7 +320,7 @@ pub(crate) fn struct_str(s: &Structured, include_align: bool) -> String {
             ", 'titles': [{}]",
             join(
                 f.iter()
-                    .map(|f| f.title.as_deref().map_or("None".into(), py_repr))
+                    .map(|f| f.title.as_deref().map_or("None".into(), str_repr))
                     .collect()
             )
         ));
@@ -324,17 +338,6 @@ fn short_repr(d: &Dtype) -> String {
     match d {
         Dtype::Scalar(s) => format!("'{}'", s.short()),
         Dtype::Structured(s) => struct_str(s, false),
-    }
-}
-
-/// Python's repr of a tuple of ints.
-fn tuple_repr(t: &[u64]) -> String {
-    match t {
-        [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            t.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-        ),
     }
 }
 
@@ -587,11 +590,11 @@ mod tests {
     }
 
     #[test]
-    fn py_repr_like_python() {
-        assert_eq!(py_repr("x"), "'x'");
-        assert_eq!(py_repr("it's"), "\"it's\"");
-        assert_eq!(py_repr("a'\"b"), "'a\\'\"b'");
-        assert_eq!(py_repr("é\n\u{7}"), "'é\\n\\x07'");
+    fn str_repr_like_python() {
+        assert_eq!(str_repr("x"), "'x'");
+        assert_eq!(str_repr("it's"), "\"it's\"");
+        assert_eq!(str_repr("a'\"b"), "'a\\'\"b'");
+        assert_eq!(str_repr("é\n\u{7}"), "'é\\n\\x07'");
         let lit = parse_literal("'a\\'\"b\\x41\\u20ac'").unwrap();
         assert_eq!(lit, Lit::Str("a'\"bA€".into()));
     }

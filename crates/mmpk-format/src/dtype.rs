@@ -2,7 +2,8 @@
 //! `dtype.str` (`<f8`, `|b1`, `<U5`, `<M8[ns]`, `|V12`), numpy's
 //! `str(dtype)` name form as numpy 1.23 prints it (`float64`, `bool`,
 //! `>f8`, `datetime64[ns]`, `[('x', '<f4'), ('y', '<i8')]`), and a
-//! structured dtype's `descr` (see [`crate::descr`]).
+//! structured dtype's `descr`: [`Dtype::parse`], [`Dtype::name`] and
+//! [`Dtype::descr`] are in [`crate::descr`], which builds on this module.
 //!
 //! Object dtypes (`|O`) are refused everywhere with
 //! [`Error::ObjectDtype`]: an object array holds pointers, not data.
@@ -13,8 +14,12 @@
 
 use std::fmt::Write as _;
 
-use crate::descr;
-use crate::error::{Error, Result};
+use crate::error::{bad, Error, Result};
+
+/// numpy's limit on the number of dimensions (`NPY_MAXDIMS`), of an array
+/// and of a structured field's subarray: the one limit of the workspace
+/// (mmpk, mmpk-remote and numpy's own pickles).
+pub const MAX_DIMS: usize = 64;
 
 /// Largest itemsize accepted (numpy 1.x keeps itemsizes in a C `int`).
 pub const MAX_ITEMSIZE: u64 = i32::MAX as u64;
@@ -492,7 +497,7 @@ impl Structured {
             if f.name.is_empty() || !names.insert(f.name.as_str()) {
                 return Err(bad(0, &f.name, "distinct, non-empty field names"));
             }
-            if f.shape.len() > crate::array::MAX_DIMS {
+            if f.shape.len() > MAX_DIMS {
                 return Err(Error::TooManyDims {
                     ndim: f.shape.len(),
                 });
@@ -579,19 +584,6 @@ impl From<Scalar> for Dtype {
 }
 
 impl Dtype {
-    /// Parses numpy's `dtype.str`, the short forms, or numpy's `str(dtype)`
-    /// name form, structured names included
-    /// (`[('x', '<f4'), ('y', '<i8', (2,))]`, `{'names': [...], ...}`).
-    /// Errors name offset 0; decoders replace it with the string's offset.
-    pub fn parse(s: &str) -> Result<Dtype> {
-        let t = s.trim_start();
-        if t.starts_with('[') || t.starts_with('{') || t.starts_with('(') {
-            let lit = descr::parse_literal(s)?;
-            return descr::dtype_from_value(&lit);
-        }
-        Scalar::parse(s).map(Dtype::Scalar)
-    }
-
     /// Bytes per element.
     pub fn itemsize(&self) -> u64 {
         match self {
@@ -631,37 +623,6 @@ impl Dtype {
             Dtype::Scalar(s) => s.str(),
             Dtype::Structured(s) => format!("|V{}", s.itemsize()),
         }
-    }
-
-    /// numpy's `str(dtype)` as numpy 1.23 prints it on a little-endian
-    /// machine: what the v1 encoding writes.
-    pub fn name(&self) -> String {
-        match self {
-            Dtype::Scalar(s) => s.name(),
-            Dtype::Structured(s) => descr::struct_str(s, true),
-        }
-    }
-
-    /// The dtype's `descr` (a string for non-structured dtypes).
-    pub fn descr(&self) -> descr::Descr {
-        descr::descr_of(self)
-    }
-}
-
-/// A [`Error::BadDtype`] at `offset`.
-pub(crate) fn bad(offset: usize, text: &str, what: &'static str) -> Error {
-    let mut t = text.to_string();
-    if t.len() > 200 {
-        let mut cut = 200;
-        while !t.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        t.truncate(cut);
-    }
-    Error::BadDtype {
-        offset,
-        dtype: t,
-        what,
     }
 }
 

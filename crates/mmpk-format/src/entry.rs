@@ -69,37 +69,6 @@ pub fn entry_len(key_len: usize, value_len: usize) -> Option<usize> {
     ENTRY_OVERHEAD.checked_add(key_len)?.checked_add(value_len)
 }
 
-/// Appends one entry to `out`. `value` is the value's pickle ops (at least
-/// one byte; not checked to push exactly one object).
-pub fn write_entry(
-    out: &mut Vec<u8>,
-    key: &str,
-    value: &[u8],
-    memo_max: u32,
-    live: bool,
-) -> Result<()> {
-    let k = u8::try_from(key.len()).map_err(|_| Error::KeyTooLong { len: key.len() })?;
-    if value.is_empty() {
-        return Err(Error::EmptyValue);
-    }
-    let memo = i32::try_from(memo_max).map_err(|_| Error::MemoMaxTooLarge { memo_max })?;
-    let total = entry_len(key.len(), value.len()).ok_or(Error::Overflow { offset: out.len() })?;
-    let frame = (total - FRAME_HEAD_LEN) as u64;
-    out.reserve(total);
-    out.push(0x95);
-    out.extend_from_slice(&frame.to_le_bytes());
-    out.push(0x8c);
-    out.push(k);
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(value);
-    out.push(0x4a);
-    out.extend_from_slice(&memo.to_le_bytes());
-    out.push(0x30);
-    out.push(if live { LIVE } else { DELETED });
-    out.push(0x30);
-    Ok(())
-}
-
 /// Reads the frame head at `offset`: the frame's declared length `L`.
 pub fn frame_len_at(file: &[u8], offset: usize) -> Result<u64> {
     let head = offset
@@ -219,6 +188,7 @@ pub fn is_filler(file: &[u8], entry: &Entry<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::*;
 
     fn entry(key: &str, value: &[u8], memo: u32, live: bool) -> Vec<u8> {
         let mut v = Vec::new();

@@ -256,6 +256,23 @@ impl From<pickle_ops::ParseError> for Error {
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A [`Error::BadDtype`] at `offset`.
+pub(crate) fn bad(offset: usize, text: &str, what: &'static str) -> Error {
+    let mut t = text.to_string();
+    if t.len() > 200 {
+        let mut cut = 200;
+        while !t.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        t.truncate(cut);
+    }
+    Error::BadDtype {
+        offset,
+        dtype: t,
+        what,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

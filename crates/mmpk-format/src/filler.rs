@@ -6,7 +6,7 @@
 //! 0..=255 zero bytes (21..=276), or a `BINBYTES` of zero bytes (277 and
 //! more), so every length from 20 up is possible.
 
-use crate::entry::{write_entry, ENTRY_OVERHEAD};
+use crate::entry::ENTRY_OVERHEAD;
 use crate::error::{Error, Result};
 
 /// The shortest filler: empty key, value `NONE`.
@@ -66,37 +66,11 @@ pub fn filler_len(next: u64, key_len: usize, prefix_len: usize, align: u64) -> R
     Ok(len)
 }
 
-/// Appends a filler entry of exactly `len` bytes to `out` (`len` 0 appends
-/// nothing; 1 to 19 is [`Error::BadFillerLen`]).
-pub fn write_filler(out: &mut Vec<u8>, len: u64) -> Result<()> {
-    let bad = Error::BadFillerLen { len };
-    let n = usize::try_from(len).map_err(|_| bad.clone())?;
-    let value: Vec<u8> = match len {
-        0 => return Ok(()),
-        1..MIN_FILLER_LEN => return Err(bad),
-        MIN_FILLER_LEN => vec![0x4e], // NONE
-        21..=276 => {
-            let zeros = n - 21;
-            let mut v = vec![0u8; 2 + zeros];
-            v[0] = 0x43; // SHORT_BINBYTES
-            v[1] = zeros as u8;
-            v
-        }
-        _ => {
-            let zeros = u32::try_from(n - 24).map_err(|_| bad)?;
-            let mut v = vec![0u8; 5 + zeros as usize];
-            v[0] = 0x42; // BINBYTES
-            v[1..5].copy_from_slice(&zeros.to_le_bytes());
-            v
-        }
-    };
-    write_entry(out, "", &value, 0, false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::entry::{is_filler, parse_entry};
+    use crate::write::*;
 
     #[test]
     fn prefix_lengths_match_the_ops() {

@@ -45,8 +45,9 @@ use pickle_ops::decode::{decode_fragment, DecodeOptions};
 use pickle_ops::encode::encode_fragment;
 use pickle_ops::{text, NodeId, Op, Ops, Pickle};
 
-use crate::entry::{write_entry, Entry};
+use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::write::write_entry;
 
 /// The pickle protocol generic values are encoded with (the file's).
 pub const PROTOCOL: u8 = 4;

@@ -31,8 +31,8 @@ pub struct Header {
     pub commit: i32,
 }
 
-/// The header with `commit` as its commit number.
-pub fn write_header(commit: i32) -> [u8; HEADER_LEN] {
+/// The header's bytes ([`crate::write::write_header`]).
+pub(crate) fn header_bytes(commit: i32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0] = 0x80; // PROTO
     h[1] = 4;
@@ -49,10 +49,10 @@ pub fn write_header(commit: i32) -> [u8; HEADER_LEN] {
 }
 
 /// Parses and validates the header at the start of `file`. Every byte but the
-/// version and commit number must equal [`write_header`]'s; the first that
+/// version and commit number must equal [`crate::write::write_header`]'s; the first that
 /// differs is reported with its offset.
 pub fn parse_header(file: &[u8]) -> Result<Header> {
-    let expected = write_header(0);
+    let expected = header_bytes(0);
     for (i, &want) in expected.iter().enumerate() {
         if (VERSION_OFFSET..VERSION_OFFSET + 4).contains(&i)
             || (COMMIT_OFFSET..COMMIT_OFFSET + 4).contains(&i)
@@ -92,27 +92,6 @@ pub fn read_commit(file: &[u8]) -> Result<i32> {
     read_i32(file, COMMIT_OFFSET)
 }
 
-/// Overwrites the commit number of `file` (same check as [`read_commit`]).
-pub fn write_commit(file: &mut [u8], commit: i32) -> Result<()> {
-    check_commit_opcode(file)?;
-    let slot = file
-        .get_mut(COMMIT_OFFSET..COMMIT_OFFSET + 4)
-        .ok_or(Error::Truncated {
-            offset: 0,
-            needed: HEADER_LEN as u64,
-        })?;
-    slot.copy_from_slice(&commit.to_le_bytes());
-    Ok(())
-}
-
-/// The bytes of a file holding an empty dict: header + terminator (35 bytes).
-pub fn empty_file(commit: i32) -> Vec<u8> {
-    let mut v = Vec::with_capacity(EMPTY_FILE_LEN);
-    v.extend_from_slice(&write_header(commit));
-    v.extend_from_slice(&TERMINATOR);
-    v
-}
-
 /// Whether the terminator starts at `offset` of `file`.
 pub fn is_terminator_at(file: &[u8], offset: usize) -> bool {
     offset
@@ -121,7 +100,7 @@ pub fn is_terminator_at(file: &[u8], offset: usize) -> bool {
         .is_some_and(|b| b == TERMINATOR)
 }
 
-fn check_commit_opcode(file: &[u8]) -> Result<()> {
+pub(crate) fn check_commit_opcode(file: &[u8]) -> Result<()> {
     match file.get(COMMIT_OFFSET - 1) {
         None => Err(Error::Truncated {
             offset: 0,
@@ -150,6 +129,7 @@ fn read_i32(file: &[u8], at: usize) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::*;
 
     /// The empty dict file, byte for byte. Verified manually with
     /// `python3 -c "import pickle; print(pickle.loads(open(F,'rb').read()))"`

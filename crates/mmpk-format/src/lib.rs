@@ -6,10 +6,10 @@
 //! `mmpk`.
 //!
 //! ```
-//! use mmpk_format::{entry::write_entry, header, scan::{scan, EntryKind}};
+//! use mmpk_format::{header, scan::{scan, EntryKind}, write::{write_entry, write_header}};
 //!
 //! // An empty dict, then two entries; the later live 'a' wins.
-//! let mut file = header::write_header(1).to_vec();
+//! let mut file = write_header(1).to_vec();
 //! write_entry(&mut file, "a", b"K\x01", 1, true)?; // BININT1 1
 //! write_entry(&mut file, "a", b"K\x02", 1, true)?;
 //! file.extend_from_slice(&header::TERMINATOR);
@@ -36,11 +36,13 @@
 //! - [`mod@scan`]: the index, found by hopping frames without decoding values;
 //!   a torn tail (crash mid-write) is reported with what is intact.
 //! - [`mod@array`]: the v2 (default) and v1 (mmappickle 1.0) array values,
-//!   written around caller-written raw bytes, decoded without copying them
-//!   ([`array::read_array`] validates dtype, shape and data length).
-//! - [`dtype`]: numpy dtypes, parsed from and printed as `dtype.str`
-//!   (v2) and numpy 1.23's `str(dtype)` (v1), with itemsize, alignment and
-//!   byte order; [`descr`]: structured dtypes' `descr` lists and names.
+//!   decoded without copying their raw bytes ([`array::read_array`]
+//!   validates dtype, shape and data length; [`array::ArrayInfo`] is where
+//!   and what a stored array is, for `mmpk` and `mmpk-remote` alike).
+//! - [`dtype`]: numpy dtypes with itemsize, alignment and byte order;
+//!   [`descr`]: their spellings, parsed from and printed as `dtype.str`
+//!   (v2), numpy 1.23's `str(dtype)` (v1) and structured dtypes' `descr`
+//!   lists; [`pylit`]: the small Python literals those are made of.
 //! - [`masked`]: masked arrays, `MaskedArray(data, mask)`, including
 //!   mmappickle 1.0.0's 0-d "nothing masked" mask.
 //! - [`filler`]: deleted, empty-keyed entries that align the next array's
@@ -48,6 +50,15 @@
 //! - [`generic`]: every other value, CPython's protocol-4 pickle with its
 //!   memo renumbered from the file's memo base (byte-identical to
 //!   mmappickle 1.0.0), decoded from the entry's bytes alone.
+//! - [`mod@write`]: the writers of all of the above (header, entries,
+//!   fillers, array values written around caller-written raw bytes,
+//!   masked arrays), apart from the readers.
+//! - [`numpy`]: numpy's own pickles (arrays, scalars, dtypes) recognised
+//!   in decoded values (see `docs/design.md` on why this is here and not in
+//!   `pickle-ops`).
+//! - [`plan`]: repair and vacuum plans.
+//! - [`element`]: the Rust element types of arrays (one sealed trait for
+//!   `mmpk` and `mmpk-remote`).
 //! - [`zarr`]: a file's arrays as zarr chunk references (kerchunk JSON)
 //!   pointing at the file's own bytes, for xarray, zarr and dask.
 //!
@@ -71,9 +82,11 @@ pub mod generic;
 pub mod header;
 pub mod masked;
 pub mod numpy;
+mod pickled;
 pub mod plan;
 pub mod pylit;
 pub mod scan;
+pub mod write;
 pub mod zarr;
 
 pub use entry::Entry;

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use pickle_ops::{write_op, Op};
 
-use crate::array::{array_at, encode_array, end_of_value, Array, Encoding};
+use crate::array::{array_at, end_of_value, Array, Encoding};
 use crate::cursor::Cursor;
 use crate::dtype::{Dtype, Scalar};
 use crate::error::{Error, Result};
@@ -55,58 +55,16 @@ fn global(enc: Encoding) -> (&'static str, &'static str) {
 }
 
 /// The bool dtype.
-fn bool_dtype() -> Dtype {
+pub(crate) fn bool_dtype() -> Dtype {
     Dtype::Scalar(Scalar::BOOL)
 }
 
-/// Appends the `MaskedArray` global; then write the data and the mask as
-/// two array values, then [`write_masked_tail`].
-pub fn write_masked_head(out: &mut Vec<u8>, enc: Encoding) {
+/// The `MaskedArray` global ([`crate::write::write_masked_head`]).
+pub(crate) fn masked_head(out: &mut Vec<u8>, enc: Encoding) {
     let (module, name) = global(enc);
     write_op(&Op::ShortBinunicode(module.as_bytes()), out);
     write_op(&Op::ShortBinunicode(name.as_bytes()), out);
     write_op(&Op::StackGlobal, out);
-}
-
-/// Appends `TUPLE2 REDUCE`, ending a masked array value.
-pub fn write_masked_tail(out: &mut Vec<u8>) {
-    write_op(&Op::Tuple2, out);
-    write_op(&Op::Reduce, out);
-}
-
-/// Appends a whole masked array value: `data` as in
-/// [`encode_array`]; `mask` one byte (0 or 1) per element, or `None` for
-/// "nothing masked", written as mmappickle 1.0.0 writes it (a 0-d `False`
-/// mask) in both encodings. The two arrays use `enc` too. Returns the spans
-/// of the data's and the mask's raw bytes inside `out`.
-pub fn encode_masked(
-    out: &mut Vec<u8>,
-    enc: Encoding,
-    dtype: &Dtype,
-    shape: &[u64],
-    data: &[u8],
-    mask: Option<&[u8]>,
-) -> Result<(Range<usize>, Range<usize>)> {
-    let start = out.len();
-    write_masked_head(out, enc);
-    let res = (|| {
-        let d = encode_array(out, enc, dtype, shape, data)?;
-        let m = match mask {
-            Some(m) => encode_array(out, enc, &bool_dtype(), shape, m)?,
-            None => encode_array(out, enc, &bool_dtype(), &[], &[0])?,
-        };
-        Ok((d, m))
-    })();
-    match res {
-        Ok(spans) => {
-            write_masked_tail(out);
-            Ok(spans)
-        }
-        Err(e) => {
-            out.truncate(start);
-            Err(e)
-        }
-    }
 }
 
 /// Whether the value at `value` (an entry's value bytes) starts like a
@@ -114,7 +72,7 @@ pub fn encode_masked(
 pub fn is_masked(value: &[u8]) -> bool {
     [Encoding::V2, Encoding::V1].iter().any(|&e| {
         let mut head = Vec::new();
-        write_masked_head(&mut head, e);
+        masked_head(&mut head, e);
         value.starts_with(&head)
     })
 }
@@ -173,6 +131,7 @@ pub fn read_masked(file: &[u8], span: Range<usize>) -> Result<MaskedArray> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::*;
 
     fn f8() -> Dtype {
         Dtype::parse("<f8").unwrap()

@@ -34,12 +34,9 @@ use std::collections::HashMap;
 use pickle_ops::value::{Dtype as NodeDtype, NdArray, ObjectKind};
 use pickle_ops::{NodeId, Pickle, PyInt, Value};
 
-use crate::descr::{self, Descr, Lit};
-use crate::dtype::{Dtype, Scalar};
-
-/// Largest number of dimensions accepted: the one limit of the crate,
-/// [`crate::array::MAX_DIMS`] (numpy's `NPY_MAXDIMS`).
-pub use crate::array::MAX_DIMS;
+use crate::descr::{self, Descr};
+use crate::dtype::{Dtype, Scalar, MAX_DIMS};
+use crate::pylit::{Lit, MAX_DEPTH};
 
 /// What a callable is, for the folds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -381,7 +378,7 @@ impl Resolver<'_, '_> {
 
     /// A small literal (a descr) from the graph, bounded in depth.
     fn lit(&self, id: NodeId, depth: usize) -> Option<Lit> {
-        if depth > descr::MAX_DEPTH {
+        if depth > MAX_DEPTH {
             return None;
         }
         let items = |v: &[NodeId]| -> Option<Vec<Lit>> {
@@ -403,7 +400,7 @@ impl Resolver<'_, '_> {
     /// `(version, order, subdescr, names, fields, elsize, alignment, flags
     /// [, metadata])`; or a plain dtype spec.
     fn dtype_node(&self, id: NodeId, depth: usize) -> Option<Dtype> {
-        if depth > descr::MAX_DEPTH {
+        if depth > MAX_DEPTH {
             return None;
         }
         let Some((Callable::Dtype, args, state)) = self.reduce(id) else {

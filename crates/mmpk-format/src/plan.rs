@@ -5,9 +5,9 @@
 //! tested and fuzzed without files.
 //!
 //! ```
-//! use mmpk_format::{entry::write_entry, header, plan, scan::scan};
+//! use mmpk_format::{header, plan, scan::scan, write::{write_entry, write_header}};
 //!
-//! let mut file = header::write_header(1).to_vec();
+//! let mut file = write_header(1).to_vec();
 //! write_entry(&mut file, "a", b"K\x01", 1, true)?;
 //! let torn = file.len();
 //! write_entry(&mut file, "b", b"K\x02", 1, true)?;
@@ -174,8 +174,8 @@ pub fn apply_vacuum(plan: &VacuumPlan, old: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(len);
     for step in &plan.steps {
         match step {
-            Step::Header { commit } => out.extend_from_slice(&crate::header::write_header(*commit)),
-            Step::Filler { len, .. } => crate::filler::write_filler(&mut out, *len)?,
+            Step::Header { commit } => out.extend_from_slice(&crate::write::write_header(*commit)),
+            Step::Filler { len, .. } => crate::write::write_filler(&mut out, *len)?,
             Step::Copy { from, len, .. } => {
                 let (from, n) = (*from as usize, *len as usize);
                 let end = from
@@ -196,9 +196,10 @@ pub fn apply_vacuum(plan: &VacuumPlan, old: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::write_entry;
-    use crate::header::{write_header, TERMINATOR};
+    use crate::header::TERMINATOR;
     use crate::scan::scan;
+    use crate::write::write_entry;
+    use crate::write::write_header;
 
     fn file_of(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
         let mut f = write_header(7).to_vec();
@@ -236,8 +237,9 @@ mod tests {
 
     #[test]
     fn vacuum_aligns_every_array_it_keeps() {
-        use crate::array::{encode_array, Encoding};
+        use crate::array::Encoding;
         use crate::dtype::Dtype;
+        use crate::write::encode_array;
         let d = Dtype::parse("<f8").unwrap();
         let mut f = write_header(1).to_vec();
         let mut raws = Vec::new();

@@ -1,10 +1,16 @@
 //! Python literals as numpy prints dtypes: [`Lit`], a parser
-//! ([`parse_literal`]) with limits on size and nesting, and Python's
-//! `repr` of a str ([`py_repr`]).
+//! ([`parse_literal`]) with limits on size and nesting, and the text of a
+//! shape ([`shape_text`]). Python's `repr` of a str is
+//! `pickle_ops::repr::str_repr`.
 
-use crate::descr::{MAX_DEPTH, MAX_NODES};
-use crate::dtype::bad;
-use crate::error::{Error, Result};
+use crate::error::{bad, Error, Result};
+
+/// Deepest nesting of lists/tuples/dicts accepted in a literal (a dtype's
+/// name or `descr`).
+pub const MAX_DEPTH: usize = 32;
+
+/// Most values (strings, ints, containers) a literal may hold.
+pub const MAX_NODES: usize = 1 << 16;
 
 /// A small Python literal: what a descr or a dtype name is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,39 +33,16 @@ pub enum Lit {
     Dict(Vec<(Lit, Lit)>),
 }
 
-/// Python's `repr(str)`. Non-ASCII characters print as themselves except
-/// the C1 controls, U+00A0/U+00AD, separators and format characters that
-/// Python escapes (approximated without Unicode tables).
-pub fn py_repr(s: &str) -> String {
-    let q = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut r = String::new();
-    r.push(q);
-    for c in s.chars() {
-        let u = c as u32;
-        match c {
-            '\\' => r.push_str("\\\\"),
-            '\t' => r.push_str("\\t"),
-            '\n' => r.push_str("\\n"),
-            '\r' => r.push_str("\\r"),
-            _ if c == q => {
-                r.push('\\');
-                r.push(c);
-            }
-            _ if u < 0x20 || (0x7f..=0xa0).contains(&u) || u == 0xad => {
-                r.push_str(&format!("\\x{u:02x}"))
-            }
-            _ if matches!(u, 0x1680 | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x2064 | 0x3000 | 0xfeff | 0xe000..=0xf8ff) => {
-                r.push_str(&format!("\\u{u:04x}"))
-            }
-            _ => r.push(c),
+/// A shape as Python prints the tuple (and numpy the shape): `(2, 3)`,
+/// `(5,)`, `()`.
+pub fn shape_text<T: std::fmt::Display>(shape: &[T]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(T::to_string).collect();
+            format!("({})", dims.join(", "))
         }
     }
-    r.push(q);
-    r
 }
 
 // ------------------------------------------------- Python literal text

@@ -217,8 +217,9 @@ pub fn scan_from<'a>(file: &'a [u8], from: usize, mut each: impl FnMut(Entry<'a>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::write_entry;
-    use crate::header::{empty_file, write_header, TERMINATOR};
+    use crate::header::TERMINATOR;
+    use crate::write::write_entry;
+    use crate::write::{empty_file, write_header};
 
     fn file(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
         let mut f = write_header(9).to_vec();

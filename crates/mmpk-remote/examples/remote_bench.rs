@@ -22,9 +22,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mmpk_format::array::{array_tail, write_array_head, Encoding};
+use mmpk_format::array::Encoding;
 use mmpk_format::dtype::Dtype;
-use mmpk_format::header::{write_header, TERMINATOR};
+use mmpk_format::header::TERMINATOR;
+use mmpk_format::write::write_header;
+use mmpk_format::write::{array_tail, write_array_head};
 use mmpk_remote::{Options, RemoteDict};
 
 const ROWS: u64 = 262_144;

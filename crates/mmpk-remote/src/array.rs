@@ -282,8 +282,8 @@ pub(crate) fn slice_range(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmpk_format::array::encode_array;
-    use mmpk_format::array::write_array_tail;
+    use mmpk_format::write::encode_array;
+    use mmpk_format::write::write_array_tail;
 
     fn ends(v: &[u8]) -> (Vec<u8>, u64, Vec<u8>) {
         let Locate::Found { op, data, n } = locate(v) else {
@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn wrong_lengths_and_garbage_are_errors() {
         let mut v = Vec::new();
-        mmpk_format::array::write_array_head(&mut v, Encoding::V2, 16);
+        mmpk_format::write::write_array_head(&mut v, Encoding::V2, 16);
         v.extend_from_slice(&[0; 16]);
         write_array_tail(&mut v, Encoding::V2, "<f8", &[3]).unwrap();
         let (p, n, r) = ends(&v);

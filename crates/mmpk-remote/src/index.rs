@@ -302,7 +302,7 @@ fn parse_split(head: &[u8], tail: &[u8], pos: u64, whole: u64) -> Result<RemoteE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmpk_format::entry::write_entry;
+    use mmpk_format::write::write_entry;
 
     #[test]
     fn split_parse_matches_parse_entry() {

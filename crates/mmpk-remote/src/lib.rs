@@ -8,9 +8,9 @@
 //!
 //! ```
 //! use mmpk_remote::{Options, RemoteDict};
-//! # use mmpk_format::{array::{encode_array, Encoding}, dtype::Dtype, entry::write_entry, header};
+//! # use mmpk_format::{array::Encoding, dtype::Dtype, header, write::{encode_array, write_entry, write_header}};
 //! # // A file of two entries, served over HTTP on 127.0.0.1 for the example.
-//! # let mut file = header::write_header(2).to_vec();
+//! # let mut file = write_header(2).to_vec();
 //! # let raw: Vec<u8> = (0..12).flat_map(|i| (i as f32).to_le_bytes()).collect();
 //! # let (mut cube, f4) = (Vec::new(), Dtype::parse("<f4")?);
 //! # encode_array(&mut cube, Encoding::V2, &f4, &[4, 3], &raw)?;

@@ -4,9 +4,8 @@
 use std::io;
 use std::sync::Arc;
 
-use mmpk_format::array::{
-    read_array, write_array_head, write_array_tail_dtype, ArrayInfo, Encoding,
-};
+use mmpk_format::array::{read_array, ArrayInfo, Encoding};
+use mmpk_format::write::{write_array_head, write_array_tail_dtype};
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Data, Dimension, IxDyn};
 
 use crate::dict::{Dict, Layout};

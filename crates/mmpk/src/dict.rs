@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use mmpk_format::entry::{DELETED, MAX_KEY_LEN};
 use mmpk_format::filler::{check_align, DEFAULT_ALIGN};
-use mmpk_format::header::{empty_file, parse_header, COMMIT_OFFSET, EMPTY_FILE_LEN, HEADER_LEN};
+use mmpk_format::header::{parse_header, COMMIT_OFFSET, EMPTY_FILE_LEN, HEADER_LEN};
+use mmpk_format::write::empty_file;
 
 use crate::error::{Error, Result};
 use crate::index::{Index, Loc};

@@ -223,8 +223,9 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmpk_format::entry::write_entry;
-    use mmpk_format::header::{write_header, TERMINATOR, TERMINATOR_LEN};
+    use mmpk_format::header::{TERMINATOR, TERMINATOR_LEN};
+    use mmpk_format::write::write_entry;
+    use mmpk_format::write::write_header;
 
     fn file(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
         let mut f = write_header(1).to_vec();

@@ -41,9 +41,10 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use mmpk_format::filler::write_filler;
-use mmpk_format::header::{write_header, TERMINATOR};
+use mmpk_format::header::TERMINATOR;
 use mmpk_format::plan::{Step, VacuumPlan};
+use mmpk_format::write::write_filler;
+use mmpk_format::write::write_header;
 
 use crate::dict::Shared;
 use crate::error::{Error, Result};

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mmpk_format::array::{decode_array, Encoding};
-use mmpk_format::filler::write_filler;
-use mmpk_format::header::{write_header, TERMINATOR};
+use mmpk_format::header::TERMINATOR;
 use mmpk_format::plan::{repair_plan, vacuum_plan, Step};
 use mmpk_format::scan::Tail;
+use mmpk_format::write::write_filler;
+use mmpk_format::write::write_header;
 
 use crate::dict::{Dict, Layout, Shared, State};
 use crate::error::{Error, Result};

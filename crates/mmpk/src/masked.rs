@@ -1,7 +1,8 @@
 //! Masked arrays (docs/format.md section 6): `MaskedArray(data, mask)`, both
 //! parts mapped like plain arrays.
 
-use mmpk_format::masked::{encode_masked, read_masked, MaskKind};
+use mmpk_format::masked::{read_masked, MaskKind};
+use mmpk_format::write::encode_masked;
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
 
 use crate::array::{array_info, Array};

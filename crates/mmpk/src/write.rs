@@ -18,8 +18,9 @@
 use std::io;
 
 use mmpk_format::entry::{ENTRY_OVERHEAD, FRAME_HEAD_LEN, LIVE};
-use mmpk_format::filler::{filler_len, write_filler};
+use mmpk_format::filler::filler_len;
 use mmpk_format::header::TERMINATOR;
+use mmpk_format::write::write_filler;
 
 use crate::dict::{check_key, Dict, Shared, State};
 use crate::error::{Error, Result};

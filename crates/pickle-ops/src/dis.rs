@@ -261,7 +261,7 @@ impl<'o> Dis<'o> {
             // Python prints the offset before it builds the line, so the
             // errors raised while building it leave "%5d: " behind.
             write!(out, "{pos:5}: ")?;
-            let code_repr = repr::str_repr(&[code as u32]);
+            let code_repr = repr::str_repr_code_points(&[code as u32]);
             let code_repr = &code_repr[1..code_repr.len() - 1];
             let mut line = format!(
                 "{code_repr:<4} {}{}",
@@ -537,8 +537,10 @@ impl ArgValue<'_> {
             ArgValue::Int(v) => repr::int_repr(v).map_err(PyErr::value)?,
             ArgValue::Bool(b) => if *b { "True" } else { "False" }.to_string(),
             ArgValue::Float(x) => repr::float_repr(*x),
-            ArgValue::Str(cps) => repr::str_repr(cps),
-            ArgValue::Latin1(b) => repr::str_repr(&b.iter().map(|&c| c as u32).collect::<Vec<_>>()),
+            ArgValue::Str(cps) => repr::str_repr_code_points(cps),
+            ArgValue::Latin1(b) => {
+                repr::str_repr_code_points(&b.iter().map(|&c| c as u32).collect::<Vec<_>>())
+            }
             ArgValue::Utf8(b) => repr::str_repr_utf8(b),
             ArgValue::Bytes(b) => repr::bytes_repr(b),
             ArgValue::ByteArray(b) => repr::bytearray_repr(b),

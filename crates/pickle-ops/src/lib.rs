@@ -15,6 +15,8 @@
 //!   `pickle.dumps(value, protocol)` writes.
 //! - [`json`]: the canonical JSON form (raw and resolved) that mmpk's tools
 //!   print and compare.
+//! - [`repr`]: Python's `repr()` of str, bytes, bytearray, float and int,
+//!   exactly as CPython prints them.
 //!
 //! Most users want the `mmpk` crate; this one is for tools that handle
 //! arbitrary pickles safely.
@@ -55,7 +57,7 @@ mod keys;
 pub mod op;
 pub mod opcode;
 pub mod parse;
-mod repr;
+pub mod repr;
 pub mod resolve;
 mod table;
 pub mod text;

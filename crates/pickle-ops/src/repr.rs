@@ -1,7 +1,16 @@
 //! Python's `repr()` of the values a pickle's op arguments carry: `str`,
 //! `bytes`, `bytearray`, `float` and `int`, byte for byte as CPython 3.11
-//! prints them (used by the disassembler, whose text must equal
-//! `pickletools`').
+//! prints them (`str.isprintable`'s Unicode tables included). The
+//! disassembler's text is built from them, and the other crates print
+//! Python values with them: this is the workspace's one Python `repr`.
+//!
+//! ```
+//! use pickle_ops::repr::{bytes_repr, float_repr, str_repr};
+//!
+//! assert_eq!(str_repr("it's\n"), "\"it's\\n\"");
+//! assert_eq!(bytes_repr(b"a\x00"), "b'a\\x00'");
+//! assert_eq!(float_repr(1e16), "1e+16");
+//! ```
 
 use std::fmt::Write as _;
 
@@ -21,9 +30,14 @@ pub(crate) fn is_printable(cp: u32) -> bool {
     i == 0 || NON_PRINTABLE[i - 1].1 < cp
 }
 
+/// Python's `repr(str)`.
+pub fn str_repr(s: &str) -> String {
+    str_repr_iter(|| s.chars().map(u32::from))
+}
+
 /// Python's `repr(str)` of a string given as code points (lone surrogates
 /// allowed).
-pub(crate) fn str_repr(cps: &[u32]) -> String {
+pub(crate) fn str_repr_code_points(cps: &[u32]) -> String {
     str_repr_iter(|| cps.iter().copied())
 }
 
@@ -83,7 +97,7 @@ fn str_repr_iter<I: Iterator<Item = u32>>(cps: impl Fn() -> I) -> String {
 }
 
 /// Python's `repr(bytes)`: `b'...'`.
-pub(crate) fn bytes_repr(b: &[u8]) -> String {
+pub fn bytes_repr(b: &[u8]) -> String {
     let squote = b.contains(&b'\'');
     let dquote = b.contains(&b'"');
     let quote = if squote && !dquote { b'"' } else { b'\'' };
@@ -95,7 +109,7 @@ pub(crate) fn bytes_repr(b: &[u8]) -> String {
 
 /// Python's `repr(bytearray)`: `bytearray(b'...')`. Unlike `bytes`, a single
 /// quote is always escaped, even inside double quotes.
-pub(crate) fn bytearray_repr(b: &[u8]) -> String {
+pub fn bytearray_repr(b: &[u8]) -> String {
     let squote = b.contains(&b'\'');
     let dquote = b.contains(&b'"');
     let quote = if squote && !dquote { b'"' } else { b'\'' };
@@ -130,7 +144,7 @@ fn push_bytes_body(out: &mut String, b: &[u8], quote: u8, escaped_quote: u8) {
 
 /// Python's `repr(float)`: the shortest digits that round-trip, in fixed
 /// notation when the decimal exponent is in `-4..16`, else as `de±XX`.
-pub(crate) fn float_repr(x: f64) -> String {
+pub fn float_repr(x: f64) -> String {
     if x.is_nan() {
         return "nan".into();
     }
@@ -260,7 +274,7 @@ fn cmp_digits(x: f64, precision: usize, d: &[u8], exp: i32) -> std::cmp::Orderin
 
 /// Python's `repr(int)`; an error (Python's `ValueError` message) for more
 /// than 4300 decimal digits.
-pub(crate) fn int_repr(v: &PyInt) -> Result<String, &'static str> {
+pub fn int_repr(v: &PyInt) -> Result<String, &'static str> {
     v.to_decimal(INT_MAX_STR_DIGITS).ok_or(INT_REPR_TOO_LARGE)
 }
 
@@ -305,7 +319,7 @@ mod tests {
             (&[39, 34, 39], "'\\'\"\\''"),
         ];
         for (cps, want) in cases {
-            assert_eq!(str_repr(cps), *want, "{cps:?}");
+            assert_eq!(str_repr_code_points(cps), *want, "{cps:?}");
             let mut utf8 = Vec::new();
             for &c in *cps {
                 crate::text::push_cp(&mut utf8, c);

@@ -3,11 +3,11 @@
 //! hostile inputs (truncations, flipped bytes, huge lengths, deep or
 //! exploding dtypes) give typed errors, never panics.
 
-use mmpk_format::array::{
-    decode_array, encode_array, nbytes, read_array, write_array_head, write_array_tail, Encoding,
-};
+use mmpk_format::array::{decode_array, nbytes, read_array, Encoding};
 use mmpk_format::dtype::{ByteOrder, Dtype, DtypeKind, Field, Scalar, Structured, TimeUnit};
-use mmpk_format::masked::{encode_masked, read_masked};
+use mmpk_format::masked::read_masked;
+use mmpk_format::write::encode_masked;
+use mmpk_format::write::{encode_array, write_array_head, write_array_tail};
 use mmpk_format::Error;
 use proptest::prelude::*;
 

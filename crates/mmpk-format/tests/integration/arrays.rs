@@ -6,12 +6,15 @@
 
 use std::path::{Path, PathBuf};
 
-use mmpk_format::array::{encode_array, read_array, Array, Encoding};
-use mmpk_format::descr::{descr_from_lit, Lit};
+use mmpk_format::array::{read_array, Array, Encoding};
+use mmpk_format::descr::descr_from_lit;
 use mmpk_format::dtype::Dtype;
-use mmpk_format::entry::write_entry;
-use mmpk_format::masked::{encode_masked, is_masked, read_masked, MaskKind};
+use mmpk_format::masked::{is_masked, read_masked, MaskKind};
+use mmpk_format::pylit::Lit;
 use mmpk_format::scan::scan;
+use mmpk_format::write::encode_array;
+use mmpk_format::write::encode_masked;
+use mmpk_format::write::write_entry;
 use mmpk_format::Error;
 use serde_json::Value as J;
 
@@ -264,9 +267,9 @@ fn numpy_fixtures_of_both_encodings() {
 #[test]
 fn object_arrays_are_refused() {
     let mut v = Vec::new();
-    mmpk_format::array::write_array_head(&mut v, Encoding::V2, 8);
+    mmpk_format::write::write_array_head(&mut v, Encoding::V2, 8);
     v.extend_from_slice(&[0; 8]);
-    mmpk_format::array::write_array_tail(&mut v, Encoding::V2, "|O", &[1]).unwrap();
+    mmpk_format::write::write_array_tail(&mut v, Encoding::V2, "|O", &[1]).unwrap();
     let at = Encoding::V2.data_offset() + 8 + 2;
     assert_eq!(
         read_array(&v, 0..v.len()),

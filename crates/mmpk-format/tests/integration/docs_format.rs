@@ -9,16 +9,18 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use mmpk_format::array::{encode_array, read_array, Encoding, V1_PREFIX_LEN, V2_PREFIX_LEN};
+use mmpk_format::array::{read_array, Encoding, V1_PREFIX_LEN, V2_PREFIX_LEN};
 use mmpk_format::dtype::Dtype;
-use mmpk_format::entry::{is_filler, parse_entry, write_entry, ENTRY_OVERHEAD};
-use mmpk_format::filler::{data_offset, filler_len, write_filler, MIN_FILLER_LEN};
+use mmpk_format::entry::{is_filler, parse_entry, ENTRY_OVERHEAD};
+use mmpk_format::filler::{data_offset, filler_len, MIN_FILLER_LEN};
 use mmpk_format::generic::{decode_value, rewrite_pickle};
-use mmpk_format::header::{
-    empty_file, write_header, COMMIT_OFFSET, EMPTY_FILE_LEN, HEADER_LEN, TERMINATOR, VERSION_OFFSET,
-};
+use mmpk_format::header::{COMMIT_OFFSET, EMPTY_FILE_LEN, HEADER_LEN, TERMINATOR, VERSION_OFFSET};
 use mmpk_format::masked::{V1_MASKED_PREFIX_LEN, V2_MASKED_PREFIX_LEN};
 use mmpk_format::scan::{scan, EntryKind};
+use mmpk_format::write::encode_array;
+use mmpk_format::write::write_entry;
+use mmpk_format::write::write_filler;
+use mmpk_format::write::{empty_file, write_header};
 use pickle_ops::decode::DecodeOptions;
 use pickle_ops::Value;
 

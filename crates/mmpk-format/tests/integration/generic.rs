@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use mmpk_format::entry::write_entry;
 use mmpk_format::generic::{
     decode_entry_value, decode_value, encode_value, rebase_value, rewrite_pickle,
     standalone_pickle, write_value_entry, GenericValue, MAX_MEMO,
 };
-use mmpk_format::header::{write_header, TERMINATOR};
+use mmpk_format::header::TERMINATOR;
 use mmpk_format::scan::scan;
+use mmpk_format::write::write_entry;
+use mmpk_format::write::write_header;
 use mmpk_format::Error;
 use pickle_ops::decode::{decode, DecodeErrorKind, DecodeOptions};
 use pickle_ops::json::{equal, from_json, from_json_str, pickle_to_json, to_json, JsonOptions};

@@ -1,9 +1,11 @@
 //! Files built with the writers scan back to what was written.
 
-use mmpk_format::entry::write_entry;
-use mmpk_format::filler::{data_offset, filler_len, write_filler, V2_PREFIX_LEN};
-use mmpk_format::header::{write_header, TERMINATOR};
+use mmpk_format::filler::{data_offset, filler_len, V2_PREFIX_LEN};
+use mmpk_format::header::TERMINATOR;
 use mmpk_format::scan::{scan, EntryKind};
+use mmpk_format::write::write_entry;
+use mmpk_format::write::write_filler;
+use mmpk_format::write::write_header;
 use proptest::prelude::*;
 
 /// A small file: 'a' -> 1, 'b' -> 2 (deleted), a 40-byte filler,
@@ -121,7 +123,8 @@ proptest! {
 /// section 5 says.
 #[test]
 fn aligned_arrays_of_many_dtypes() {
-    use mmpk_format::array::{decode_array, write_array_head, write_array_tail, Encoding};
+    use mmpk_format::array::{decode_array, Encoding};
+    use mmpk_format::write::{write_array_head, write_array_tail};
     let mut f = write_header(1).to_vec();
     /// Key, encoding, dtype, shape, raw bytes.
     type Case = (

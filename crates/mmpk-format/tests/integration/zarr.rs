@@ -1,11 +1,13 @@
 //! The zarr reference generator: metadata, chunk references, edge chunks,
 //! masked groups, attributes and what is skipped.
 
-use mmpk_format::array::{encode_array, Encoding};
+use mmpk_format::array::Encoding;
 use mmpk_format::dtype::Dtype;
-use mmpk_format::entry::write_entry;
-use mmpk_format::header::{write_header, TERMINATOR};
-use mmpk_format::masked::encode_masked;
+use mmpk_format::header::TERMINATOR;
+use mmpk_format::write::encode_array;
+use mmpk_format::write::encode_masked;
+use mmpk_format::write::write_entry;
+use mmpk_format::write::write_header;
 use mmpk_format::zarr::{generate, items_from_file, zarr_dtype, ArrayLoc, Item, Options, Source};
 use serde_json::Value as J;
 

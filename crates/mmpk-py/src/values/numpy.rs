@@ -3,9 +3,9 @@
 //! bytes `mmpk_format::numpy` read out of numpy's pickles (numpy 1.x and
 //! 2.x names, any protocol), never by calling what the pickle names.
 
-use mmpk_format::descr::Lit;
 use mmpk_format::dtype::Dtype;
 use mmpk_format::numpy::NumpyScalar;
+use mmpk_format::pylit::Lit;
 use pickle_ops::value::{Dtype as NodeDtype, NdArray};
 use pickle_ops::{NodeId, Pickle, PyInt, Value};
 use pyo3::prelude::*;
@@ -73,7 +73,7 @@ fn descr_node<'py>(
     id: NodeId,
     depth: usize,
 ) -> BuildResult<Bound<'py, PyAny>> {
-    if depth > mmpk_format::descr::MAX_DEPTH {
+    if depth > mmpk_format::pylit::MAX_DEPTH {
         return Err(Failure::Bad("a numpy dtype nested too deep".into()));
     }
     let bad = || Failure::Bad("a numpy dtype descr mmpk does not know".into());

@@ -1,11 +1,13 @@
 //! mmpk files for the tests, built with mmpk-format's public writers.
 
-use mmpk_format::array::{array_tail, encode_array, write_array_head, Encoding};
+use mmpk_format::array::Encoding;
 use mmpk_format::dtype::Dtype;
-use mmpk_format::entry::write_entry;
 use mmpk_format::generic::rewrite_pickle;
-use mmpk_format::header::{write_commit, write_header, TERMINATOR, TERMINATOR_LEN};
-use mmpk_format::masked::encode_masked;
+use mmpk_format::header::{TERMINATOR, TERMINATOR_LEN};
+use mmpk_format::write::encode_masked;
+use mmpk_format::write::write_entry;
+use mmpk_format::write::{array_tail, encode_array, write_array_head};
+use mmpk_format::write::{write_commit, write_header};
 
 /// Appends entries to a file; `finish` adds the terminator.
 pub struct Builder {

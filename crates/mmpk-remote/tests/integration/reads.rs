@@ -261,8 +261,9 @@ fn a_remote_dict_is_shared_across_threads() {
 
 #[test]
 fn arrays_with_long_prefixes_and_structured_dtypes_read_remotely() {
-    use mmpk_format::array::{array_tail, read_array, write_array_head};
+    use mmpk_format::array::read_array;
     use mmpk_format::dtype::Dtype;
+    use mmpk_format::write::{array_tail, write_array_head};
     let s = Server::start();
     let mut b = Builder::new(1);
     // A v2 array whose prefix has 700 memo stores before its raw bytes
@@ -278,14 +279,14 @@ fn arrays_with_long_prefixes_and_structured_dtypes_read_remotely() {
     let d = Dtype::parse("<u2").unwrap();
     v.extend_from_slice(&array_tail(Encoding::V2, &d, &[n / 2]).unwrap());
     assert!(read_array(&v, 0..v.len()).is_ok());
-    mmpk_format::entry::write_entry(&mut b.bytes, "memo", &v, 0, true).unwrap();
+    mmpk_format::write::write_entry(&mut b.bytes, "memo", &v, 0, true).unwrap();
     // A large structured array (its dtype is a descr list).
     let sd = Dtype::parse("[('x', '<f4'), ('y', '<i8', (2,))]").unwrap();
     let rows = 40_000u64;
     let raw2: Vec<u8> = (0..rows * 20).map(|i| (i % 7) as u8).collect();
     let mut w = Vec::new();
-    mmpk_format::array::encode_array(&mut w, Encoding::V2, &sd, &[rows], &raw2).unwrap();
-    mmpk_format::entry::write_entry(&mut b.bytes, "rec", &w, 0, true).unwrap();
+    mmpk_format::write::encode_array(&mut w, Encoding::V2, &sd, &[rows], &raw2).unwrap();
+    mmpk_format::write::write_entry(&mut b.bytes, "rec", &w, 0, true).unwrap();
     s.put("f", b.finish());
     let r = RemoteDict::open(&s.url("f"), quick()).unwrap();
     let a = r.array("memo").unwrap();

@@ -37,7 +37,7 @@ fn growing_file_is_followed_incrementally() {
     let mut h = g.clone();
     let e = d.entry("x").unwrap();
     h[(e.end() - 2) as usize] = 0x30;
-    mmpk_format::header::write_commit(&mut h, 3).unwrap();
+    mmpk_format::write::write_commit(&mut h, 3).unwrap();
     s.put("f", h.clone());
     assert_eq!(d.refresh().unwrap(), Refresh::Grew { new_entries: 0 });
     assert_eq!(d.keys(), ["big", "y"]);

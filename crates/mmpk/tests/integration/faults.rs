@@ -489,7 +489,7 @@ fn an_unfinished_creation_is_refused_then_redone() {
             assert!(again.is_ok_and(|d| d.is_empty().unwrap()), "{fault:?}");
             assert_eq!(
                 std::fs::read(&p).unwrap(),
-                mmpk_format::header::empty_file(0)
+                mmpk_format::write::empty_file(0)
             );
         }
         if !torn.is_empty() {

@@ -12,7 +12,7 @@ fn create_then_open_both_ways() {
     assert_eq!(d.commit_number().unwrap(), 0);
     assert_eq!(
         std::fs::read(&p).unwrap(),
-        mmpk_format::header::empty_file(0)
+        mmpk_format::write::empty_file(0)
     );
     d.insert_array("a", &ndarray::arr1(&[1u8, 2, 3])).unwrap();
     drop(d);
@@ -72,7 +72,7 @@ fn missing_files_are_io_errors() {
 fn create_finishes_a_creation_that_was_cut_inside_the_header() {
     let (_d, p) = tmp();
     for commit in [0, 1, 7, -1] {
-        let full = mmpk_format::header::empty_file(commit);
+        let full = mmpk_format::write::empty_file(commit);
         for len in 1..24 {
             let stub = &full[..len];
             std::fs::write(&p, stub).unwrap();
@@ -89,7 +89,7 @@ fn create_finishes_a_creation_that_was_cut_inside_the_header() {
             assert!(d.is_empty().unwrap(), "{len}");
             assert_eq!(
                 std::fs::read(&p).unwrap(),
-                mmpk_format::header::empty_file(0)
+                mmpk_format::write::empty_file(0)
             );
             d.insert_array("a", &ndarray::arr1(&[len as u8])).unwrap();
             assert_eq!(open_ro(&p).keys().unwrap(), ["a"]);
@@ -114,7 +114,7 @@ fn create_finishes_a_creation_whose_bytes_never_reached_the_disk() {
         assert!(d.is_empty().unwrap(), "{len}");
         assert_eq!(
             std::fs::read(&p).unwrap(),
-            mmpk_format::header::empty_file(0)
+            mmpk_format::write::empty_file(0)
         );
     }
     std::fs::write(&p, vec![0u8; 36]).unwrap();
@@ -135,7 +135,7 @@ fn unrecognised_files_are_refused_and_unchanged() {
         // bytes, so the error hints at conversion).
         (
             {
-                let mut h = mmpk_format::header::empty_file(0)[..20].to_vec();
+                let mut h = mmpk_format::write::empty_file(0)[..20].to_vec();
                 h[3] = 0x0e;
                 h
             },
@@ -143,7 +143,7 @@ fn unrecognised_files_are_refused_and_unchanged() {
         ),
         (
             {
-                let mut h = mmpk_format::header::empty_file(0);
+                let mut h = mmpk_format::write::empty_file(0);
                 h[12] = 2; // format version 2
                 h
             },

@@ -19,7 +19,7 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
 
 /// An empty dict whose one entry's frame length is `len`.
 fn frame_len(len: u64) -> Vec<u8> {
-    let mut b = mmpk_format::header::empty_file(0);
+    let mut b = mmpk_format::write::empty_file(0);
     let t = b.len() - 11;
     let entry = [0x8c, 1, b'k', 0x4b, 5, 0x4a, 0, 0, 0, 0, 0x30, 0x88, 0x30];
     let mut e = vec![0x95];

@@ -171,7 +171,7 @@ impl<'py> Builder<'py, '_> {
                 .collect::<Option<_>>()?,
             _ => return None,
         };
-        if shape.len() > mmpk_format::numpy::MAX_DIMS {
+        if shape.len() > mmpk_format::dtype::MAX_DIMS {
             return None;
         }
         // numpy.dtype('O8' | 'O4', False, True) with its BUILD state.
