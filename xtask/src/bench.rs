@@ -11,7 +11,7 @@
 //! - `pickle` (W4): generic pickle decode/encode. Data made by CPython
 //!   (`benches/pickle/cpython_peer.py gen`, PYTHONHASHSEED=0) into
 //!   `target/bench-data/`; contenders are CPython's C `pickle` (same script,
-//!   in `target/venv/py`), pickle-ops (`crates/pickle-ops/examples/bench_peer.rs`)
+//!   in `target/venv/py`), pickle-ops (`crates/devtools/src/bin/bench_peer.rs`)
 //!   and serde-pickle (`benches/pickle/serde-pickle-peer`, a cargo package
 //!   outside the workspace, built into `target/peers`).
 //! - `files` (W1-W6, module [`files`]): mmpk's dict against np.save /
@@ -487,14 +487,14 @@ fn pickle(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         "build",
         "--release",
         "-p",
-        "pickle-ops",
-        "--example",
+        "mmpk-devtools",
+        "--no-default-features",
+        "--bin",
         "bench_peer",
     ]))?;
     let ours = ctx
         .target
         .join("release")
-        .join("examples")
         .join(format!("bench_peer{}", env::consts::EXE_SUFFIX));
     let peer_dir = ctx
         .root

@@ -26,6 +26,7 @@
 mod bench;
 mod cluster;
 mod crash;
+mod examples;
 mod msrv;
 mod python;
 mod soak;
@@ -80,6 +81,14 @@ const TASKS: &[Task] = &[
         run: bench::bench,
     },
     Task {
+        name: "examples",
+        args: "[--url URL]",
+        about: "build the library crates' examples and run each with small arguments (the \
+                camera writer and the live viewer as two processes on one file); --url also \
+                runs the remote example against URL",
+        run: examples::examples,
+    },
+    Task {
         name: "fuzz",
         args: "[--seconds N] [TARGET...]",
         about: "run the cargo-fuzz targets of fuzz/ (default: all, 60 s each), seeded with the \
@@ -91,7 +100,7 @@ const TASKS: &[Task] = &[
         args: "[--seconds N] [--processes P] [--threads T] [--ops K] [--seed S] [--mixed]",
         about: "run the soak test for N seconds (default 60): rounds of worker processes and \
                 threads inserting, replacing, removing, reading and filling views, vacuums \
-                between rounds, checked against a model (mmpk's `soak` example, release); \
+                between rounds, checked against a model (the `soak` program of crates/devtools, release); \
                 --mixed also runs mmappickle 1.0.0 and mmpk writers on one file \
                 (fixtures/gen/mixed_writers.py, venv target/venv/mmp1)",
         run: soak::soak,
@@ -657,7 +666,7 @@ fn conformance(ctx: &Ctx, args: &[String]) -> Result<(), String> {
 /// `pickle.load` under numpy 2 with warnings as errors (v2 layout) and under
 /// numpy 1.23.5 (both), and with mmappickle 1.0.0 (both), all equal to what
 /// was written (`fixtures/gen/check_files.py`).
-/// Runs mmpk-format's `conformance_files` example: both layouts, every
+/// Runs the `conformance_files` program (crates/devtools): both layouts, every
 /// dtype, into `dir` (with `dir/array-seeds/`).
 fn write_conformance_files(ctx: &Ctx, dir: &Path) -> Result<(), String> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
@@ -667,8 +676,9 @@ fn write_conformance_files(ctx: &Ctx, dir: &Path) -> Result<(), String> {
             "run",
             "-q",
             "-p",
-            "mmpk-format",
-            "--example",
+            "mmpk-devtools",
+            "--no-default-features",
+            "--bin",
             "conformance_files",
             "--",
         ])
@@ -798,7 +808,7 @@ fn zarr_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         .target
         .join("debug")
         .join(format!("mmpk{}", env::consts::EXE_SUFFIX));
-    // Every dtype and shape class, both layouts (mmpk-format's example).
+    // Every dtype and shape class, both layouts (crates/devtools' conformance_files).
     let conformance = ctx.target.join("zarr-test").join("conformance");
     write_conformance_files(ctx, &conformance)?;
     let tests = ctx

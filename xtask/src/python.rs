@@ -13,7 +13,7 @@
 //! so the one abi3 wheel runs on two interpreters. An existing venv is
 //! reused while it passes its check; delete it to change its interpreter. The
 //! tests find the `mmpk` tool (built here, debug) through `MMPK_CLI` and
-//! mmpk-format's `conformance_files` example (every dtype, both layouts)
+//! the `conformance_files` program of crates/devtools (every dtype, both layouts)
 //! through `MMPK_CONFORMANCE_FILES`, the repository through `MMPK_ROOT`. Arguments are passed to pytest.
 
 use std::ffi::OsString;
@@ -121,16 +121,13 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         "build",
         "--quiet",
         "-p",
-        "mmpk-format",
-        "--example",
+        "mmpk-devtools",
+        "--no-default-features",
+        "--bin",
         "conformance_files",
     ]))?;
     let cli = ctx.target.join("debug").join("mmpk");
-    let files = ctx
-        .target
-        .join("debug")
-        .join("examples")
-        .join("conformance_files");
+    let files = ctx.target.join("debug").join("conformance_files");
 
     let wheel = build_wheel(ctx, &np1)?;
     let pkg = ctx.root.join("crates").join("mmpk-py");

@@ -1,7 +1,7 @@
 //! `cargo xtask soak`: the long soak, and the Rust + Python mixed run.
 //!
 //! - `soak [--seconds N] [--processes P] [--threads T] [--ops K] [--seed S]`
-//!   builds mmpk's `soak` example (release) and runs rounds of P worker
+//!   builds the `soak` program of crates/devtools (release) and runs rounds of P worker
 //!   processes of T threads each (insert, replace, remove, views, mutable
 //!   views, reservations, generic values, each thread against its model),
 //!   vacuuming between rounds, for N seconds (default 60), then checks every
@@ -15,12 +15,19 @@ use std::process::Command;
 
 use crate::{run, Ctx};
 
-/// Builds the `soak` example in `profile` and returns its path.
+/// Builds the `soak` program in `profile` and returns its path.
 fn build_soak(ctx: &Ctx, release: bool) -> Result<std::path::PathBuf, String> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut c = Command::new(cargo);
-    c.current_dir(&ctx.root)
-        .args(["build", "-q", "-p", "mmpk", "--example", "soak"]);
+    c.current_dir(&ctx.root).args([
+        "build",
+        "-q",
+        "-p",
+        "mmpk-devtools",
+        "--no-default-features",
+        "--bin",
+        "soak",
+    ]);
     if release {
         c.arg("--release");
     }
@@ -28,7 +35,6 @@ fn build_soak(ctx: &Ctx, release: bool) -> Result<std::path::PathBuf, String> {
     let exe = ctx
         .target
         .join(if release { "release" } else { "debug" })
-        .join("examples")
         .join(format!("soak{}", env::consts::EXE_SUFFIX));
     if exe.exists() {
         Ok(exe)
@@ -76,7 +82,7 @@ pub(crate) fn soak(ctx: &Ctx, args: &[String]) -> Result<(), String> {
 
 /// Rust and Python writers on one file at once: runs
 /// `fixtures/gen/mixed_writers.py` (mmappickle 1.0.0 in `target/venv/mmp1`,
-/// created when missing) with the `soak` example as the Rust writer and
+/// created when missing) with the `soak` program as the Rust writer and
 /// checker; every key of both is checked by both.
 pub(crate) fn soak_mixed(ctx: &Ctx) -> Result<(), String> {
     let py = crate::mmp1_venv(ctx)?;

@@ -4,7 +4,7 @@
 //! the zarr references, the same bytes as a zarr-python 3 store, and the
 //! floor (the same ranged GETs, the same concurrency, nothing decoded);
 //! then a 1 MiB slice from Python against mmpk-remote's `RemoteDict` on the
-//! same URL (its `remote_bench` example, `--url`).
+//! same URL (the `remote_bench` program of crates/devtools, `--url`).
 //!
 //! The work is `benches/dask/dask_bench.py` in `target/venv/cluster` (made
 //! as `cargo xtask cluster-test` makes it, mmpk's wheel installed), with the
@@ -49,8 +49,8 @@ pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         "build",
         "--quiet",
         "-p",
-        "mmpk-remote",
-        "--example",
+        "mmpk-devtools",
+        "--bin",
         "remote_bench",
     ]);
     if !quick {
@@ -60,7 +60,6 @@ pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let rust = ctx
         .target
         .join(if quick { "debug" } else { "release" })
-        .join("examples")
         .join("remote_bench");
 
     let data = ctx.target.join("bench-data").join("dask");

@@ -1,9 +1,9 @@
 //! `cargo xtask bench durable`: the cost of durability (issue 16, item 7).
 //!
-//! Per-insert time of small arrays (W3's float64[128], keys `k0`, `k1`, ...)
+//! Per-insert time of small arrays (W3's `float64[128]`, keys `k0`, `k1`, ...)
 //! and of 16 MiB arrays into a new file, each insert timed on its own:
 //!
-//! - mmpk from Rust (`crates/mmpk/examples/bench_durable.rs`, release),
+//! - mmpk from Rust (`crates/devtools/src/bin/bench_durable.rs`, release),
 //!   durable and default mode, and the floor of one barrier (the bytes
 //!   appended with one `pwrite`, then one `fdatasync`);
 //! - mmpk from Python (`mmpk.open(..., durable=True)` and default), SQLite
@@ -85,7 +85,7 @@ impl Opts {
 /// Who runs a contender.
 #[derive(Clone, Copy, PartialEq)]
 enum Side {
-    /// The `bench_durable` example (its contender name).
+    /// The `bench_durable` program (its contender name).
     Rust(&'static str),
     /// `peers.py` (its contender name).
     Py(&'static str),
@@ -243,8 +243,9 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         "build",
         "--release",
         "-p",
-        "mmpk",
-        "--example",
+        "mmpk-devtools",
+        "--no-default-features",
+        "--bin",
         "bench_durable",
     ]))?;
     let py = ensure_venv(
@@ -267,7 +268,6 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         example: ctx
             .target
             .join("release")
-            .join("examples")
             .join(format!("bench_durable{}", env::consts::EXE_SUFFIX)),
         py: py.clone(),
         script: ctx.root.join("benches").join("durable").join("peers.py"),

@@ -3,7 +3,7 @@
 //! against its peers in one run.
 //!
 //! Every measurement runs in a fresh process. Ours is
-//! `crates/mmpk/examples/bench_files.rs` (release build); the peers are
+//! `crates/devtools/src/bin/bench_files.rs` (release build); the peers are
 //! `benches/files/peers.py` in `target/venv/bench` (numpy 2: np.save /
 //! np.load / np.memmap / `open_memmap`, h5py, safetensors, joblib `dump` /
 //! `load(mmap_mode='r')`) and `target/venv/mmp1` (mmappickle 1.0.0 with
@@ -254,14 +254,14 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         "build",
         "--release",
         "-p",
-        "mmpk",
-        "--example",
+        "mmpk-devtools",
+        "--no-default-features",
+        "--bin",
         "bench_files",
     ]))?;
     let ours = Runner::Ours(
         ctx.target
             .join("release")
-            .join("examples")
             .join(format!("bench_files{}", env::consts::EXE_SUFFIX)),
     );
     // The Rust peers (ndarray-npy, safetensors): a package outside the

@@ -1,6 +1,6 @@
 //! Rust peers of `cargo xtask bench files` W1 and W2: the `ndarray-npy` and
 //! `safetensors` crates. One measurement per process, printed as
-//! `measure<TAB>value` lines like mmpk's `crates/mmpk/examples/bench_files.rs`
+//! `measure<TAB>value` lines like mmpk's `crates/devtools/src/bin/bench_files.rs`
 //! and the Python peers in `benches/files/peers.py`.
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! The W4 data set shared by `benches/dict.rs` and
-//! `examples/bench_files.rs`: `{str(i): [i, float(i), str(i)] for i in
+//! `crates/devtools/src/bin/bench_files.rs`: `{str(i): [i, float(i), str(i)] for i in
 //! range(n)}` as a pickle graph.
 
 use pickle_ops::{Pickle, Value};

@@ -4,10 +4,10 @@
 //! storing generic values, each thread against its own model; a vacuum
 //! between rounds (when no process holds the file, as docs/format.md section 10
 //! requires); every key checked at each round's start and by a fresh reader
-//! at the end. The logic is `examples/soak/soak.rs` (also `cargo xtask
-//! soak`).
+//! at the end. The logic is `tests/soak/soak.rs` (also the `soak` program of
+//! `crates/devtools`, run by `cargo xtask soak`).
 
-#[path = "../../examples/soak/soak.rs"]
+#[path = "../soak/soak.rs"]
 mod soak_logic;
 
 use std::process::Command;

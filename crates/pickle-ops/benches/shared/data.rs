@@ -1,5 +1,5 @@
 //! The W4 data sets built in Rust, shared by the criterion bench and the
-//! `bench_peer` example (included with `#[path]`).
+//! `bench_peer` program of crates/devtools (included with `#[path]`).
 
 use pickle_ops::value::PyStr;
 use pickle_ops::{Pickle, PyInt, Value};

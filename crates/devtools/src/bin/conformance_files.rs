@@ -9,7 +9,7 @@
 //! Every array and masked value is also written alone into
 //! `OUT_DIR/array-seeds/` (seeds for the `array` fuzz target).
 //!
-//! `cargo run -p mmpk-format --example conformance_files -- OUT_DIR`
+//! `cargo run -p mmpk-devtools --bin conformance_files -- OUT_DIR`
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

@@ -1,8 +1,8 @@
 //! Benchmark: 1 MiB slices of a 1 GiB remote array served by a local nginx.
 //!
 //! ```text
-//! cargo run --release -p mmpk-remote --example remote_bench [-- --iters N --no-full]
-//! cargo run --release -p mmpk-remote --example remote_bench -- --url URL --key KEY [--iters N]
+//! cargo run --release -p mmpk-devtools --bin remote_bench [-- --iters N --no-full]
+//! cargo run --release -p mmpk-devtools --bin remote_bench -- --url URL --key KEY [--iters N]
 //! ```
 //!
 //! Writes a sparse 1 GiB file (`<f4`, shape 262144 x 1024) into a temp

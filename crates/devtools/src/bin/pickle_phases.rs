@@ -1,5 +1,5 @@
 //! Times the phases of decoding (parse only, full decode):
-//! `cargo run --release --example phases -- FILE`.
+//! `cargo run --release -p mmpk-devtools --bin pickle_phases -- FILE`.
 use std::time::Instant;
 
 fn main() {

@@ -62,7 +62,7 @@ fn open_ro(path: &Path) -> R<Dict> {
     Ok(unsafe { OpenOptions::new().read_only(true).open(path)? })
 }
 
-#[path = "../benches/shared/data.rs"]
+#[path = "../../../mmpk/benches/shared/data.rs"]
 mod data;
 use data::big_dict;
 

@@ -1,4 +1,4 @@
-//! The soak test's logic, shared by the `soak` example binary (`cargo xtask
+//! The soak test's logic, shared by the `soak` program of `crates/devtools` (`cargo xtask
 //! soak`, `fixtures/gen/mixed_writers.py`) and the integration tests
 //! (`tests/integration/soak.rs`, which spawn the test binary itself).
 //!

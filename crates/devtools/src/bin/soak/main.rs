@@ -8,6 +8,7 @@
 //! soak check PATH COUNT PREFIX...                     checks every key of the mixed run
 //! ```
 
+#[path = "../../../../mmpk/tests/soak/soak.rs"]
 mod soak;
 
 use std::process::{Command, ExitCode};

@@ -1,5 +1,5 @@
 //! A quick timing of inserts, opens and reads (not a benchmark: see
-//! `benches/`). `cargo run --release -p mmpk --example perf_smoke [N]`.
+//! `benches/`). `cargo run --release -p mmpk-devtools --bin perf_smoke [N]`.
 
 use std::time::Instant;
 

@@ -1,5 +1,5 @@
 //! Times decoding and encoding of a pickle file: `cargo run --release
-//! --example timing -- FILE [PROTOCOL]`.
+//! -p mmpk-devtools --bin pickle_timing -- FILE [PROTOCOL]`.
 use std::time::Instant;
 
 fn main() {

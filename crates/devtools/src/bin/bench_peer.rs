@@ -1,5 +1,5 @@
 //! pickle-ops side of `cargo xtask bench pickle` (see BENCHMARKS.md); build
-//! with `cargo build --release -p pickle-ops --example bench_peer`.
+//! with `cargo build --release -p mmpk-devtools --bin bench_peer`.
 //!
 //! ```text
 //! bench_peer time FILE [--warmup W] [--iters K] [--check]
@@ -146,7 +146,7 @@ fn peak(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-#[path = "../benches/shared/data.rs"]
+#[path = "../../../pickle-ops/benches/shared/data.rs"]
 mod data;
 use data::build_dict;
 

@@ -1,5 +1,5 @@
 //! Writes a sample file for checking with Python:
-//! `cargo run -p mmpk --example interop_sample -- OUT.mmpk [v1]`, then
+//! `cargo run -p mmpk-devtools --bin interop_sample -- OUT.mmpk [v1]`, then
 //! `python -W error -c "import pickle; print(pickle.load(open('OUT.mmpk','rb')))"`.
 
 use mmpk::pickle_ops::Value;
