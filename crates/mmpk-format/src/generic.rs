@@ -49,6 +49,8 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::write::write_entry;
 
+mod shape;
+
 /// The pickle protocol generic values are encoded with (the file's).
 pub const PROTOCOL: u8 = 4;
 
@@ -203,6 +205,15 @@ pub fn write_value_entry(
 /// Any valid pickle of protocol 4 or less is accepted; CPython's protocol-4
 /// output is what docs/format.md prescribes, and only for it is the result
 /// guaranteed to be what mmappickle 1.0.0 writes.
+///
+/// The ops are checked for their structure on the way, without building
+/// the value (the cost of a byte per stack item): bytes that are not
+/// exactly one value (a stack underflow, a MARK left over, a second value),
+/// or that CPython's `pickle.load` of the file would fail on for their
+/// shape (APPEND to a tuple, an unhashable dict key, odd SETITEMS, text
+/// that is not UTF-8 or ASCII where it must be, ...), are an
+/// [`Error::Decode`] with the data-only decoder's error kinds, as
+/// [`decode_value`] would give for them.
 pub fn rewrite_pickle(pickle: &[u8], memo_base: u32) -> Result<GenericValue> {
     rewrite(pickle, 0, memo_base, Mode::Pickle)
 }
@@ -312,7 +323,7 @@ impl IndexSet {
     fn contains(&self, i: u64) -> bool {
         match usize::try_from(i / 64).ok().and_then(|w| self.bits.get(w)) {
             Some(word) => word & (1 << (i % 64)) != 0,
-            None => self.sparse.contains(&i),
+            None => !self.sparse.is_empty() && self.sparse.contains(&i),
         }
     }
 }
@@ -378,6 +389,7 @@ impl Renumber {
         match usize::try_from(old).ok().and_then(|i| self.dense.get(i)) {
             Some(&UNSET) => None,
             Some(&v) => Some(v),
+            None if self.sparse.is_empty() => None,
             None => self.sparse.get(&old).copied(),
         }
     }
@@ -423,6 +435,8 @@ fn rewrite(input: &[u8], base: usize, memo_base: u32, mode: Mode) -> Result<Gene
     let mut stores = 0usize;
     let mut fetched_list = Vec::new();
     let mut stored = Stored::default();
+    // A whole pickle (a value to store) is checked for its structure too.
+    let mut shape = (mode == Mode::Pickle).then(shape::Shape::default);
     for r in ops() {
         let (offset, op) = r?;
         match op {
@@ -434,6 +448,9 @@ fn rewrite(input: &[u8], base: usize, memo_base: u32, mode: Mode) -> Result<Gene
             }
             Op::Stop if mode == Mode::Fragment => return Err(Error::StopInValue { offset }),
             _ => {}
+        }
+        if let Some(shape) = shape.as_mut() {
+            shape.step(offset, &op).map_err(Error::Decode)?;
         }
         match memo_op(&op, offset, &stored)? {
             Some(Memo::Put(i)) => {

@@ -15,7 +15,7 @@ use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 
 use crate::errors;
 
@@ -262,10 +262,11 @@ fn c_bytes<'a>(a: &'a Bound<'_, PyUntypedArray>) -> &'a [u8] {
     }
 }
 
-/// Stores a numpy array under `key` (C-contiguous input straight from its
-/// buffer, with the GIL released; any other layout copied in C order
-/// first). `Ok(false)`: its dtype is not one mmpk stores as an array (the
-/// caller pickles it instead).
+/// Stores a numpy array under `key`: C-contiguous input straight from its
+/// buffer, with the GIL released; any other layout in C order, copied in
+/// blocks of at most [`CHUNK`] bytes (see [`store_strided`]). `Ok(false)`:
+/// its dtype is not one mmpk stores as an array (the caller pickles it
+/// instead).
 pub(crate) fn store(
     py: Python<'_>,
     dict: &mmpk::Dict,
@@ -275,11 +276,104 @@ pub(crate) fn store(
     let Some(text) = dtype_text(&a.dtype())? else {
         return Ok(false);
     };
+    let nbytes = a.len().saturating_mul(a.dtype().itemsize());
+    if !a.is_c_contiguous() && nbytes > CHUNK {
+        store_strided(py, dict, key, &text, a)?;
+        return Ok(true);
+    }
     let c = c_order(a)?;
     let shape = c.shape().to_vec();
     let bytes = c_bytes(&c);
     crate::dict::retry(py, || dict.insert_bytes(key, &text, &shape, bytes))?;
     Ok(true)
+}
+
+/// The most bytes of a non-contiguous array copied at once when it is
+/// written.
+const CHUNK: usize = 16 << 20;
+
+/// Writes `a` (not C-contiguous, more than [`CHUNK`] bytes) in C order
+/// without a whole copy: in blocks `a[i, j, ..., p:q]` of at most `CHUNK`
+/// bytes (of one element at least), each copied in C order with the GIL
+/// held and written with it released, while the new entry is filled
+/// ([`mmpk::Dict::insert_array_with`]).
+fn store_strided(
+    py: Python<'_>,
+    dict: &mmpk::Dict,
+    key: &str,
+    text: &str,
+    a: &Bound<'_, PyUntypedArray>,
+) -> PyResult<()> {
+    let shape = a.shape().to_vec();
+    let itemsize = a.dtype().itemsize().max(1);
+    // tail[k]: the bytes of one block of the trailing axes shape[k..].
+    let mut tail = vec![itemsize; shape.len() + 1];
+    for k in (0..shape.len()).rev() {
+        tail[k] = tail[k + 1].saturating_mul(shape[k]);
+    }
+    // The first axis whose trailing blocks fit (the caller saw the whole
+    // not fit, so k >= 1): blocks run along axis k - 1, at every index of
+    // the axes before it.
+    let k = (1..=shape.len())
+        .find(|&k| tail[k] <= CHUNK)
+        .unwrap_or(shape.len());
+    let run = (CHUNK / tail[k].max(1)).max(1);
+    let outer = &shape[..k - 1];
+    let len = shape[k - 1];
+    let arr = a.clone().into_any().unbind();
+    let mut failed: Option<PyErr> = None;
+    let r = crate::dict::retry(py, || {
+        dict.insert_array_with(key, text, &shape, |data| {
+            let mut at = 0u64;
+            let mut buf = Vec::new();
+            let mut idx = vec![0usize; outer.len()];
+            loop {
+                let mut j = 0;
+                while j < len {
+                    let end = (j + run).min(len);
+                    let copied = Python::attach(|py| -> PyResult<()> {
+                        let mut parts: Vec<Bound<'_, PyAny>> = idx
+                            .iter()
+                            .map(|&i| pyo3::types::PyInt::new(py, i).into_any())
+                            .collect();
+                        parts.push(PySlice::new(py, j as isize, end as isize, 1).into_any());
+                        let block = arr
+                            .bind(py)
+                            .get_item(PyTuple::new(py, parts)?)?
+                            .call_method1("copy", ("C",))?
+                            .cast_into::<PyUntypedArray>()?;
+                        buf.clear();
+                        buf.extend_from_slice(c_bytes(&block));
+                        Ok(())
+                    });
+                    if let Err(e) = copied {
+                        failed = Some(e);
+                        return Err(std::io::Error::other("copying a block of the array failed"));
+                    }
+                    data.write_at(at, &buf)?;
+                    at += buf.len() as u64;
+                    j = end;
+                }
+                // The next index of the outer axes, in C order.
+                let mut d = outer.len();
+                loop {
+                    if d == 0 {
+                        return Ok(());
+                    }
+                    d -= 1;
+                    idx[d] += 1;
+                    if idx[d] < outer[d] {
+                        break;
+                    }
+                    idx[d] = 0;
+                }
+            }
+        })
+    });
+    match (r, failed) {
+        (_, Some(e)) => Err(e),
+        (r, None) => r,
+    }
 }
 
 /// Stores a `numpy.ma.MaskedArray` under `key` (data and mask in C order).

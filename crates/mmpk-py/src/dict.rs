@@ -484,10 +484,16 @@ impl Core {
         }
     }
 
-    /// Counts from the entry list, as a dict.
+    /// Counts from the entry list, and the bytes and entries by kind
+    /// (`mmpk info --json`'s `bytes` and `entries`), as a dict.
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = self.dict(py)?;
-        let (s, commit) = retry(py, || Ok((d.stats()?, d.commit_number()?)))?;
+        let (s, commit, totals) = retry(py, || {
+            let totals = d.with_file_bytes(crate::maint::totals)?;
+            Ok((d.stats()?, d.commit_number()?, totals))
+        })?;
+        let totals = totals
+            .map_err(|source| errors::to_py(py, mmpk::Error::Format { key: None, source }))?;
         let out = PyDict::new(py);
         out.set_item("path", self.spec.path.as_os_str())?;
         out.set_item("file_size", s.file_len)?;
@@ -496,6 +502,8 @@ impl Core {
         out.set_item("dead", s.dead)?;
         out.set_item("frames", s.frames)?;
         out.set_item("clean_tail", s.clean_tail)?;
+        out.set_item("bytes", crate::maint::by_kind(py, totals.bytes)?)?;
+        out.set_item("entries", crate::maint::by_kind(py, totals.entries)?)?;
         out.set_item("read_only", self.spec.read_only)?;
         out.set_item("layout", self.layout())?;
         out.set_item("align", self.spec.align)?;

@@ -77,3 +77,39 @@ pub(crate) fn verify<'py>(py: Python<'py>, dict: &mmpk::Dict) -> PyResult<Bound<
     }
     Ok(out)
 }
+
+/// Bytes and entries of a file by what they hold: live entries, deleted
+/// (or shadowed) ones, alignment fillers, as `mmpk info` counts them.
+pub(crate) struct Totals {
+    pub(crate) bytes: [u64; 3],
+    pub(crate) entries: [u64; 3],
+}
+
+/// The [`Totals`] of a file's bytes.
+pub(crate) fn totals(file: &[u8]) -> Result<Totals, mmpk_format::Error> {
+    let sc = scan(file)?;
+    let latest = sc.live_index();
+    let mut t = Totals {
+        bytes: [0; 3],
+        entries: [0; 3],
+    };
+    for (i, s) in sc.entries.iter().enumerate() {
+        let slot = match s.kind {
+            EntryKind::Filler => 2,
+            EntryKind::Live if latest.get(s.entry.key) == Some(&i) => 0,
+            _ => 1,
+        };
+        t.bytes[slot] += s.entry.len as u64;
+        t.entries[slot] += 1;
+    }
+    Ok(t)
+}
+
+/// `{"live": .., "dead": .., "filler": ..}` of three totals.
+pub(crate) fn by_kind<'py>(py: Python<'py>, v: [u64; 3]) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for (name, n) in ["live", "dead", "filler"].into_iter().zip(v) {
+        out.set_item(name, n)?;
+    }
+    Ok(out)
+}

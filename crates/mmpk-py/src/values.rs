@@ -27,7 +27,9 @@ mod numpy;
 
 use mmpk_format::generic::standalone_value;
 use pickle_ops::decode::{decode, DecodeOptions};
-use pickle_ops::Pickle;
+use std::collections::HashMap;
+
+use pickle_ops::{NodeId, Pickle};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -98,11 +100,15 @@ fn options() -> DecodeOptions {
 /// The resolved view the builder reads: Python 2 names mapped, plain
 /// REDUCE folds (set, frozenset, bytes, bytearray) and numpy's arrays.
 /// `buffers` are a protocol-5 pickle's out-of-band buffers, in order.
-fn prepare(p: &mut Pickle, buffers: &[&[u8]]) -> Result<(), Failure> {
+/// Returns the masked arrays' fill values (`numpy::masked_fills`), which
+/// the fold drops.
+fn prepare(p: &mut Pickle, buffers: &[&[u8]]) -> Result<HashMap<NodeId, NodeId>, Failure> {
     pickle_ops::resolve::resolve(p, options().max_compare_work)
         .map_err(|k| Failure::Bad(format!("{k:?}")))?;
+    let mut fills = numpy::masked_fills(p);
     mmpk_format::numpy::resolve_numpy(p, buffers);
-    Ok(())
+    numpy::keep_fills(p, &mut fills);
+    Ok(fills)
 }
 
 /// CPython's `pickle.loads` of a standalone pickle (the trusted path),
@@ -132,9 +138,9 @@ fn build_or_trust(
 ) -> PyResult<Py<PyAny>> {
     let prepared = py.detach(|| {
         let bufs: Vec<&[u8]> = buffers.iter().map(|b| &b[..]).collect();
-        prepare(&mut p, &bufs).map(|()| p)
+        prepare(&mut p, &bufs).map(|fills| (p, fills))
     });
-    let r = prepared.and_then(|p| build::build(py, &p));
+    let r = prepared.and_then(|(p, fills)| build::build(py, &p, &fills));
     match r {
         Ok(o) => Ok(o),
         Err(Failure::Unsafe(_)) if trusted => {

@@ -155,6 +155,50 @@ def test_non_contiguous_inputs_are_written_in_c_order(path, tmp_path):
             assert got.flags.c_contiguous and np.array_equal(got, v) and got.dtype == v.dtype
 
 
+def test_large_non_contiguous_arrays_are_written_in_blocks(path):
+    # Over 16 MiB, a non-contiguous array is copied in C order in blocks of
+    # at most 16 MiB: along the last axes that fit, or of single elements.
+    base = np.arange(3 * 1200 * 1500, dtype="<f8").reshape(3, 1200, 1500)  # 41 MiB
+    cases = {
+        "fortran": np.asfortranarray(base),
+        "strided": base[:, ::2, 1:],
+        "transposed": base.T,
+        "reversed": base[::-1, :, ::-1],
+        "flat_strided": base.reshape(-1)[::2],
+        "wide_rows": np.asfortranarray(base.reshape(2, -1)),  # a row is over 16 MiB
+        "big_endian": base.astype(">i4")[:, ::-1],
+    }
+    with mmpk.open(path, "a") as d:
+        for k, v in cases.items():
+            assert not v.flags.c_contiguous and v.nbytes > 16 << 20
+            d[k] = v
+        for k, v in cases.items():
+            got = d[k]
+            assert got.dtype == v.dtype and got.shape == v.shape
+            assert np.array_equal(got, v), k
+
+
+def test_a_non_contiguous_write_needs_no_whole_copy(path):
+    probe = textwrap.dedent(
+        """
+        import resource, sys
+        import numpy as np
+        import mmpk
+        a = np.asfortranarray(np.ones((4096, 8192), "f4"))  # 128 MiB
+        d = mmpk.open(sys.argv[1], "a")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        d["f"] = a
+        grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+        assert d["f"].shape == a.shape and d["f"][4095, 8191] == 1.0
+        print(grew)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert int(out) < 64 << 20, f"peak resident memory grew by {out.strip()} bytes"
+
+
 def test_large_dims_and_keys(path):
     with mmpk.open(path, "a") as d:
         a = d.reserve("big", (1 << 40, 0), "f8")

@@ -110,6 +110,61 @@ def test_threads_run_while_one_waits_for_the_lock(path):
     d.close()
 
 
+def test_threads_run_while_a_value_write_waits_for_the_lock(path):
+    # As for arrays: the whole write of a value (pickled first, with the
+    # GIL) runs with the GIL released, the wait for the flock included.
+    d = mmpk.open(path, "a")
+    f = open(path, "rb")  # noqa: SIM115
+    fcntl.flock(f, fcntl.LOCK_EX)
+    done = threading.Event()
+    value = {"k": [1, 2.5, "s"] * 1000}
+
+    def insert():
+        d["v"] = value
+        done.set()
+
+    t = threading.Thread(target=insert)
+    t.start()
+    spins = 0
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        spins += 1
+    assert spins > 1000 and not done.is_set()
+    fcntl.flock(f, fcntl.LOCK_UN)
+    t.join(10)
+    assert done.is_set() and d["v"] == value
+    f.close()
+    d.close()
+
+
+def test_other_threads_run_during_a_large_value_write(path):
+    big = {"payload": b"x" * (64 << 20)}  # pickled at once, then written
+    with mmpk.open(path, "a", durable=True) as d:
+        done = threading.Event()
+        ticks = []
+
+        def count():
+            while not done.is_set():
+                ticks.append(time.monotonic())
+                time.sleep(0.001)
+
+        t = threading.Thread(target=count)
+        t.start()
+        time.sleep(0.05)
+        start = len(ticks)
+        t0 = time.monotonic()
+        d["big"] = big
+        t1 = time.monotonic()
+        done.set()
+        t.join()
+        during = [x for x in ticks[start:] if t0 <= x <= t1]
+        # Only a write long enough to see it is checked (see the array
+        # test): the file write and its fsync run without the GIL.
+        if t1 - t0 > 0.1:
+            assert len(during) >= 3, (t1 - t0, len(during))
+        assert len(d["big"]["payload"]) == 64 << 20
+
+
 def test_ctrl_c_interrupts_a_lock_wait(path):
     d = mmpk.open(path, "a")
     f = open(path, "rb")  # noqa: SIM115

@@ -4,6 +4,7 @@ files that are not mmpk files."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import subprocess
@@ -12,6 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 import mmpk
 from mmpk import errors
@@ -140,6 +142,21 @@ def test_repr_and_info(path):
     assert info["file_size"] == os.path.getsize(path)
     d.close()
     assert "closed" in repr(d)
+
+
+def test_info_byte_totals_are_mmpk_infos(path, cli):
+    with mmpk.open(path, "a") as d:
+        d["a"] = np.arange(3)  # aligned data: a filler before it
+        d["v"] = {"x": 1}
+        d["a"] = np.arange(5)  # the first "a" is dead now
+        del d["v"]
+        info = d.info()
+    b, e = info["bytes"], info["entries"]
+    assert e == {"live": 1, "dead": 2, "filler": e["filler"]} and e["filler"] >= 1
+    assert b["live"] > 0 and b["dead"] > 0 and b["filler"] > 0
+    assert sum(b.values()) < info["file_size"]  # and the header and terminator
+    want = json.loads(run_cli(cli, "info", "--json", str(path)))
+    assert b == want["bytes"] and e == want["entries"]
 
 
 def test_unnamed_file_objects(tmp_path):

@@ -210,6 +210,28 @@ def test_cycles_and_shared_references():
     assert got[0] is got and got[1] is got[2] and got[1][0] is got[1]
 
 
+def test_masked_arrays_keep_their_fill_value(tmp_path):
+    cases = [
+        np.ma.MaskedArray([1.5, 2.0, 3.0], mask=[0, 1, 0], fill_value=-7.25),
+        np.ma.MaskedArray(np.arange(6, dtype=">i2").reshape(2, 3), fill_value=99),
+        np.ma.MaskedArray(np.array([b"ab", b"c"]), mask=[1, 0], fill_value=b"zz"),
+        np.ma.MaskedArray(np.zeros(2, dtype=[("x", "<i4"), ("y", "<f8")]), fill_value=(5, 2.5)),
+        np.ma.MaskedArray([1.0, 2.0]),  # numpy's default fill value
+    ]
+    for protocol in (2, 4, 5):
+        got = mmpk.loads(pickle.dumps({"m": cases}, protocol))["m"]
+        for a, b in zip(got, cases):
+            assert isinstance(a, np.ma.MaskedArray)
+            assert a.fill_value == b.fill_value and a.fill_value.dtype == b.fill_value.dtype
+            assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b))
+            assert a.filled().tobytes() == b.filled().tobytes()
+    # Inside a value stored in a file, too.
+    with mmpk.open(tmp_path / "f.mmpk", "w") as d:
+        d["v"] = {"m": cases[0], "n": [cases[1]]}
+        v = d["v"]
+        assert v["m"].fill_value == -7.25 and v["n"][0].fill_value == 99
+
+
 def test_a_million_nested_lists():
     data = (FIXTURES / "pickle" / "huge_nested_lists_1e6.pkl").read_bytes()
     got = mmpk.loads(data)

@@ -73,10 +73,12 @@ impl Dict {
     /// dropped, memo renumbered for the file (`mmpk_format::generic::
     /// rewrite_pickle`). Bytes after `STOP` are ignored.
     ///
-    /// The value is decoded first with the data-only decoder (nothing
-    /// runs), so that bytes which are not exactly one valid value (a
-    /// leftover MARK or a second value would break the file's own pickle)
-    /// are refused with [`Error::Format`] and nothing is written.
+    /// The ops are checked for their structure as they are rewritten
+    /// (nothing runs, no value is built: `rewrite_pickle`'s check), so that
+    /// bytes which are not exactly one valid value (a leftover MARK or a
+    /// second value would break the file's own pickle; APPEND to a tuple or
+    /// an unhashable key would make `pickle.load` of the file fail) are
+    /// refused with [`Error::Format`] and nothing is written.
     pub fn insert_pickle_bytes(&self, key: &str, pickle: &[u8]) -> Result<()> {
         self.shared.check_writable("insert")?;
         check_key(key)?;
@@ -84,11 +86,8 @@ impl Dict {
             key: Some(key.into()),
             source,
         };
-        // Rewritten once outside the lock (at memo base 1) and decoded as
-        // the entry's fragment: a pickle CPython accepts may still leave a
-        // MARK or a second value behind, which a fragment must not.
+        // Rewritten (and checked) once outside the lock, at memo base 1.
         let at1 = rewrite_pickle(pickle, 1).map_err(format)?;
-        decode_value(&at1.ops, 0, &Default::default()).map_err(format)?;
         self.with_lock(|s, st| {
             insert_generic_locked(s, st, key, |memo| match memo {
                 1 => Ok(at1),

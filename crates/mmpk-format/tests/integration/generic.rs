@@ -552,8 +552,8 @@ fn damaged_values_never_panic() {
             }
             let _ = decode_value(&w, 0, &opts());
             let _ = rebase_value(&w, 0, 256);
+            no_false_refusal(&w);
             let mut whole = standalone_pickle(&w);
-            let _ = rewrite_pickle(&whole, 1);
             whole.truncate(whole.len() / 2);
             let _ = rewrite_pickle(&whole, 1);
         }
@@ -564,6 +564,122 @@ fn damaged_values_never_panic() {
         let _ = decode_value(&w, 0, &opts());
         let _ = rebase_value(&w, 0, 1);
         let _ = rewrite_pickle(&w, 1);
+        no_false_refusal(&w);
+    }
+}
+
+/// `rewrite_pickle`'s structural check of the whole pickle of the value
+/// ops `value` refuses nothing that the rewritten fragment's decoding with
+/// the data-only decoder accepts (what the check replaced: it checks kinds,
+/// not values, so it may let through what only the decoder sees, never the
+/// reverse).
+fn no_false_refusal(value: &[u8]) {
+    let decoded = rebase_value(value, 0, 1).and_then(|v| decode_value(&v.ops, 0, &opts()));
+    let whole = standalone_pickle(value);
+    if let (Ok(_), Err(e)) = (decoded, rewrite_pickle(&whole, 1)) {
+        // The one known difference, where the check is CPython's and the
+        // decoder is lenient: a memo store right above a MARK (CPython's
+        // unpickler refuses it as a stack underflow).
+        if let Error::Decode(d) = &e {
+            let store = matches!(
+                pickle_ops::parse_op(&whole[d.offset..]),
+                Ok((
+                    Op::Memoize | Op::Binput(_) | Op::LongBinput(_) | Op::Put(_),
+                    _
+                ))
+            );
+            if store && d.kind == DecodeErrorKind::StackUnderflow {
+                return;
+            }
+        }
+        panic!("{e} for {whole:?}");
+    }
+}
+
+#[test]
+fn rewrite_pickle_refuses_what_would_break_the_file() {
+    use DecodeErrorKind as K;
+    let kind = |p: &[u8]| match rewrite_pickle(p, 1).unwrap_err() {
+        Error::Decode(d) => (d.offset, d.kind),
+        other => panic!("{other:?}"),
+    };
+    let cases: &[(&[u8], (usize, K))] = &[
+        // No value, two values, a MARK left over.
+        (b"\x80\x04.", (2, K::FragmentNotOneValue(0))),
+        (b"\x80\x04NN.", (4, K::FragmentNotOneValue(2))),
+        (b"\x80\x04(N.", (4, K::FragmentNotOneValue(2))),
+        // Underflow, and ops that need a MARK.
+        (b"\x80\x04a.", (2, K::StackUnderflow)),
+        (b"\x80\x04Ne.", (3, K::NoMark)),
+        (b"\x80\x04(Ne.", (4, K::StackUnderflow)),
+        // Container ops on targets that cannot take them.
+        (
+            b"\x80\x04)Na.",
+            (
+                4,
+                K::WrongTarget {
+                    op: pickle_ops::Opcode::Append,
+                    found: "tuple",
+                },
+            ),
+        ),
+        (
+            b"\x80\x04]NNs.",
+            (
+                5,
+                K::WrongTarget {
+                    op: pickle_ops::Opcode::Setitem,
+                    found: "list",
+                },
+            ),
+        ),
+        (
+            b"\x80\x04}(Nu.",
+            (5, K::OddItems(pickle_ops::Opcode::Setitems)),
+        ),
+        (b"\x80\x04}]Ns.", (5, K::Unhashable("list"))),
+        (b"\x80\x04}(]\x85Nu.", (7, K::Unhashable("tuple"))),
+        (b"\x80\x04\x8f(]\x90.", (5, K::Unhashable("list"))),
+        (
+            b"\x80\x04]Nb.",
+            (
+                4,
+                K::WrongTarget {
+                    op: pickle_ops::Opcode::Build,
+                    found: "list",
+                },
+            ),
+        ),
+        (b"\x80\x04K\x01)R.", (5, K::NotCallable("scalar"))),
+        (
+            b"\x80\x04\x8c\x01a\x8c\x01b\x93K\x01R.",
+            (11, K::BadReduceArgs("scalar")),
+        ),
+        (b"\x80\x04K\x01K\x02\x93.", (6, K::StackGlobalNotStr)),
+        // Text that is not what its op needs.
+        (b"\x80\x04\x8c\x01\xff.", (2, K::BadUtf8)),
+        (b"\x80\x04U\x01\xff.", (2, K::NotAscii)),
+    ];
+    for (p, want) in cases {
+        assert_eq!(&kind(p), want, "{p:?}");
+        // So did the decoding of the fragment this check replaced.
+        let frag = &p[2..p.len() - 1];
+        let old = rebase_value(frag, 0, 1).and_then(|v| decode_value(&v.ops, 0, &opts()));
+        assert!(old.is_err(), "{p:?}");
+    }
+    // CPython's unpickler refuses a memo store right above a MARK (the
+    // data-only decoder lets it through).
+    assert_eq!(kind(b"\x80\x04(q\x00N."), (3, K::StackUnderflow));
+    // What CPython writes passes: POP of a MARK, a recursive tuple, a set,
+    // lone surrogates.
+    for ok in [
+        b"\x80\x04(0N.".as_slice(),
+        b"\x80\x04]\x94(h\x00\x85\x94e0h\x01.",
+        b"\x80\x04\x8f(K\x01\x8c\x01a\x90.",
+        b"\x80\x04\x8c\x03\xed\xa0\x80.",
+    ] {
+        rewrite_pickle(ok, 1).unwrap();
+        no_false_refusal(&ok[2..ok.len() - 1]);
     }
 }
 

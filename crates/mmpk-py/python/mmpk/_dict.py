@@ -150,8 +150,13 @@ class Dict(MutableMapping[str, Any]):
         return self._core.changed()
 
     def info(self) -> dict[str, Any]:
-        """Facts about the file: path, size, commit number, counts of live
-        and dead entries, options."""
+        """Facts about the file: ``path``, ``file_size``, ``commit_number``,
+        the counts ``live`` (keys) and ``dead`` (deleted entries and
+        fillers), ``frames``, ``clean_tail``, the options (``read_only``,
+        ``layout``, ``align``, ``durable``), and ``bytes`` and ``entries``:
+        ``{"live", "dead", "filler"}`` totals of the bytes and entries in
+        live entries, deleted (or replaced) ones and alignment fillers, as
+        ``mmpk info --json`` reports them (``vacuum`` reclaims the last two)."""
         return self._core.info()
 
     def verify(self) -> list[dict[str, Any]]:

@@ -112,10 +112,16 @@ struct Builder<'py, 'p> {
     known: HashMap<u32, Known>,
     objs: Vec<Option<Py<PyAny>>>,
     imports: HashMap<(&'static str, &'static str), Py<PyAny>>,
+    /// Masked arrays' fill values, by the masked array's node.
+    fills: &'p HashMap<NodeId, NodeId>,
 }
 
 /// Builds the root of `p` as Python objects (see the module docs).
-pub(crate) fn build(py: Python<'_>, p: &Pickle) -> BuildResult<Py<PyAny>> {
+pub(crate) fn build(
+    py: Python<'_>,
+    p: &Pickle,
+    fills: &HashMap<NodeId, NodeId>,
+) -> BuildResult<Py<PyAny>> {
     let Some(root) = p.try_root() else {
         return bad("the pickle has no value");
     };
@@ -126,6 +132,7 @@ pub(crate) fn build(py: Python<'_>, p: &Pickle) -> BuildResult<Py<PyAny>> {
         known: HashMap::new(),
         objs: Vec::new(),
         imports: HashMap::new(),
+        fills,
     };
     b.reach(root)?;
     b.objs.resize_with(p.len(), || None);
@@ -238,6 +245,7 @@ impl<'py, 'p> Builder<'py, 'p> {
                 Value::NdArray(_) => Plan::Value,
                 Value::MaskedArray { data, mask } => {
                     stack.extend([*data, *mask]);
+                    stack.extend(self.fills.get(&id));
                     Plan::Value
                 }
                 Value::PersId(_) => {
@@ -499,7 +507,10 @@ impl<'py, 'p> Builder<'py, 'p> {
         let i = id.index().expect("a node");
         match self.p.node(id) {
             Some(Value::Tuple(items) | Value::FrozenSet(items)) => out.extend_from_slice(items),
-            Some(Value::MaskedArray { data, mask }) => out.extend([*data, *mask]),
+            Some(Value::MaskedArray { data, mask }) => {
+                out.extend([*data, *mask]);
+                out.extend(self.fills.get(&id));
+            }
             Some(Value::Object(o)) => match self.known.get(&(i as u32)) {
                 Some(Known::Uuid | Known::NumpyScalar | Known::NumpyDtype) | None => {}
                 Some(_) => out.push(args_of(o)),
@@ -554,7 +565,12 @@ impl<'py, 'p> Builder<'py, 'p> {
             })?,
             Some(Value::MaskedArray { data, mask }) => {
                 let (data, mask) = (self.get(*data)?, self.get(*mask)?);
-                numpy::masked(py, &data, &mask).map_err(|e| self.bad_call("masked array", e))?
+                let fill = match self.fills.get(&id) {
+                    Some(&f) => Some(self.get(f)?),
+                    None => None,
+                };
+                numpy::masked(py, &data, &mask, fill.as_ref())
+                    .map_err(|e| self.bad_call("masked array", e))?
             }
             Some(Value::Object(o)) => {
                 let known = *self.known.get(&(i as u32)).expect("classified in reach");

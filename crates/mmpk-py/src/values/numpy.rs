@@ -3,10 +3,12 @@
 //! bytes `mmpk_format::numpy` read out of numpy's pickles (numpy 1.x and
 //! 2.x names, any protocol), never by calling what the pickle names.
 
+use std::collections::HashMap;
+
 use mmpk_format::dtype::Dtype;
 use mmpk_format::numpy::NumpyScalar;
 use mmpk_format::pylit::Lit;
-use pickle_ops::value::{Dtype as NodeDtype, NdArray};
+use pickle_ops::value::{Dtype as NodeDtype, NdArray, ObjectKind};
 use pickle_ops::{NodeId, Pickle, PyInt, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -162,17 +164,73 @@ pub(super) fn ndarray<'py>(
     Ok(arr)
 }
 
-/// A masked array of two arrays.
+/// A masked array of two arrays, with its `fill_value` if it had one.
 pub(super) fn masked<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     mask: &Bound<'py, PyAny>,
+    fill: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let kw = PyDict::new(py);
     kw.set_item("mask", mask)?;
+    if let Some(f) = fill.filter(|f| !f.is_none()) {
+        kw.set_item("fill_value", f)?;
+    }
     py.import("numpy.ma")?
         .getattr("MaskedArray")?
         .call((data,), Some(&kw))
+}
+
+/// The `fill_value` nodes of numpy's masked array pickles
+/// (`_mareconstruct(...)` with BUILD `(version, shape, dtype, is_fortran,
+/// data, mask, fill_value)`), by the masked array's node, read before
+/// `mmpk_format::numpy` folds them into masked array nodes (which keep
+/// data and mask only). [`keep_fills`] then keeps those the fold made a
+/// 0-d array of (numpy pickles a fill value so) or that are plain data.
+pub(super) fn masked_fills(p: &Pickle) -> HashMap<NodeId, NodeId> {
+    let mut out = HashMap::new();
+    for id in p.ids() {
+        let Some(Value::Object(o)) = p.node(id) else {
+            continue;
+        };
+        let ObjectKind::Reduce { callable, .. } = o.kind else {
+            continue;
+        };
+        let is_mareconstruct = matches!(p.node(callable), Some(Value::Global(g))
+            if g.name.as_bytes() == b"_mareconstruct"
+                && matches!(g.module.as_bytes(), b"numpy.ma.core" | b"numpy.ma"));
+        let Some(Value::Tuple(st)) = o.state.and_then(|s| p.node(s)) else {
+            continue;
+        };
+        let (true, [.., fill]) = (is_mareconstruct && st.len() == 7, st.as_ref()) else {
+            continue;
+        };
+        out.insert(id, *fill);
+    }
+    out
+}
+
+/// Of the fill values [`masked_fills`] found, once numpy's pickles are
+/// folded, those the safe decoder rebuilds from data alone and that belong
+/// to a folded masked array: a 0-d array, `None`, a bool, int, float, str
+/// or bytes, or a numpy scalar of a dtype mmpk knows. Any other is dropped
+/// (the masked array gets numpy's default fill value), never refused.
+pub(super) fn keep_fills(p: &Pickle, fills: &mut HashMap<NodeId, NodeId>) {
+    fills.retain(|&m, fill| {
+        let folded = matches!(p.node(m), Some(Value::MaskedArray { .. }));
+        let simple = match *p.value(*fill) {
+            Value::NdArray(ref a) => a.shape.is_empty(),
+            Value::None
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Str(_)
+            | Value::Bytes(_) => true,
+            Value::Object(_) => mmpk_format::numpy::numpy_scalar(p, *fill).is_some(),
+            _ => false,
+        };
+        folded && simple
+    });
 }
 
 /// A numpy scalar from its dtype and bytes.
