@@ -232,6 +232,28 @@ def test_masked_arrays_keep_their_fill_value(tmp_path):
         assert v["m"].fill_value == -7.25 and v["n"][0].fill_value == 99
 
 
+def test_large_values_leave_the_gc_as_they_found_it():
+    # Large values are built with the cyclic GC paused, then resumed.
+    import gc
+
+    big = pickle.dumps({str(i): [i, float(i)] for i in range(20_000)}, 4)
+    # Refused while building (Decimal('abc')), with the GC paused.
+    bad = pickle.dumps([[i] for i in range(20_000)] + [decimal.Decimal("1.5")], 4)
+    bad = bad.replace(b"\x8c\x031.5", b"\x8c\x03abc")
+    assert gc.isenabled()
+    assert len(mmpk.loads(big)) == 20_000
+    assert gc.isenabled()
+    with pytest.raises(BadPickleError, match="Decimal"):
+        mmpk.loads(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(mmpk.loads(big)) == 20_000
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_a_million_nested_lists():
     data = (FIXTURES / "pickle" / "huge_nested_lists_1e6.pkl").read_bytes()
     got = mmpk.loads(data)

@@ -136,10 +136,38 @@ pub(crate) fn build(
     };
     b.reach(root)?;
     b.objs.resize_with(p.len(), || None);
-    b.make_shells()?;
-    b.make_values()?;
-    b.fill_shells()?;
-    Ok(b.get(root)?.unbind())
+    // The containers are all made before any is filled: with the cyclic
+    // GC on, each of its passes over a large graph being built would walk
+    // the (still growing) young objects again and again. It is paused
+    // while building (garbage made meanwhile waits for the next pass) and
+    // left as it was found (paused, if the caller had paused it).
+    let gc = (p.len() > GC_PAUSE_FROM)
+        .then(|| pause_gc(py))
+        .transpose()?;
+    let built = (|| {
+        b.make_shells()?;
+        b.make_values()?;
+        b.fill_shells()?;
+        Ok(b.get(root)?.unbind())
+    })();
+    if let Some(Some(gc)) = gc {
+        gc.call_method0("enable")?;
+    }
+    built
+}
+
+/// Values of more nodes than this are built with the GC paused.
+const GC_PAUSE_FROM: usize = 10_000;
+
+/// Disables Python's cyclic GC if it is enabled; returns the `gc` module
+/// to enable it again with.
+fn pause_gc(py: Python<'_>) -> PyResult<Option<Bound<'_, PyModule>>> {
+    let gc = py.import("gc")?;
+    if !gc.call_method0("isenabled")?.is_truthy()? {
+        return Ok(None);
+    }
+    gc.call_method0("disable")?;
+    Ok(Some(gc))
 }
 
 impl<'py, 'p> Builder<'py, 'p> {
