@@ -29,6 +29,7 @@ pub const DELETED: u8 = 0x30;
 /// One entry frame, located in a file. Offsets are from the start of the
 /// slice given to [`parse_entry`]; the key is borrowed from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Entry<'a> {
     /// Offset of the entry's `FRAME` opcode.
     pub offset: usize,

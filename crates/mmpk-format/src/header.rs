@@ -26,6 +26,7 @@ pub const EMPTY_FILE_LEN: usize = HEADER_LEN + TERMINATOR_LEN;
 
 /// What a valid header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Header {
     /// The commit number, changed on every mutation of the file.
     pub commit: i32,

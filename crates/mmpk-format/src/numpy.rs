@@ -105,6 +105,7 @@ struct Array {
 
 /// A numpy scalar: its dtype and the bytes of its one element.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NumpyScalar {
     /// The dtype.
     pub dtype: Dtype,

@@ -29,6 +29,7 @@ use crate::scan::{EntryKind, Scan, Tail};
 /// the intact entries) and cut the file to `new_len`. Nothing is needed for
 /// a clean file.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RepairPlan {
     /// How the file ended.
     pub tail: Tail,
@@ -94,6 +95,7 @@ pub enum Step {
 
 /// A vacuum: the steps that write the new file, and what it reclaims.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VacuumPlan {
     /// The steps, in order.
     pub steps: Vec<Step>,

@@ -26,6 +26,7 @@ pub enum EntryKind {
 
 /// One scanned entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Scanned<'a> {
     /// The entry's frame.
     pub entry: Entry<'a>,
@@ -59,6 +60,7 @@ pub enum Tail {
 
 /// The result of [`scan`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Scan<'a> {
     /// The header.
     pub header: Header,
@@ -129,6 +131,7 @@ pub fn scan(file: &[u8]) -> Result<Scan<'_>> {
 
 /// Where a [`scan_from`] stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Ending {
     /// Offset where the intact entries end.
     pub end: usize,

@@ -126,6 +126,7 @@ impl StackKind {
 
 /// What is known about one opcode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OpcodeInfo {
     /// The opcode.
     pub opcode: Opcode,

@@ -26,6 +26,7 @@
 
 /// How an array is cut into chunks.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChunkPlan {
     /// zarr's `chunks`: rows along the first axis, then the other axes
     /// whole (every dimension at least 1, as zarr requires). Empty for a

@@ -63,6 +63,7 @@ pub const DEFAULT_CHUNK_BYTES: u64 = 16 << 20;
 
 /// What to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Options {
     /// The URL (or path) every reference names: where readers will find
     /// the file.
@@ -121,6 +122,7 @@ pub struct Item {
 
 /// The reference JSON and what it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Refs {
     /// The kerchunk reference JSON (version 1).
     pub json: String,
