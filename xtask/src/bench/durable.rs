@@ -62,12 +62,14 @@ impl Opts {
                 mib: 4,
             }
         } else {
+            // Many short rounds: a barrier's time here moves with the
+            // disk's phases, which last seconds.
             Opts {
                 quick,
                 write: true,
-                rounds: 3,
-                small_n: 200,
-                big_n: 8,
+                rounds: 8,
+                small_n: 100,
+                big_n: 4,
                 mib: 16,
             }
         };
