@@ -21,8 +21,6 @@ pub const MIN_ALIGN: u64 = 8;
 /// Largest alignment offered.
 pub const MAX_ALIGN: u64 = 4096;
 
-pub use crate::array::{V1_PREFIX_LEN, V2_PREFIX_LEN};
-
 /// Checks that `align` is a power of two in `8..=4096`.
 pub fn check_align(align: u64) -> Result<()> {
     if align.is_power_of_two() && (MIN_ALIGN..=MAX_ALIGN).contains(&align) {
@@ -69,6 +67,7 @@ pub fn filler_len(next: u64, key_len: usize, prefix_len: usize, align: u64) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::array::{V1_PREFIX_LEN, V2_PREFIX_LEN};
     use crate::entry::{is_filler, parse_entry};
     use crate::write::*;
 

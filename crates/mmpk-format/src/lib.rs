@@ -62,6 +62,11 @@
 //! - [`zarr`]: a file's arrays as zarr chunk references (kerchunk JSON)
 //!   pointing at the file's own bytes, for xarray, zarr and dask.
 //!
+//! The modules build on each other in one direction: values go [`pylit`]
+//! (Python literals) < [`dtype`] < [`descr`] < [`mod@array`] < [`masked`],
+//! frames go [`header`] < [`entry`] < [`mod@scan`]; [`mod@write`] writes
+//! both, and [`generic`], [`plan`] and [`zarr`] build on the rest.
+//!
 //! `docs/format.md` in the repository specifies every byte; where it
 //! leaves room, this crate's decisions are in `docs/design.md`
 //! ("Decisions by crate").

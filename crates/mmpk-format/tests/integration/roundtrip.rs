@@ -1,6 +1,7 @@
 //! Files built with the writers scan back to what was written.
 
-use mmpk_format::filler::{data_offset, filler_len, V2_PREFIX_LEN};
+use mmpk_format::array::V2_PREFIX_LEN;
+use mmpk_format::filler::{data_offset, filler_len};
 use mmpk_format::header::TERMINATOR;
 use mmpk_format::scan::{scan, EntryKind};
 use mmpk_format::write::write_entry;
