@@ -667,8 +667,11 @@ fn one_key(v: &J) -> Result<(&str, &J, Option<u64>), JsonError> {
         return jerr(format!("expected a node object, got {v}"));
     };
     let id = match m.get("id") {
-        Some(J::Number(n)) => Some(n.as_u64().ok_or(JsonError::invalid("bad id"))?),
-        Some(_) => return jerr("bad id"),
+        Some(J::Number(n)) => Some(
+            n.as_u64()
+                .ok_or_else(|| JsonError::invalid("bad id").under("id"))?,
+        ),
+        Some(_) => return Err(JsonError::invalid("bad id").under("id")),
         None => None,
     };
     let mut kinds = m.iter().filter(|(k, _)| k.as_str() != "id");
@@ -696,7 +699,9 @@ impl Builder {
     fn node(&mut self, v: &J) -> Result<NodeId, JsonError> {
         let (kind, body, id) = one_key(v)?;
         if kind == "ref" {
-            let k = body.as_u64().ok_or(JsonError::invalid("bad ref"))?;
+            let k = body
+                .as_u64()
+                .ok_or_else(|| JsonError::invalid("bad ref").under("ref"))?;
             return self.ids.get(&k).copied().ok_or_else(|| JsonError {
                 pointer: Some("/ref".into()),
                 ..JsonError::new(JsonErrorKind::UnknownRef(k))
@@ -1142,6 +1147,14 @@ mod tests {
         assert_eq!(e.pointer.as_deref(), Some("/reduce/args/tuple/0/nope"));
         assert_eq!(err(r#"{"bool":1}"#).pointer.as_deref(), Some("/bool"));
         assert_eq!(err("[]").pointer.as_deref(), Some(""));
+        assert_eq!(
+            err(r#"{"list":[{"ref":"x"}]}"#).pointer.as_deref(),
+            Some("/list/0/ref")
+        );
+        assert_eq!(
+            err(r#"{"id":-1,"list":[]}"#).pointer.as_deref(),
+            Some("/id")
+        );
         // Identity errors are typed.
         let e = err(r#"{"list":[{"ref":3}]}"#);
         assert_eq!(e.kind, JsonErrorKind::UnknownRef(3));
