@@ -452,6 +452,46 @@ impl Resolver<'_, '_> {
         Scalar::parse(&text).ok().map(Dtype::Scalar)
     }
 
+    /// A field's dtype: a dtype, or a subarray dtype (`dtype(('<f8', (2,
+    /// 3)))`, pickled as `dtype('V48')` whose BUILD state's third item is
+    /// `(base, shape)`) as its base dtype and shape; the subarray's size
+    /// must be the base's times the shape's.
+    fn field_dtype(&self, id: NodeId, depth: usize) -> Option<(Dtype, Vec<u64>)> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let sub = match self.reduce(id) {
+            Some((Callable::Dtype, _, Some(state))) => {
+                let st = self.tuple(state)?;
+                match st.get(2).map(|&s| self.p.value(s)) {
+                    Some(v) if !matches!(*v, Value::None) => Some((st[2], st.get(5).copied()?)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some((sub, elsize)) = sub else {
+            return Some((self.dtype_node(id, depth)?, Vec::new()));
+        };
+        let [base, shape] = self.tuple(sub)? else {
+            return None;
+        };
+        let base = self.dtype_node(*base, depth + 1)?;
+        let shape = match self.tuple(*shape) {
+            Some(dims) => dims
+                .iter()
+                .map(|&d| u64::try_from(self.int(d)?).ok())
+                .collect::<Option<Vec<u64>>>()?,
+            None => vec![u64::try_from(self.int(*shape)?).ok()?],
+        };
+        if shape.is_empty() || shape.len() > MAX_DIMS {
+            return None;
+        }
+        let count = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
+        let size = base.itemsize().checked_mul(count)?;
+        (u64::try_from(self.int(elsize)?).ok()? == size).then_some((base, shape))
+    }
+
     /// A structured dtype from its names and fields dict
     /// (`name -> (dtype, offset[, title])`), gaps as padding.
     fn structured(
@@ -479,7 +519,7 @@ impl Resolver<'_, '_> {
                 .find(|(k, _)| self.text(*k).as_deref() == Some(name_text.as_str()))?
                 .1;
             let info = self.tuple(info)?;
-            let sub = self.dtype_node(*info.first()?, depth + 1)?;
+            let (sub, shape) = self.field_dtype(*info.first()?, depth + 1)?;
             let off = u64::try_from(self.int(*info.get(1)?)?).ok()?;
             if off < pos {
                 return None;
@@ -492,9 +532,10 @@ impl Resolver<'_, '_> {
                 // `(dtype, offset, title)` for a titled field.
                 title: info.get(2).and_then(|&t| self.text(t)),
                 format: sub.descr(),
-                shape: Vec::new(),
+                shape: shape.clone(),
             });
-            pos = off.checked_add(sub.itemsize())?;
+            let count = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
+            pos = off.checked_add(sub.itemsize().checked_mul(count)?)?;
         }
         let elsize = u64::try_from(elsize).ok()?;
         if elsize < pos {

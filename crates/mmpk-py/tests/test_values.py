@@ -232,6 +232,25 @@ def test_masked_arrays_keep_their_fill_value(tmp_path):
         assert v["m"].fill_value == -7.25 and v["n"][0].fill_value == 99
 
 
+def test_structured_dtypes_with_subarray_fields_need_no_trust(tmp_path):
+    dtypes = [
+        [("a", "<i4"), ("b", "<f8", (2,))],
+        [("m", ">u2", (2, 3)), ("s", "S3", (2,))],
+        [("outer", [("x", "<f4", (3,)), ("y", "i1")], (2,)), ("z", "<c8")],
+        np.dtype({"names": ["p", "q"], "formats": ["<i2", ("<f4", (2,))], "offsets": [0, 8]}),
+    ]
+    for dt in dtypes:
+        a = np.zeros(3, dtype=dt)
+        a.view("u1")[:] = np.arange(a.nbytes) % 251
+        for protocol in (2, 4, 5):
+            got = mmpk.loads(pickle.dumps({"a": a, "s": a[1]}, protocol))
+            assert got["a"].dtype == a.dtype and got["a"].tobytes() == a.tobytes()
+            assert got["s"].dtype == a.dtype and got["s"].tobytes() == a[1].tobytes()
+    with mmpk.open(tmp_path / "f.mmpk", "w") as d:
+        d["v"] = [np.ones(2, dtype=dtypes[0])]
+        assert d["v"][0].tobytes() == np.ones(2, dtype=dtypes[0]).tobytes()
+
+
 def test_large_values_leave_the_gc_as_they_found_it():
     # Large values are built with the cyclic GC paused, then resumed.
     import gc
