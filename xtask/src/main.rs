@@ -715,7 +715,7 @@ fn conformance_files(ctx: &Ctx) -> Result<(), String> {
 // ---------------------------------------------------------------------------
 
 /// nginx: `MMPK_TEST_NGINX`, else `nginx` on `PATH` or in `/usr/sbin`.
-fn find_nginx() -> Option<PathBuf> {
+pub(crate) fn find_nginx() -> Option<PathBuf> {
     if let Some(p) = env::var_os("MMPK_TEST_NGINX") {
         return Some(PathBuf::from(p)).filter(|p| p.exists());
     }

@@ -6,7 +6,7 @@
 //! | venv | contents |
 //! |---|---|
 //! | `target/venv/pytest-np1` | `numpy==1.23.5 mmappickle==1.0.0 pytest hypothesis` (Python 3.11, numpy 1.23.5's newest) |
-//! | `target/venv/pytest-np2` | newest `numpy` 2.x, `pytest hypothesis` |
+//! | `target/venv/pytest-np2` | newest `numpy` 2.x, `pytest hypothesis dask[array] moto[server]` |
 //!
 //! The first is made from `$PYTHON` (default `python3`), the second from
 //! `$PYTHON_NP2` (default: the newest CPython 3.12+ found, else `python3`),
@@ -15,6 +15,13 @@
 //! tests find the `mmpk` tool (built here, debug) through `MMPK_CLI` and
 //! the `conformance_files` program of crates/devtools (every dtype, both layouts)
 //! through `MMPK_CONFORMANCE_FILES`, the repository through `MMPK_ROOT`. Arguments are passed to pytest.
+//!
+//! The remote tests (`tests/test_remote.py`, `tests/test_dask.py`) start
+//! nginx (`MMPK_TEST_NGINX`, else found as `remote-test` finds it) and
+//! moto's S3 server (`moto_server` of the numpy 2 venv) on 127.0.0.1; in
+//! the numpy 2 venv they must run (`MMPK_REQUIRE_SERVERS=1`: a missing
+//! server fails them), in the numpy 1 venv (no dask, no moto) the dask
+//! and S3 tests skip.
 
 use std::ffi::OsString;
 use std::fs;
@@ -108,8 +115,9 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         ctx,
         "pytest-np2",
         &np2_base(),
-        "numpy>=2,<3 pytest hypothesis",
-        "import numpy, pytest, hypothesis; assert numpy.__version__.startswith('2.')",
+        "numpy>=2,<3 pytest hypothesis dask[array] moto[server]",
+        "import numpy, pytest, hypothesis, dask.array, moto.server; \
+         assert numpy.__version__.startswith('2.')",
     )?;
 
     // The mmpk tool and mmpk-format's writer of every dtype, for the
@@ -132,6 +140,7 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let wheel = build_wheel(ctx, &np1)?;
     let pkg = ctx.root.join("crates").join("mmpk-py");
 
+    let nginx = crate::find_nginx();
     let mut failed = Vec::new();
     for py in [&np1, &np2] {
         install_wheel(py, &wheel)?;
@@ -144,6 +153,12 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             .env_remove("PYTHONPATH")
             .args(["-m", "pytest", "-p", "no:cacheprovider", "tests"])
             .args(args);
+        if let Some(n) = &nginx {
+            cmd.env("MMPK_TEST_NGINX", n);
+        }
+        if py == &np2 {
+            cmd.env("MMPK_REQUIRE_SERVERS", "1");
+        }
         if let Err(e) = run(&mut cmd) {
             failed.push(e);
         }

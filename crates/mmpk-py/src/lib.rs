@@ -9,6 +9,7 @@ mod arrays;
 mod dict;
 mod errors;
 mod maint;
+mod remote;
 mod values;
 mod zarr;
 
@@ -21,6 +22,8 @@ fn _mmpk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dict::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(dict::convert_in_place, m)?)?;
     m.add_function(wrap_pyfunction!(dict::convert_to, m)?)?;
+    m.add_class::<remote::PyRemoteObject>()?;
+    m.add_class::<remote::RemoteCore>()?;
     values::register(m)?;
     m.add_function(wrap_pyfunction!(zarr::zarr_refs, m)?)?;
     Ok(())

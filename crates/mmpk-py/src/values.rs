@@ -169,6 +169,22 @@ pub(crate) fn entry_to_py(
     })
 }
 
+/// A value's ops `ops` (an entry's value read elsewhere: a remote
+/// file's) as a Python object, decoded as [`entry_to_py`] decodes a local
+/// entry's.
+pub(crate) fn ops_to_py(
+    py: Python<'_>,
+    ops: &[u8],
+    trusted: bool,
+    what: &str,
+) -> PyResult<Py<PyAny>> {
+    let p = py.detach(|| mmpk_format::generic::decode_value(ops, 0, &options()));
+    let p = p.map_err(|e| error(py, "BadPickleError", format!("{what}: {e}")))?;
+    build_or_trust(py, p, trusted, what, &[], |py| {
+        standalone_value(ops, 0).map_err(|e| error(py, "BadPickleError", format!("{what}: {e}")))
+    })
+}
+
 /// Stores `obj` (anything but an array, which the binding maps) under
 /// `key`: CPython's `pickle.dumps(obj, protocol=4)`, stored as a generic
 /// entry; the GIL is released during the file write.

@@ -1,6 +1,7 @@
 //! [`RemoteDict`]: an mmpk file behind a URL, read with ranged GETs.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use mmpk_format::array::{read_array, ArrayInfo};
@@ -15,11 +16,12 @@ use crate::array::{info_from_ends, locate, slice_range, Locate, OwnedArray, Owne
 use crate::error::{Error, Result};
 use crate::index::{scan_from, Index, RemoteEntry};
 use crate::options::Options;
+use crate::pin::{entry_matches, EntryPin, RemoteObject};
 use crate::source::Source;
 use crate::transport::{ObjectVersion, TransferStats, Transport};
 
 /// Longest run of ops after an array's raw bytes (dtype and shape) read.
-const MAX_ARRAY_TAIL: u64 = 16 << 20;
+pub(crate) const MAX_ARRAY_TAIL: u64 = 16 << 20;
 
 /// What [`RemoteDict::refresh`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub enum Refresh {
 /// and consistency model.
 #[derive(Debug)]
 pub struct RemoteDict {
-    pub(crate) src: Source,
+    pub(crate) src: Arc<Source>,
     pub(crate) version: ObjectVersion,
     index: Index,
 }
@@ -58,7 +60,12 @@ impl RemoteDict {
     /// and reads its header and index.
     pub fn open(url: &str, options: Options) -> Result<RemoteDict> {
         let t = Transport::new(url, &options)?;
-        let src = Source::new(t, &options);
+        RemoteDict::open_on(Arc::new(Source::new(t, &options)))
+    }
+
+    /// Reads the header and index through `src` (shared with a
+    /// [`RemoteObject`]).
+    pub(crate) fn open_on(src: Arc<Source>) -> Result<RemoteDict> {
         let (first, version) = read_start(&src)?;
         src.remember(0, first.clone());
         let index = full_scan(&src, &version, first)?;
@@ -67,6 +74,19 @@ impl RemoteDict {
             version,
             index,
         })
+    }
+
+    /// A handle on the same object that reads by [`EntryPin`]s, sharing
+    /// this dict's connections and I/O runtime (not its cache).
+    pub fn object(&self) -> RemoteObject {
+        RemoteObject::on(self.src.clone())
+    }
+
+    /// The pin of `key`'s live entry in the version the index was read
+    /// from: what [`RemoteObject::read_pinned`] needs to read its bytes
+    /// later, from another process too.
+    pub fn pin(&self, key: &str) -> Result<EntryPin> {
+        Ok(EntryPin::of(self.live(key)?, &self.version))
     }
 
     /// The URL given to [`RemoteDict::open`].
@@ -105,7 +125,7 @@ impl RemoteDict {
         self.index.live.get(key).map(|&i| &self.index.entries[i])
     }
 
-    fn live(&self, key: &str) -> Result<&RemoteEntry> {
+    pub(crate) fn live(&self, key: &str) -> Result<&RemoteEntry> {
         self.entry(key).ok_or_else(|| Error::KeyNotFound {
             key: key.to_string(),
         })
@@ -452,18 +472,10 @@ impl RemoteDict {
         let mut entries = old.clone();
         for (i, e) in entries.iter_mut().enumerate() {
             let (head, tail) = (&got[2 * i], &got[2 * i + 1]);
-            let mut want = vec![0x95];
-            want.extend_from_slice(&(e.len - 9).to_le_bytes());
-            want.push(0x8c);
-            want.push(e.key.len() as u8);
-            want.extend_from_slice(e.key.as_bytes());
-            let memo = (e.memo_max as i32).to_le_bytes();
-            let tail_ok =
-                tail[0] == 0x4a && tail[1..5] == memo && tail[5] == 0x30 && tail[7] == 0x30;
-            if head[..] != want[..] || !tail_ok {
+            let Some(validity) = entry_matches(&e.key, e.len, e.memo_max, head, tail) else {
                 return Ok(None);
-            }
-            e.kind = match (tail[6], e.kind) {
+            };
+            e.kind = match (validity, e.kind) {
                 (LIVE, _) => EntryKind::Live,
                 (mmpk_format::entry::DELETED, EntryKind::Live) => EntryKind::Deleted,
                 (mmpk_format::entry::DELETED, k) => k,

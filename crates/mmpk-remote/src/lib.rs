@@ -51,6 +51,13 @@
 //! inside an async runtime (use `spawn_blocking`); a dict may be dropped
 //! anywhere.
 //!
+//! A reader handed only where an entry is (a dask task in another process)
+//! needs no index: [`RemoteDict::pin`] gives an [`EntryPin`] (the object's
+//! version and the entry's frame), and [`RemoteObject::read_pinned`] reads
+//! byte ranges of that entry, following appends by re-validating the entry
+//! and refusing rewrites (see [`RemoteObject`]). [`RemoteDict::masked_info`]
+//! locates a masked array's data and mask without reading them.
+//!
 //! [`RemoteDict::zarr_refs`] describes the file's arrays as a zarr store
 //! whose chunks are byte ranges of the object (kerchunk reference JSON,
 //! see `mmpk_format::zarr`), from the index alone.
@@ -92,7 +99,9 @@ mod cache;
 mod dict;
 mod error;
 mod index;
+mod masked;
 mod options;
+mod pin;
 mod source;
 mod transport;
 mod zarr;
@@ -102,6 +111,7 @@ pub use bytes::Bytes;
 pub use dict::{Refresh, RemoteDict};
 pub use error::{Error, Result};
 pub use index::RemoteEntry;
+pub use masked::MaskedInfo;
 /// Where and what one stored array is: the same type as `mmpk::ArrayInfo`.
 pub use mmpk_format::array::ArrayInfo;
 pub use mmpk_format::array::Encoding;
@@ -116,5 +126,6 @@ pub use mmpk_format::scan::{EntryKind, Tail};
 pub use ndarray;
 pub use options::Options;
 pub use pickle_ops::Pickle;
+pub use pin::{EntryPin, RemoteObject};
 pub use transport::{ObjectVersion, TransferStats};
 pub use zarr::MAX_MASKED_FETCH;

@@ -21,7 +21,7 @@ use crate::options::Options;
 
 /// What identifies one version of the object: a change of any of these
 /// while reading is [`Error::Changed`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ObjectVersion {
     /// The object's size in bytes.
@@ -34,6 +34,16 @@ pub struct ObjectVersion {
 }
 
 impl ObjectVersion {
+    /// A version from its parts (as [`crate::RemoteDict::version`] gave
+    /// them, for instance after they crossed a process boundary).
+    pub fn new(size: u64, etag: Option<String>, last_modified_ms: i64) -> ObjectVersion {
+        ObjectVersion {
+            size,
+            etag,
+            last_modified_ms,
+        }
+    }
+
     /// What differs from `other`, if anything.
     pub(crate) fn diff(&self, other: &ObjectVersion) -> Option<String> {
         if self.etag.is_some() && other.etag.is_some() && self.etag != other.etag {

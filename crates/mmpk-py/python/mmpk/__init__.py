@@ -9,7 +9,11 @@ arrays are memory-mapped instead of loaded.
 >>> d = mmpk.open("cube.mmpk")                       # doctest: +SKIP
 >>> d["image"].sum()                                 # a zero-copy view
 
-See :func:`mmpk.open` and :class:`mmpk.Dict`; errors are in
+>>> r = mmpk.open("s3://bucket/cube.mmpk")           # doctest: +SKIP
+>>> r["stack"][10:20]                                # fetches those rows only
+
+See :func:`mmpk.open`, :class:`mmpk.Dict`, :class:`mmpk.RemoteDict` and
+:mod:`mmpk.dask`; errors are in
 :mod:`mmpk.errors`.
 """
 
@@ -18,10 +22,23 @@ from typing import TYPE_CHECKING, Any
 from ._dict import Dict, convert, open
 from ._mmpk import __version__
 
-__all__ = ["Dict", "open", "convert", "errors", "load", "loads", "zarr_refs", "__version__"]
+__all__ = [
+    "Dict",
+    "RemoteDict",
+    "RemoteArray",
+    "open",
+    "convert",
+    "set_storage_options",
+    "errors",
+    "load",
+    "loads",
+    "zarr_refs",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from . import errors
+    from ._remote import RemoteArray, RemoteDict, set_storage_options
     from ._values import load, loads
     from ._zarr import zarr_refs
 
@@ -32,6 +49,9 @@ _LAZY = {
     "load": ("_values", "load"),
     "loads": ("_values", "loads"),
     "zarr_refs": ("_zarr", "zarr_refs"),
+    "RemoteDict": ("_remote", "RemoteDict"),
+    "RemoteArray": ("_remote", "RemoteArray"),
+    "set_storage_options": ("_remote", "set_storage_options"),
 }
 
 

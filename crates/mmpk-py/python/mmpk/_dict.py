@@ -12,13 +12,18 @@ from . import _mmpk
 __all__ = ["Dict", "open", "convert"]
 
 if TYPE_CHECKING:  # (not built at import: `import mmpk` stays fast)
+    from collections.abc import Mapping
     from typing import Literal, Union
+
+    from ._remote import RemoteDict
 
     Mode = Literal["r", "r+", "a", "w", "x"]
     Change = Literal["added", "replaced", "removed"]
     PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _MODES = ("r", "r+", "a", "w", "x")
+#: What `open` reads remotely (mmpk._remote.is_url says the same).
+_URL_SCHEMES = ("http://", "https://", "s3://", "s3a://")
 _MISSING = object()
 
 # A child process must not use its parent's file descriptions (and so its
@@ -302,8 +307,11 @@ def open(
     align: int = 64,
     durable: bool = False,
     trusted: bool = False,
-) -> Dict:
-    """Opens the mmpk file ``file`` as a :class:`Dict`.
+    storage_options: Mapping[str, Any] | None = None,
+) -> Dict | RemoteDict:
+    """Opens the mmpk file ``file`` as a :class:`Dict`, or a published one
+    (an ``http://``, ``https://`` or ``s3://bucket/key`` URL) as a
+    read-only :class:`mmpk.RemoteDict`.
 
     ``file`` is a path or an open binary file object, which is flushed
     first. A file object whose ``name`` names its file is opened by that
@@ -327,7 +335,20 @@ def open(
     A file that is not an mmpk file raises ``ValueError``
     (:class:`mmpk.errors.NotMmpkError`) and is left unchanged; a plain
     pickled dict is converted by :func:`mmpk.convert`.
+
+    A URL is read with ranged GETs through the Rust crate mmpk-remote (see
+    :class:`mmpk.RemoteDict`): only mode ``"r"`` (any other raises
+    :class:`mmpk.errors.ReadOnlyError`); ``storage_options`` as s3fs takes
+    them (``key``, ``secret``, ``token``, ``anon``, ``endpoint_url``,
+    ``client_kwargs={"region_name": ...}``), else the ``AWS_*`` variables;
+    ``layout``, ``align`` and ``durable`` do not apply.
     """
+    if isinstance(file, str) and file.lower().startswith(_URL_SCHEMES):
+        from ._remote import open_url  # (imported for URLs only)
+
+        return open_url(file, mode, trusted, storage_options)
+    if storage_options is not None:
+        raise TypeError("storage_options are for URLs (http://, https://, s3://), not files")
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}, not {mode!r}")
     keep = fd = None

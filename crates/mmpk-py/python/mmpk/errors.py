@@ -23,6 +23,7 @@ __all__ = [
     "BadPickleError",
     "UnsupportedError",
     "BusyError",
+    "RemoteError",
 ]
 
 
@@ -47,7 +48,10 @@ class CorruptError(FormatError):
 
 class ChangedError(Error):
     """Another process changed the file in a way this dict cannot follow
-    (it shrank, was vacuumed or replaced): open it again."""
+    (it shrank, was vacuumed or replaced): open it again. For a remote file
+    (:class:`mmpk.RemoteDict`, :class:`mmpk.RemoteArray`): the object was
+    rewritten under the reader (the entry read is no longer where it was);
+    nothing of two versions was returned."""
 
 
 class ReadOnlyError(Error, io.UnsupportedOperation):
@@ -75,3 +79,10 @@ class UnsupportedError(Error, TypeError):
 class BusyError(Error, RuntimeError):
     """The operation conflicts with arrays of the file still alive in this
     process (for example vacuum while arrays view the file)."""
+
+
+class RemoteError(Error, OSError):
+    """A request to a remote file failed after its retries: the server
+    could not be reached, answered an error status, or ignores ``Range``
+    (it would send the whole object). A missing object is
+    :class:`FileNotFoundError`, refused credentials :class:`PermissionError`."""

@@ -9,6 +9,7 @@
 mod errors;
 mod files;
 mod hostile;
+mod pins;
 mod reads;
 mod real;
 mod refresh;

@@ -1,0 +1,150 @@
+"""nginx and moto's S3 server on 127.0.0.1 for the remote tests, started
+as `cargo xtask remote-test` starts them for mmpk-remote: nginx from
+`MMPK_TEST_NGINX` (else `nginx` on PATH or in /usr/sbin), `moto_server` from
+`MMPK_TEST_MOTO` (else beside this Python). Missing servers skip their
+tests, unless `MMPK_REQUIRE_SERVERS=1` (set by `cargo xtask python-test`
+for the venv that has moto), where they fail."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _require() -> bool:
+    return os.environ.get("MMPK_REQUIRE_SERVERS") == "1"
+
+
+def _missing(what: str) -> None:
+    if _require():
+        pytest.fail(f"{what} not found (MMPK_REQUIRE_SERVERS=1)")
+    pytest.skip(f"{what} not found")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
+    t = time.time()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.time() - t > 30:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
+def find_nginx() -> str | None:
+    p = os.environ.get("MMPK_TEST_NGINX")
+    if p:
+        return p if os.path.exists(p) else None
+    return shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+
+
+def find_moto() -> str | None:
+    p = os.environ.get("MMPK_TEST_MOTO")
+    if p:
+        return p if os.path.exists(p) else None
+    beside = Path(sys.executable).parent / "moto_server"
+    return str(beside) if beside.exists() else shutil.which("moto_server")
+
+
+class Nginx:
+    """nginx serving `root` (files with Range and ETag), logging every
+    request with its Range header and body bytes."""
+
+    def __init__(self, d: Path) -> None:
+        exe = find_nginx()
+        if exe is None:
+            _missing("nginx")
+        self.root = d / "www"
+        self.root.mkdir()
+        (d / "tmp").mkdir()
+        self.log = d / "access.log"
+        port = free_port()
+        conf = d / "nginx.conf"
+        conf.write_text(
+            f"daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n"
+            f"error_log {d}/error.log;\nevents {{ worker_connections 256; }}\n"
+            f"http {{\n  log_format counted '$request_method $uri $status "
+            f'$body_bytes_sent "$http_range"\';\n'
+            f"  access_log {self.log} counted;\n  client_body_temp_path {d}/tmp;\n"
+            f"  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n"
+            f"  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n"
+            f"  open_file_cache off;\n  server {{\n    listen 127.0.0.1:{port};\n"
+            f"    root {self.root};\n  }}\n}}\n"
+        )
+        self.proc = subprocess.Popen([exe, "-p", str(d), "-c", str(conf)])
+        wait_port(port, self.proc, "nginx")
+        self.base = f"http://127.0.0.1:{port}"
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def requests(self) -> list[tuple[str, str, int, int, str]]:
+        """(method, path, status, body bytes, range) of every request so
+        far (nginx writes its log line when the response is sent)."""
+        out = []
+        if not self.log.exists():
+            return out
+        for line in self.log.read_text().splitlines():
+            m = re.match(r'(\S+) (\S+) (\d+) (\d+) "(.*)"', line)
+            if m:
+                out.append((m[1], m[2], int(m[3]), int(m[4]), m[5]))
+        return out
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Moto:
+    """moto's S3 server; objects are put with plain (unsigned) PUTs."""
+
+    def __init__(self) -> None:
+        exe = find_moto()
+        if exe is None:
+            _missing("moto_server")
+        port = free_port()
+        self.proc = subprocess.Popen(
+            [exe, "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(port, self.proc, "moto_server")
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        for path, body in [(f"/{bucket}", b""), (f"/{bucket}/{key}", data)]:
+            req = urllib.request.Request(
+                self.endpoint + path,
+                data=body,
+                method="PUT",
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            # Straight to 127.0.0.1, whatever proxy the environment names.
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(req, timeout=30) as r:
+                assert r.status == 200, r.status
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
