@@ -68,8 +68,9 @@ def find_moto() -> str | None:
 
 
 class Nginx:
-    """nginx serving `root` (files with Range and ETag), logging every
-    request with its Range header and body bytes."""
+    """nginx serving `root` (files with Range and ETag; under `noetag/`
+    without ETag: Last-Modified and size only), logging every request with
+    its Range header and body bytes."""
 
     def __init__(self, d: Path) -> None:
         exe = find_nginx()
@@ -90,7 +91,7 @@ class Nginx:
             f"  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n"
             f"  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n"
             f"  open_file_cache off;\n  server {{\n    listen 127.0.0.1:{port};\n"
-            f"    root {self.root};\n  }}\n}}\n"
+            f"    root {self.root};\n    location /noetag/ {{ etag off; }}\n  }}\n}}\n"
         )
         self.proc = subprocess.Popen([exe, "-p", str(d), "-c", str(conf)])
         wait_port(port, self.proc, "nginx")
@@ -132,13 +133,14 @@ class Moto:
         wait_port(port, self.proc, "moto_server")
         self.endpoint = f"http://127.0.0.1:{port}"
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
+    def put(self, bucket: str, key: str, data: bytes, public: bool = False) -> None:
+        acl = {"x-amz-acl": "public-read"} if public else {}
         for path, body in [(f"/{bucket}", b""), (f"/{bucket}/{key}", data)]:
             req = urllib.request.Request(
                 self.endpoint + path,
                 data=body,
                 method="PUT",
-                headers={"Content-Type": "application/octet-stream"},
+                headers={"Content-Type": "application/octet-stream", **acl},
             )
             # Straight to 127.0.0.1, whatever proxy the environment names.
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

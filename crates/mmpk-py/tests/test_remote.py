@@ -314,6 +314,39 @@ def test_a_rewritten_file_raises_changed(nginx):
     assert list(d) == ["zz"]
 
 
+def test_without_etag_size_and_last_modified_then_the_entry_are_checked(nginx):
+    (nginx.root / "noetag").mkdir()
+    path = nginx.root / "noetag" / "f.mmpk"
+    base = np.arange(3000, dtype="<u2").reshape(300, 10)
+    write(path, {"pad": np.zeros(3000), "a": base})
+    url = nginx.url("noetag/f.mmpk")
+    d = mmpk.open(url)
+    assert d.version[1] is None  # no ETag
+    a = d["a"]
+    assert np.array_equal(a[3:5], base[3:5])
+    with mmpk.open(path, "a") as w:
+        w["more"] = np.arange(10)
+    assert np.array_equal(a[7], base[7])
+    assert "more" not in d  # the keys of the version read
+    assert d.refresh() == "grew"
+    assert np.array_equal(d["more"][...], np.arange(10))
+    with mmpk.open(path, "r+") as w:
+        del w["pad"]
+        w.vacuum()
+    with pytest.raises(mmpk.errors.ChangedError):
+        a[7]
+
+
+def test_anonymous_s3(moto, tmp_path):
+    write(tmp_path / "pub.mmpk", {"x": np.arange(100.0)})
+    moto.put("public", "pub.mmpk", (tmp_path / "pub.mmpk").read_bytes(), public=True)
+    d = mmpk.open(
+        "s3://public/pub.mmpk",
+        storage_options={"anon": True, "endpoint_url": moto.endpoint, "region": "us-east-1"},
+    )
+    assert np.array_equal(d["x"][10:20], np.arange(10.0, 20.0))
+
+
 def test_errors(nginx, tmp_path):
     with pytest.raises(FileNotFoundError):
         mmpk.open(nginx.url("nothing.mmpk"))
