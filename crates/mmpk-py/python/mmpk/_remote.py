@@ -200,11 +200,13 @@ class RemoteDict(Mapping[str, Any]):
     value, fetched and decoded as a local file's (safe unless
     ``trusted=True``). Keys, ``len`` and ``in`` answer from the index.
 
-    The index is of the version of the object read when it was opened (or
-    last refreshed). A read that finds the object changed refreshes it:
-    entries appended by a writer are followed; a rewritten object (vacuumed
-    or replaced) raises :class:`mmpk.errors.ChangedError` (the dict then
-    reads the new version).
+    The keys are those of the version of the object read when it was
+    opened or last refreshed: :meth:`refresh` (or :func:`mmpk.open` of the
+    URL again) picks up entries appended since. A read that finds the object
+    changed refreshes it: entries appended by a writer are followed; a
+    rewritten object (vacuumed or replaced) raises
+    :class:`mmpk.errors.ChangedError` once (the dict then reads the new
+    version).
     """
 
     __slots__ = ("_core", "_url", "_public", "_trusted")
