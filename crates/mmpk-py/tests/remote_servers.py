@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -118,7 +117,7 @@ class Nginx:
 
 
 class Moto:
-    """moto's S3 server; objects are put with plain (unsigned) PUTs."""
+    """moto's S3 server."""
 
     def __init__(self) -> None:
         exe = find_moto()
@@ -131,21 +130,26 @@ class Moto:
             stderr=subprocess.DEVNULL,
         )
         wait_port(port, self.proc, "moto_server")
+        self.buckets: set[str] = set()
         self.endpoint = f"http://127.0.0.1:{port}"
 
     def put(self, bucket: str, key: str, data: bytes, public: bool = False) -> None:
-        acl = {"x-amz-acl": "public-read"} if public else {}
-        for path, body in [(f"/{bucket}", b""), (f"/{bucket}/{key}", data)]:
-            req = urllib.request.Request(
-                self.endpoint + path,
-                data=body,
-                method="PUT",
-                headers={"Content-Type": "application/octet-stream", **acl},
-            )
-            # Straight to 127.0.0.1, whatever proxy the environment names.
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            with opener.open(req, timeout=30) as r:
-                assert r.status == 200, r.status
+        """Puts an object (creating its bucket), signed with boto3 (which
+        moto brings): moto refuses unsigned overwrites."""
+        import boto3
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        if bucket not in self.buckets:
+            s3.create_bucket(Bucket=bucket)
+            self.buckets.add(bucket)
+        extra = {"ACL": "public-read"} if public else {}
+        s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)
 
     def stop(self) -> None:
         self.proc.kill()
