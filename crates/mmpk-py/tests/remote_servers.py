@@ -1,7 +1,7 @@
 """nginx and moto's S3 server on 127.0.0.1 for the remote tests, started
 as `cargo xtask remote-test` starts them for mmpk-remote: nginx from
 `MMPK_TEST_NGINX` (else `nginx` on PATH or in /usr/sbin), `moto_server` from
-`MMPK_TEST_MOTO` (else beside this Python). Missing servers skip their
+`MMPK_TEST_MOTO` (else the one of this Python's venv). Missing servers skip their
 tests, unless `MMPK_REQUIRE_SERVERS=1` (set by `cargo xtask python-test`
 for the venv that has moto), where they fail."""
 
@@ -59,11 +59,17 @@ def find_nginx() -> str | None:
 
 
 def find_moto() -> str | None:
+    """`MMPK_TEST_MOTO`, else the `moto_server` of this Python's venv (with
+    boto3, which moto brings and the uploads use)."""
     p = os.environ.get("MMPK_TEST_MOTO")
     if p:
         return p if os.path.exists(p) else None
     beside = Path(sys.executable).parent / "moto_server"
-    return str(beside) if beside.exists() else shutil.which("moto_server")
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        return None
+    return str(beside) if beside.exists() else None
 
 
 class Nginx:
@@ -101,7 +107,15 @@ class Nginx:
 
     def requests(self) -> list[tuple[str, str, int, int, str]]:
         """(method, path, status, body bytes, range) of every request so
-        far (nginx writes its log line when the response is sent)."""
+        far. nginx writes a request's line once the response is sent, which
+        may be after the client has it: the log is read once it has stopped
+        growing for 0.3 s."""
+        last, stable = -1, 0
+        while stable < 3:
+            size = self.log.stat().st_size if self.log.exists() else 0
+            stable = stable + 1 if size == last else 0
+            last = size
+            time.sleep(0.1)
         out = []
         if not self.log.exists():
             return out
