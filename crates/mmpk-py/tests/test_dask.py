@@ -175,3 +175,28 @@ def test_mmpk_does_not_import_dask():
     code = "import sys, mmpk; mmpk.open; print('dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
     assert out.strip() == b"False"
+
+
+def test_worker_processes_read_their_chunks_and_raise_typed_errors(nginx):
+    # dask's multiprocessing scheduler: the graph (pins, paths) and the
+    # errors cross process boundaries by pickle.
+    path = nginx.root / "p.mmpk"
+    a = np.arange(6000, dtype="<f8").reshape(600, 10)
+    with mmpk.open(path, "w") as f:
+        f["pad"] = np.zeros(100)
+        f["a"] = a
+    url = nginx.url("p.mmpk")
+    with dask.config.set(scheduler="processes", num_workers=2):
+        for src in (str(path), url):
+            x = mmpk.dask.from_mmpk(src, "a", chunks=100)
+            assert x.sum().compute() == a.sum()
+        x = mmpk.dask.from_mmpk(url, "a", chunks=100)
+        mmpk.dask._local.clear()
+        import gc
+
+        gc.collect()
+        with mmpk.open(path, "r+") as f:
+            del f["pad"]
+            f.vacuum()
+        with pytest.raises(mmpk.errors.ChangedError):
+            x.sum().compute()
