@@ -71,7 +71,9 @@ class Nginx:
             f"  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n"
             f"  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n"
             f"  scgi_temp_path {d}/tmp;\n"
-            f"  server {{\n    listen 127.0.0.1:{self.port};\n    root {root};\n  }}\n}}\n"
+            f"  server {{\n    listen 127.0.0.1:{self.port};\n    root {root};\n"
+            # The same files at 1 MiB/s per connection: passes that last.
+            f"    location /slow/ {{ alias {root}/; limit_rate 1m; }}\n  }}\n}}\n"
         )
         self.proc = subprocess.Popen([binary, "-p", str(d), "-c", str(conf)])
         try:
@@ -80,6 +82,10 @@ class Nginx:
             self.close()
             raise
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def hits_now(self) -> list[Hit]:
+        """The requests logged so far (those in flight are not, yet)."""
+        return self._read()
 
     def _read(self) -> list[Hit]:
         out = []
