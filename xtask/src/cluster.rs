@@ -1,7 +1,8 @@
 //! `cargo xtask cluster-test`: a `dask.distributed.LocalCluster` of two
 //! worker processes reads an mmpk file served by nginx and by moto's S3
 //! server on 127.0.0.1 (issue 14, "The cluster, tested"): through the zarr
-//! chunk references with xarray and dask. The
+//! chunk references with xarray and dask, and through `mmpk.dask`; and the
+//! README's "From Python, on a dask cluster" example runs as printed. The
 //! tests are `crates/mmpk-py/cluster_tests/`; the servers they start are in
 //! its `servers.py` (shared with `cargo xtask bench dask`).
 //!

@@ -174,8 +174,9 @@ const TASKS: &[Task] = &[
         args: "[PYTEST ARGS...]",
         about: "a dask.distributed LocalCluster (2 worker processes) reads an mmpk file served \
                 by nginx and moto's S3 server on 127.0.0.1 through the zarr references (xarray, \
-                dask): results, bytes moved (nginx's log, a counting proxy before moto), a file \
-                growing meanwhile (target/venv/cluster: numpy 2, \
+                dask) and mmpk.dask: results, bytes moved (nginx's log, a counting proxy before \
+                moto), a file growing or rewritten meanwhile; the README's cluster example \
+                (target/venv/cluster: numpy 2, \
                 dask, distributed, xarray, zarr 3, s3fs, moto[server], mmpk's wheel; \
                 crates/mmpk-py/cluster_tests)",
         run: cluster::cluster_test,
