@@ -28,7 +28,9 @@ def test_readme_example_runs_as_printed(nginx, www, tmp_path):
     assert len(expected) == 3
     run_dir = www / "readme"
     run_dir.mkdir(exist_ok=True)
+    # The test's server speaks http, not https.
     code = code.replace("https://data.example.org", f"{nginx.url}/readme")
+    code = code.replace('"remote_protocol": "https"', '"remote_protocol": "http"')
     script = tmp_path / "example.py"
     script.write_text(code)
     r = subprocess.run(
