@@ -200,3 +200,27 @@ def test_workers_are_separate_processes(client):
     """The passes run in 2 worker processes, not in this one."""
     pids = set(client.run(os.getpid).values())
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_refs_of_a_url_are_those_of_the_local_file(nginx, moto, www, s3_options):
+    """mmpk.zarr_refs(URL) reads the index over HTTP or S3 (no array data)
+    and gives the references the local file gives for that URL."""
+    url = f"{nginx.url}/f.mmpk"
+    before = len(nginx.hits())
+    got = mmpk.zarr_refs(url, chunk_mib=CHUNK_MIB)
+    moved = sum(h.nbytes for h in nginx.hits()[before:])
+    assert got == mmpk.zarr_refs(www / "f.mmpk", url=url, chunk_mib=CHUNK_MIB)
+    assert moved < 256 << 10, moved
+    # Naming another URL, as the local file can.
+    other = mmpk.zarr_refs(url, url="https://example.org/f.mmpk", chunk_mib=CHUNK_MIB)
+    assert other["refs"]["a/0.0"][0] == "https://example.org/f.mmpk"
+    s3_put(moto, www / "f.mmpk", "refs/f.mmpk")
+    s3_url = f"s3://{BUCKET}/refs/f.mmpk"
+    opts = {
+        "key": s3_options["key"],
+        "secret": s3_options["secret"],
+        "endpoint_url": moto.url,
+        "client_kwargs": {"region_name": "us-east-1"},
+    }
+    got = mmpk.zarr_refs(s3_url, chunk_mib=CHUNK_MIB, storage_options=opts)
+    assert got == mmpk.zarr_refs(www / "f.mmpk", url=s3_url, chunk_mib=CHUNK_MIB)

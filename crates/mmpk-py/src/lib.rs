@@ -26,5 +26,6 @@ fn _mmpk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<remote::RemoteCore>()?;
     values::register(m)?;
     m.add_function(wrap_pyfunction!(zarr::zarr_refs, m)?)?;
+    m.add_function(wrap_pyfunction!(zarr::zarr_refs_remote, m)?)?;
     Ok(())
 }

@@ -203,7 +203,7 @@ impl RemoteCore {
     /// Runs `f` on the dict; if the object changed meanwhile, refreshes
     /// (appends are followed) and runs it again. A rewrite of the object
     /// is a `ChangedError` (the dict then holds the new index).
-    fn follow<T: Send>(
+    pub(crate) fn follow<T: Send>(
         &self,
         py: Python<'_>,
         f: impl Fn(&RemoteDict) -> mmpk_remote::Result<T> + Send + Sync,

@@ -72,7 +72,7 @@ def test_default_url_output_file_and_errors(path, tmp_path):
     assert refs["refs"]["a/0.0"][0] == os.path.abspath(path)
     with pytest.raises(ValueError):
         mmpk.zarr_refs(path, chunk_mib=0)
-    with pytest.raises(NotImplementedError):
-        mmpk.zarr_refs("https://example.org/f.mmpk")
+    with pytest.raises(TypeError):
+        mmpk.zarr_refs(path, storage_options={"anon": True})
     with pytest.raises(FileNotFoundError):
         mmpk.zarr_refs(tmp_path / "missing.mmpk")

@@ -96,6 +96,9 @@ def convert_to(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None
 def zarr_refs(
     core: Core, url: str, chunk_bytes: int
 ) -> tuple[str, list[tuple[str, str]], list[tuple[str, int]]]: ...
+def zarr_refs_remote(
+    core: RemoteCore, url: str, chunk_bytes: int
+) -> tuple[str, list[tuple[str, str]], list[tuple[str, int]]]: ...
 def loads_prefix(
     data: bytes | bytearray, trusted: bool = False, buffers: list[bytes] = ...
 ) -> tuple[Any, int]:
