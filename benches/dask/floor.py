@@ -15,14 +15,24 @@ def fetch(url: str, start: int, length: int) -> int:
     """GETs bytes [start, start + length) of `url` on this thread's
     connection into this thread's buffer; returns the count."""
     u = urlsplit(url)
-    conn = getattr(_local, "conn", None)
-    if conn is None:
-        conn = _local.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
     buf = getattr(_local, "buf", None)
     if buf is None or len(buf) < length:
         buf = _local.buf = bytearray(length)
-    conn.request("GET", u.path, headers={"Range": f"bytes={start}-{start + length - 1}"})
-    r = conn.getresponse()
+    headers = {"Range": f"bytes={start}-{start + length - 1}"}
+    conn = getattr(_local, "conn", None)
+    try:
+        if conn is None:
+            raise ConnectionError("no connection yet")
+        conn.request("GET", u.path, headers=headers)
+        r = conn.getresponse()
+    except ConnectionError:
+        # First use, or the server closed the idle keep-alive connection
+        # between passes (nginx's keepalive_timeout): connect again, once.
+        if conn is not None:
+            conn.close()
+        conn = _local.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+        conn.request("GET", u.path, headers=headers)
+        r = conn.getresponse()
     if r.status != 206:
         raise RuntimeError(f"GET {url} {start}+{length}: HTTP {r.status}")
     view = memoryview(buf)[:length]
