@@ -20,19 +20,22 @@
 //! their section of `BENCHMARKS.md`; `--quick` (64 MiB, 2 rounds) writes
 //! only `target/bench-data/cli-quick.md`.
 
-use std::env;
-use std::ffi::OsString;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::{first_line, fmt_time, loadavg, stats, write_section, BENCHMARKS_HEADER};
+use super::harness::{
+    cpus, data_dir, first_line, fmt_kib, fmt_spread, gbps, release_bin, rotated, stats, Clock,
+    Section,
+};
 use crate::{run, show, Ctx};
 
-const BEGIN: &str = "<!-- BEGIN cli: written by `cargo xtask bench cli`; edits inside are lost -->";
-const END: &str = "<!-- END cli -->";
+const SECTION: Section = Section {
+    marker: "cli",
+    workload: "cli",
+};
 
 struct Opts {
     mib: u64,
@@ -139,21 +142,8 @@ fn timed(cmd: &mut Command) -> Result<(f64, Option<u64>), String> {
 
 pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let o = Opts::parse(args)?;
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    run(Command::new(&cargo).current_dir(&ctx.root).args([
-        "build",
-        "--release",
-        "-p",
-        "mmpk-cli",
-        "--bin",
-        "mmpk",
-    ]))?;
-    let mmpk = ctx
-        .target
-        .join("release")
-        .join(format!("mmpk{}", env::consts::EXE_SUFFIX));
-    let data = ctx.target.join("bench-data").join("cli");
-    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let mmpk = release_bin(ctx, "mmpk-cli", &[], "mmpk")?;
+    let data = data_dir(ctx, "cli")?;
     let src = data.join(format!("c{}.npy", o.mib));
     let src_f = data.join(format!("f{}.npy", o.mib));
     make_npy(&src, o.mib, false)?;
@@ -176,13 +166,11 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     ];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut peaks: Vec<Vec<u64>> = vec![Vec::new(); names.len()];
-    let load_before = loadavg();
-    let started = Instant::now();
+    let indices: Vec<usize> = (0..names.len()).collect();
+    let clock = Clock::start();
     for round in 0..o.rounds {
-        let mut order: Vec<usize> = (0..names.len()).collect();
-        order.rotate_left(round % names.len());
         // `export` needs the entry `put` makes: keep that pair in order.
-        for &i in &order {
+        for &i in rotated(&indices, round) {
             let _ = fs::remove_file(&copy);
             if i != 2 {
                 let _ = fs::remove_file(&db);
@@ -248,8 +236,7 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         }
         eprintln!("bench cli: round {} of {} done", round + 1, o.rounds);
     }
-    let elapsed = started.elapsed().as_secs();
-    let load_after = loadavg();
+    let span = clock.stop();
     for p in [&db, &out, &copy] {
         let _ = fs::remove_file(p);
     }
@@ -262,22 +249,14 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
          A {} MiB float32 `.npy` (every byte written, not sparse), page cache warm, `sync` \
          (untimed) before every command; fresh processes, contenders interleaved, the order \
          rotated each round; medians with min – max over {} rounds. Peak resident memory \
-         is the `mmpk` process's own `VmHWM`. 2 CPUs; `cp`: {}. Run {} at commit `{}`; load \
-         average {} before, {} after; {} s in all.\n\n\
+         is the `mmpk` process's own `VmHWM`. {} CPUs; `cp`: {}. {}\n\n\
          | command | time | throughput | vs `cp` | peak resident memory |\n\
          |---|---:|---:|---:|---:|\n",
         o.mib,
         o.rounds,
+        cpus(),
         first_line(Command::new("cp").arg("--version")),
-        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
-        first_line(Command::new("git").current_dir(&ctx.root).args([
-            "rev-parse",
-            "--short",
-            "HEAD"
-        ])),
-        load_before,
-        load_after,
-        elapsed,
+        span.line(&ctx.root),
     ));
     for (i, name) in names.iter().enumerate() {
         let Some(st) = stats(&times[i]) else { continue };
@@ -287,16 +266,15 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         } else {
             format!("{:.2}x", st.median / peer)
         };
-        let peak = peaks[i].iter().max().map_or("—".to_string(), |kb| {
-            format!("{:.1} MiB", *kb as f64 / 1024.0)
-        });
+        let peak = peaks[i]
+            .iter()
+            .max()
+            .map_or("—".to_string(), |&kb| fmt_kib(kb as f64));
         r.push_str(&format!(
-            "| `{}` | {} ({} – {}) | {:.2} GB/s | {vs} | {peak} |\n",
+            "| `{}` | {} | {} | {vs} | {peak} |\n",
             name.replace('|', "\\|"),
-            fmt_time(st.median),
-            fmt_time(st.min),
-            fmt_time(st.max),
-            bytes / st.median / 1e9,
+            fmt_spread(st),
+            gbps(bytes, Some(st.median)),
         ));
     }
     r.push_str(
@@ -306,20 +284,11 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
          `npy::a_4_gib_array_streams_in_and_out_in_bounded_memory` of mmpk-cli).\n\n",
     );
     print!("{r}");
-    if o.quick || !o.write {
-        let p = ctx.target.join("bench-data").join("cli-quick.md");
-        fs::write(&p, &r).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-        eprintln!(
-            "xtask bench cli: wrote {} (BENCHMARKS.md untouched)",
-            p.display()
-        );
-        return Ok(());
-    }
-    write_section(
-        &ctx.root.join("BENCHMARKS.md"),
-        BENCHMARKS_HEADER,
-        BEGIN,
-        END,
+    SECTION.publish(
+        ctx,
         &r,
+        o.write && !o.quick,
+        o.quick,
+        &ctx.target.join("bench-data"),
     )
 }

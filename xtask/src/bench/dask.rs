@@ -17,12 +17,13 @@
 use std::fs;
 use std::process::Command;
 
-use super::{first_line, loadavg, write_section, BENCHMARKS_HEADER};
+use super::harness::{cpus, data_dir, first_line, python_line, Clock, Section};
 use crate::{python, run, Ctx};
 
-const BEGIN: &str =
-    "<!-- BEGIN dask: written by `cargo xtask bench dask`; edits inside are lost -->";
-const END: &str = "<!-- END dask -->";
+const SECTION: Section = Section {
+    marker: "dask",
+    workload: "dask",
+};
 
 pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
@@ -62,8 +63,7 @@ pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         .join(if quick { "debug" } else { "release" })
         .join("remote_bench");
 
-    let data = ctx.target.join("bench-data").join("dask");
-    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let data = data_dir(ctx, "dask")?;
     let out = data.join("section.md");
     let benches = ctx.root.join("benches").join("dask");
     let servers = ctx
@@ -72,8 +72,7 @@ pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         .join("mmpk-py")
         .join("cluster_tests");
     let pythonpath = std::env::join_paths([&benches, &servers]).map_err(|e| e.to_string())?;
-    let load_before = loadavg();
-    let started = std::time::Instant::now();
+    let clock = Clock::start();
     let mut cmd = python(&py);
     cmd.current_dir(&ctx.root)
         .env("PYTHONPATH", pythonpath)
@@ -92,49 +91,27 @@ pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     run(&mut cmd)?;
     let body =
         fs::read_to_string(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
-    let elapsed = started.elapsed().as_secs_f64();
+    let span = clock.stop();
     let machine = format!(
         "{} CPUs, shared with other jobs (ratios within one run are what count); {}; \
-         {}. Run {} at commit `{}`; load average {load_before} before, {} after; \
-         {elapsed:.0} s in all.",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        first_line(python(&py).args([
-            "-c",
+         {}. {}",
+        cpus(),
+        python_line(
+            &py,
             "import sys, numpy, dask, distributed, zarr, fsspec, importlib.metadata as m; \
              print(f'CPython {sys.version.split()[0]}, numpy {numpy.__version__}, \
              dask {dask.__version__}, distributed {distributed.__version__}, \
              zarr {zarr.__version__}, fsspec {fsspec.__version__}, mmpk {m.version(\"mmpk\")}')"
-        ])),
+        ),
         first_line(
             Command::new("sh")
                 .arg("-c")
                 .arg(format!("'{}' -v 2>&1", nginx.display()))
         ),
-        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
-        first_line(Command::new("git").current_dir(&ctx.root).args([
-            "rev-parse",
-            "--short",
-            "HEAD"
-        ])),
-        loadavg(),
+        span.line(&ctx.root),
     );
     let report =
         format!("## dask: a cluster's full pass (`cargo xtask bench dask`)\n\n{body}\n{machine}\n");
     println!("{report}");
-    if write {
-        let path = ctx.root.join("BENCHMARKS.md");
-        write_section(&path, BENCHMARKS_HEADER, BEGIN, END, &report)?;
-        eprintln!("xtask bench dask: wrote {}", path.display());
-    } else {
-        let path =
-            ctx.target
-                .join("bench-data")
-                .join(if quick { "dask-quick.md" } else { "dask.md" });
-        fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!(
-            "xtask bench dask: wrote {} (BENCHMARKS.md untouched)",
-            path.display()
-        );
-    }
-    Ok(())
+    SECTION.publish(ctx, &report, write, quick, &ctx.target.join("bench-data"))
 }

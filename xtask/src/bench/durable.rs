@@ -23,19 +23,21 @@
 //! installs the wheel).
 
 use std::collections::BTreeMap;
-use std::env;
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{first_line, fmt_time, loadavg, output, parse_lines, write_section, BENCHMARKS_HEADER};
-use crate::{ensure_venv, python, python_ok, run, Ctx};
+use super::harness::{
+    bench_venv, cpus, data_dir, first_line, fmt_time, output, parse_lines, python_line,
+    release_bin, rotated, Clock, Section,
+};
+use crate::{python, python_ok, Ctx};
 
-const BEGIN: &str =
-    "<!-- BEGIN durable: written by `cargo xtask bench durable`; edits inside are lost -->";
-const END: &str = "<!-- END durable -->";
+const SECTION: Section = Section {
+    marker: "durable",
+    workload: "durable",
+};
 
 /// The durable insert's target against SQLite's (issue 16).
 const TARGET: f64 = 1.5;
@@ -240,22 +242,13 @@ fn barriers(cmd: Command, log: &Path) -> Result<u64, String> {
 
 pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let o = Opts::parse(args)?;
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    run(Command::new(&cargo).current_dir(&ctx.root).args([
-        "build",
-        "--release",
-        "-p",
-        "mmpk-devtools",
-        "--no-default-features",
-        "--bin",
-        "bench_durable",
-    ]))?;
-    let py = ensure_venv(
+    let example = release_bin(
         ctx,
-        "bench",
-        Some("numpy>=2,<3 h5py safetensors joblib"),
-        "import numpy, h5py, safetensors, joblib; assert numpy.__version__.startswith('2.')",
+        "mmpk-devtools",
+        &["--no-default-features"],
+        "bench_durable",
     )?;
+    let py = bench_venv(ctx)?;
     if !o.quick {
         let wheel = crate::python::build_wheel(ctx, &py)?;
         crate::python::install_wheel(&py, &wheel)?;
@@ -264,13 +257,9 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     if !mmpk_py {
         eprintln!("xtask bench durable: the Python package is not in target/venv/bench: its rows are left out (a full run installs it)");
     }
-    let data = ctx.target.join("bench-data").join("durable");
-    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let data = data_dir(ctx, "durable")?;
     let e = Env {
-        example: ctx
-            .target
-            .join("release")
-            .join(format!("bench_durable{}", env::consts::EXE_SUFFIX)),
+        example,
         py: py.clone(),
         script: ctx.root.join("benches").join("durable").join("peers.py"),
         mmpk_py,
@@ -278,8 +267,7 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     };
     let tasks: [(&'static str, usize, usize); 2] =
         [("small", o.small_n, 0), ("big", o.big_n, o.mib)];
-    let load_before = loadavg();
-    let started = std::time::Instant::now();
+    let clock = Clock::start();
     let mut samples = Samples::new();
     let active: Vec<&Contender> = CONTENDERS.iter().filter(|c| e.runs(c)).collect();
     for round in 0..o.rounds {
@@ -289,8 +277,7 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
                 round + 1,
                 o.rounds
             );
-            for k in 0..active.len() {
-                let c = active[(k + round) % active.len()];
+            for &c in rotated(&active, round) {
                 let _ = Command::new("sync").status();
                 let text = output(&mut e.cmd(c, task, n, mib))?;
                 let (_, vals) = parse_lines(&text)
@@ -318,8 +305,7 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             }
         }
     }
-    let elapsed = started.elapsed().as_secs();
-    let load_after = loadavg();
+    let span = clock.stop();
 
     let mut r = String::new();
     let fs_type = first_line(
@@ -327,12 +313,12 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             .args(["-n", "-o", "FSTYPE", "-T"])
             .arg(&data),
     );
-    let versions = first_line(python(&py).args([
-        "-c",
+    let versions = python_line(
+        &py,
         "import sys, sqlite3, numpy, h5py; print(f'CPython {sys.version.split()[0]}, \
          SQLite {sqlite3.sqlite_version}, numpy {numpy.__version__}, h5py {h5py.__version__}, \
          HDF5 {h5py.version.hdf5_version}')",
-    ]));
+    );
     let _ = write!(
         r,
         "## The cost of durability (`cargo xtask bench durable`)\n\n\
@@ -342,19 +328,14 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
          rotated each round; per-insert median and 90th percentile over {} rounds. \
          Barriers per insert: `fsync`, `fdatasync`, `msync` and `sync_file_range` calls \
          counted by `strace -f -c` (the difference between runs of k and 2k inserts, over k). \
-         Peers from Python: {versions}. 2 CPUs (a VM: its disk may or may not honour a \
-         flush; the figures are what a barrier costs here). Run {} at commit `{}`; load \
-         average {load_before} before, {load_after} after; {elapsed} s in all.\n\n",
+         Peers from Python: {versions}. {} CPUs (a VM: its disk may or may not honour a \
+         flush; the figures are what a barrier costs here). {}\n\n",
         o.small_n,
         o.big_n,
         o.mib,
         o.rounds,
-        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
-        first_line(Command::new("git").current_dir(&ctx.root).args([
-            "rev-parse",
-            "--short",
-            "HEAD"
-        ])),
+        cpus(),
+        span.line(&ctx.root),
     );
     let mut ratios = Vec::new();
     for &(task, n, mib) in &tasks {
@@ -420,20 +401,5 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         r.push_str("(strace was not available: barriers were not counted.)\n\n");
     }
     print!("{r}");
-    if !o.write {
-        let p = ctx.target.join("bench-data").join("durable-quick.md");
-        fs::write(&p, &r).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-        eprintln!(
-            "xtask bench durable: wrote {} (BENCHMARKS.md untouched)",
-            p.display()
-        );
-        return Ok(());
-    }
-    write_section(
-        &ctx.root.join("BENCHMARKS.md"),
-        BENCHMARKS_HEADER,
-        BEGIN,
-        END,
-        &r,
-    )
+    SECTION.publish(ctx, &r, o.write, o.quick, &ctx.target.join("bench-data"))
 }

@@ -12,23 +12,21 @@
 //! into `target/peers`). All print `measure<TAB>value` lines. Data files live
 //! in `target/bench-data/files/` and are removed at the end (they are large).
 
-use std::collections::BTreeMap;
-use std::env;
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{
-    first_line, fmt_time, group, loadavg, output, parse_lines, stats, write_section,
-    BENCHMARKS_HEADER,
+use super::harness::{
+    bench_venv, cpus, data_dir, fmt_kib, fmt_mb, fmt_time, gbps, group, peer_bin, python_line,
+    ratio, release_bin, rotated, rustc_version, verdict, Bench, Clock, Met, Runner, Section,
+    LIMIT_SLACK,
 };
-use crate::{ensure_venv, python, run, Ctx};
+use crate::Ctx;
 
-const BEGIN: &str =
-    "<!-- BEGIN files: written by `cargo xtask bench files`; edits inside are lost -->";
-const END: &str = "<!-- END files -->";
+const SECTION: Section = Section {
+    marker: "files",
+    workload: "files",
+};
 
 /// Sizes and rounds of a run.
 struct Opts {
@@ -121,187 +119,27 @@ impl Opts {
     }
 }
 
-/// Who runs a contender: our example binary, the Rust peers' binary, or a
-/// Python venv.
-#[derive(Clone)]
-pub(super) enum Runner {
-    Ours(PathBuf),
-    Rust(PathBuf),
-    Py(PathBuf, PathBuf),
-}
-
-impl Runner {
-    fn cmd(&self, task: &str, contender: &str, path: &Path) -> Command {
-        let mut c = match self {
-            Runner::Ours(exe) | Runner::Rust(exe) => Command::new(exe),
-            Runner::Py(py, script) => {
-                let mut c = python(py);
-                c.arg(script);
-                c
-            }
-        };
-        c.arg(task).arg(contender).arg(path);
-        c
-    }
-}
-
-/// The contender name a program takes, for a contender key of the samples
-/// and report where the two differ (keys are unique across programs; the
-/// names only within one).
-fn contender_arg(key: &str) -> &str {
-    match key {
-        // The safetensors crate (`rust-peer`), beside Python's `safetensors`.
-        "safetensors-rs" => "safetensors",
-        // `np.load(mmap_mode='r')` of `open_memmap`'s file, beside that of
-        // `np.save`'s.
-        "npload-openmemmap" => "npload",
-        k => k,
-    }
-}
-
-/// Samples keyed by (workload, contender, parameter, measure).
-pub(super) type Samples = BTreeMap<(String, String, usize, String), Vec<f64>>;
-
-pub(super) struct Bench {
-    pub(super) samples: Samples,
-    pub(super) data: PathBuf,
-}
-
-impl Bench {
-    /// Runs one measurement and records every `measure value` it prints.
-    pub(super) fn measure(
-        &mut self,
-        w: &str,
-        r: &Runner,
-        (task, contender): (&str, &str),
-        path: &Path,
-        param: usize,
-        extra: &[String],
-    ) -> Result<(), String> {
-        let text = output(r.cmd(task, contender_arg(contender), path).args(extra))?;
-        for (name, vals) in parse_lines(&text) {
-            if let Some(&v) = vals.first() {
-                self.samples
-                    .entry((w.to_string(), contender.to_string(), param, name))
-                    .or_default()
-                    .push(v);
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn median(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
-        self.samples
-            .get(&(w.to_string(), c.to_string(), param, m.to_string()))
-            .and_then(|v| stats(v))
-            .map(|s| s.median)
-    }
-
-    /// The best (smallest) sample.
-    pub(super) fn best(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
-        self.samples
-            .get(&(w.to_string(), c.to_string(), param, m.to_string()))
-            .and_then(|v| stats(v))
-            .map(|s| s.min)
-    }
-
-    /// The worst (largest) sample.
-    pub(super) fn worst(&self, w: &str, c: &str, param: usize, m: &str) -> Option<f64> {
-        self.samples
-            .get(&(w.to_string(), c.to_string(), param, m.to_string()))
-            .and_then(|v| stats(v))
-            .map(|s| s.max)
-    }
-
-    pub(super) fn cell(&self, w: &str, c: &str, param: usize, m: &str) -> String {
-        match self
-            .samples
-            .get(&(w.to_string(), c.to_string(), param, m.to_string()))
-            .and_then(|v| stats(v))
-        {
-            Some(s) if s.min != s.max => format!(
-                "{} ({} – {})",
-                fmt_time(s.median),
-                fmt_time(s.min),
-                fmt_time(s.max)
-            ),
-            Some(s) => fmt_time(s.median),
-            None => "—".into(),
-        }
-    }
-
-    pub(super) fn file(&self, name: &str) -> PathBuf {
-        self.data.join(name)
-    }
-}
-
-pub(super) fn ratio(peer: Option<f64>, ours: Option<f64>) -> String {
-    match (peer, ours) {
-        (Some(p), Some(o)) if o > 0.0 => format!("{:.2}×", p / o),
-        _ => "—".into(),
-    }
-}
-
-pub(super) fn gbps(bytes: f64, secs: Option<f64>) -> String {
-    secs.filter(|&s| s > 0.0)
-        .map_or("—".into(), |s| format!("{:.2} GB/s", bytes / s / 1e9))
-}
-
 pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let o = Opts::parse(args)?;
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    run(Command::new(&cargo).current_dir(&ctx.root).args([
-        "build",
-        "--release",
-        "-p",
-        "mmpk-devtools",
-        "--no-default-features",
-        "--bin",
-        "bench_files",
-    ]))?;
-    let ours = Runner::Ours(
-        ctx.target
-            .join("release")
-            .join(format!("bench_files{}", env::consts::EXE_SUFFIX)),
-    );
-    // The Rust peers (ndarray-npy, safetensors): a package outside the
-    // workspace, so their dependencies stay out of mmpk's.
-    let peers_target = ctx.target.join("peers");
-    run(Command::new(&cargo)
-        .current_dir(&ctx.root)
-        .args(["build", "--release", "--manifest-path"])
-        .arg(
-            ctx.root
-                .join("benches")
-                .join("files")
-                .join("rust-peer")
-                .join("Cargo.toml"),
-        )
-        .arg("--target-dir")
-        .arg(&peers_target))?;
-    let rust = Runner::Rust(
-        peers_target
-            .join("release")
-            .join(format!("rust-peer{}", env::consts::EXE_SUFFIX)),
-    );
-    let script = ctx.root.join("benches").join("files").join("peers.py");
-    let bench_py = ensure_venv(
+    let ours = Runner::Ours(release_bin(
         ctx,
-        "bench",
-        Some("numpy>=2,<3 h5py safetensors joblib"),
-        "import numpy, h5py, safetensors, joblib; assert numpy.__version__.startswith('2.')",
-    )?;
+        "mmpk-devtools",
+        &["--no-default-features"],
+        "bench_files",
+    )?);
+    // The Rust peers (ndarray-npy, safetensors).
+    let rust = Runner::Rust(peer_bin(
+        ctx,
+        &ctx.root.join("benches").join("files").join("rust-peer"),
+        "rust-peer",
+    )?);
+    let script = ctx.root.join("benches").join("files").join("peers.py");
+    let bench_py = bench_venv(ctx)?;
     let mmp_py = crate::mmp1_venv(ctx)?;
     let np2 = Runner::Py(bench_py.clone(), script.clone());
     let mmp = Runner::Py(mmp_py.clone(), script);
-    let data = ctx.target.join("bench-data").join("files");
-    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    let mut b = Bench {
-        samples: Samples::new(),
-        data,
-    };
-    let load_before = loadavg();
-    let started = std::time::Instant::now();
+    let mut b = Bench::new(data_dir(ctx, "files")?);
+    let clock = Clock::start();
     let mib = o.mib.to_string();
 
     // W1 and W2: one large float32 array. Each contender writes its file,
@@ -355,8 +193,7 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
                 round + 1,
                 o.w1_rounds
             );
-            for k in 0..w1.len() {
-                let (c, r, f, reader) = w1[(k + round) % w1.len()];
+            for &(c, r, f, reader) in rotated(&w1, round) {
                 let path = b.file(f);
                 // Every write starts with no dirty pages in the page cache.
                 let _ = Command::new("sync").status();
@@ -383,8 +220,7 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
                     "xtask bench files: W3 N = {n}, round {}/{rounds}",
                     round + 1
                 );
-                for k in 0..cs.len() {
-                    let (c, r) = cs[(k + round) % cs.len()];
+                for &(c, r) in rotated(&cs, round) {
                     let path = b.file(&format!("w3_{c}"));
                     b.measure("w3", r, ("w3", c), &path, n, &extra)?;
                     b.measure("w3", r, ("w3read", c), &path, n, &extra)?;
@@ -400,10 +236,7 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         // mmappickle's counts not in the main list.
         for &n in o.w3_mmappickle.iter().filter(|n| !o.w3.contains(n)) {
             let extra = vec!["--n".to_string(), n.to_string()];
-            let path = b.file("w3_mmappickle");
-            b.measure("w3", &mmp, ("w3", "mmappickle"), &path, n, &extra)?;
-            b.measure("w3", &mmp, ("w3read", "mmappickle"), &path, n, &extra)?;
-            let _ = fs::remove_file(&path);
+            b.write_read(("w3", "mmappickle", &mmp), "w3_mmappickle", n, &extra)?;
         }
     }
 
@@ -426,12 +259,8 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         let extra = vec!["--n".to_string(), o.w4.to_string()];
         for round in 0..o.rounds {
             eprintln!("xtask bench files: W4 round {}/{}", round + 1, o.rounds);
-            for k in 0..cs.len() {
-                let (c, r) = cs[(k + round) % cs.len()];
-                let path = b.file(&format!("w4_{c}"));
-                b.measure("w4", r, ("w4", c), &path, o.w4, &extra)?;
-                b.measure("w4", r, ("w4read", c), &path, o.w4, &extra)?;
-                let _ = fs::remove_file(&path);
+            for &(c, r) in rotated(&cs, round) {
+                b.write_read(("w4", c, r), &format!("w4_{c}"), o.w4, &extra)?;
             }
         }
     }
@@ -466,81 +295,23 @@ pub(super) fn files(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         let _ = fs::remove_file(&path);
     }
 
-    let elapsed = started.elapsed().as_secs_f64();
+    let span = clock.stop();
     let machine = format!(
-        "{} CPUs; rustc `{}`; {}; mmappickle 1.0.0 with numpy 1.23.5. Run {} at commit `{}`; \
-         load average {load_before} before, {} after; {elapsed:.0} s in all.",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        first_line(Command::new(env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())).arg("-V")),
-        first_line(python(&bench_py).args([
-            "-c",
+        "{} CPUs; rustc `{}`; {}; mmappickle 1.0.0 with numpy 1.23.5. {}",
+        cpus(),
+        rustc_version(),
+        python_line(
+            &bench_py,
             "import sys, numpy, h5py, safetensors, joblib; \
              print(f'CPython {sys.version.split()[0]}, numpy {numpy.__version__}, \
              h5py {h5py.__version__}, safetensors {safetensors.__version__}, \
              joblib {joblib.__version__}')"
-        ])),
-        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
-        first_line(Command::new("git").current_dir(&ctx.root).args([
-            "rev-parse",
-            "--short",
-            "HEAD"
-        ])),
-        loadavg(),
+        ),
+        span.line(&ctx.root),
     );
     let report = report(&b, &o, &machine);
     println!("{report}");
-    if o.write {
-        let path = ctx.root.join("BENCHMARKS.md");
-        write_section(&path, BENCHMARKS_HEADER, BEGIN, END, &report)?;
-        eprintln!("xtask bench files: wrote {}", path.display());
-    } else {
-        let path = b.data.join(if o.quick {
-            "files-quick.md"
-        } else {
-            "files.md"
-        });
-        fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!(
-            "xtask bench files: wrote {} (BENCHMARKS.md untouched)",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-/// A target's verdict cell.
-/// Within this factor of a bare `write(2)` counts as at the limit (W1).
-const LIMIT_SLACK: f64 = 1.03;
-
-/// A target's verdict.
-#[derive(Clone, Copy, PartialEq)]
-enum Met {
-    Yes,
-    No,
-    /// Not met, but ours and the peer's are both a bare `write(2)`'s time.
-    Limit,
-    NotMeasured,
-}
-
-impl From<Option<bool>> for Met {
-    fn from(m: Option<bool>) -> Met {
-        match m {
-            Some(true) => Met::Yes,
-            Some(false) => Met::No,
-            None => Met::NotMeasured,
-        }
-    }
-}
-
-fn verdict(met: Met) -> &'static str {
-    match met {
-        Met::Yes => "yes",
-        Met::No => "**no**",
-        Met::Limit => {
-            "at the machine's limit: both within 3% of a bare `write(2)` of the same bytes"
-        }
-        Met::NotMeasured => "not measured",
-    }
+    SECTION.publish(ctx, &report, o.write, o.quick, &b.data)
 }
 
 fn report(b: &Bench, o: &Opts, machine: &str) -> String {
@@ -803,7 +574,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
             "| {} | {} | {} | {} |\n",
             group(n),
             b.median("many", "mmpk", n, "bytes")
-                .map_or("—".into(), |x| format!("{:.1} MB", x / 1e6)),
+                .map_or("—".into(), fmt_mb),
             b.median("many", "mmpk", n, "insert")
                 .map_or("—".into(), |t| fmt_time(t / n as f64)),
             b.cell("many", "mmpk", n, "open"),
@@ -916,7 +687,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
              | measure | value |\n|---|---:|\n| open + get one key | {} |\n| resident memory (VmHWM) | {} |\n",
             o.w6_gib,
             b.cell("w6", "mmpk", 0, "open"),
-            rss.map_or("—".into(), |k| format!("{:.1} MiB", k / 1024.0))
+            rss.map_or("—".into(), fmt_kib)
         );
         targets.push((
             "W6: resident memory under 20 MiB".into(),

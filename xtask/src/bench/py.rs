@@ -14,13 +14,16 @@ use std::fmt::Write as _;
 use std::fs;
 use std::process::Command;
 
-use super::files::{gbps, ratio, Bench, Runner, Samples};
-use super::{first_line, loadavg, write_section, BENCHMARKS_HEADER};
-use crate::{ensure_venv, python, Ctx};
+use super::harness::{
+    bench_venv, cpus, data_dir, fmt_time, gbps, python_line, ratio, rotated, verdict, Bench, Clock,
+    Runner, Section,
+};
+use crate::Ctx;
 
-const BEGIN: &str =
-    "<!-- BEGIN python: written by `cargo xtask bench python`; edits inside are lost -->";
-const END: &str = "<!-- END python -->";
+const SECTION: Section = Section {
+    marker: "python",
+    workload: "python",
+};
 
 struct Opts {
     quick: bool,
@@ -78,25 +81,14 @@ impl Opts {
 pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let o = Opts::parse(args)?;
     let script = ctx.root.join("benches").join("files").join("peers.py");
-    let bench_py = ensure_venv(
-        ctx,
-        "bench",
-        Some("numpy>=2,<3 h5py safetensors joblib"),
-        "import numpy, h5py, safetensors, joblib; assert numpy.__version__.startswith('2.')",
-    )?;
+    let bench_py = bench_venv(ctx)?;
     let mmp_py = crate::mmp1_venv(ctx)?;
     let wheel = crate::python::build_wheel(ctx, &bench_py)?;
     crate::python::install_wheel(&bench_py, &wheel)?;
     let np2 = Runner::Py(bench_py.clone(), script.clone());
     let mmp = Runner::Py(mmp_py, script);
-    let data = ctx.target.join("bench-data").join("files");
-    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    let mut b = Bench {
-        samples: Samples::new(),
-        data,
-    };
-    let load_before = loadavg();
-    let started = std::time::Instant::now();
+    let mut b = Bench::new(data_dir(ctx, "files")?);
+    let clock = Clock::start();
 
     // The large array: each writer writes its file, its readers open it, and
     // the file goes before the next writer (one file's dirty pages at a time).
@@ -119,8 +111,7 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             round + 1,
             o.big_rounds
         );
-        for k in 0..big.len() {
-            let (c, r, f, readers) = big[(k + round) % big.len()];
+        for &(c, r, f, readers) in rotated(&big, round) {
             let path = b.file(f);
             let _ = Command::new("sync").status();
             b.measure("w1", r, ("w1", c), &path, 0, &extra)?;
@@ -156,12 +147,8 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
                 "xtask bench python: {n} small arrays, round {}/{rounds}",
                 round + 1
             );
-            for k in 0..cs.len() {
-                let (c, r) = cs[(k + round) % cs.len()];
-                let path = b.file(&format!("py_small_{c}"));
-                b.measure("w3", r, ("w3", c), &path, n, &extra)?;
-                b.measure("w3", r, ("w3read", c), &path, n, &extra)?;
-                let _ = fs::remove_file(&path);
+            for &(c, r) in rotated(&cs, round) {
+                b.write_read(("w3", c, r), &format!("py_small_{c}"), n, &extra)?;
             }
         }
     }
@@ -171,12 +158,8 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let extra = vec!["--n".to_string(), o.dict.to_string()];
     for round in 0..o.rounds {
         eprintln!("xtask bench python: dict, round {}/{}", round + 1, o.rounds);
-        for k in 0..cs.len() {
-            let (c, r) = cs[(k + round) % cs.len()];
-            let path = b.file(&format!("py_dict_{c}"));
-            b.measure("w4", r, ("w4", c), &path, o.dict, &extra)?;
-            b.measure("w4", r, ("w4read", c), &path, o.dict, &extra)?;
-            let _ = fs::remove_file(&path);
+        for &(c, r) in rotated(&cs, round) {
+            b.write_read(("w4", c, r), &format!("py_dict_{c}"), o.dict, &extra)?;
         }
     }
 
@@ -185,8 +168,7 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     for round in 0..o.rounds.min(2) {
         eprintln!("xtask bench python: {procs} processes, round {}", round + 1);
         let order = [("mmpk", &np2, n_ours), ("mmappickle", &mmp, n_mmp)];
-        for k in 0..order.len() {
-            let (c, r, n) = order[(k + round) % order.len()];
+        for &(c, r, n) in rotated(&order, round) {
             let path = b.file(&format!("py_procs_{c}"));
             let extra = vec![
                 "--procs".to_string(),
@@ -199,26 +181,19 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         }
     }
 
-    let elapsed = started.elapsed().as_secs_f64();
+    let span = clock.stop();
     let machine = format!(
         "{} CPUs, shared with other jobs (ratios within one run are what count); {}; \
-         mmappickle 1.0.0 with numpy 1.23.5. Run {} at commit `{}`; load average \
-         {load_before} before, {} after; {elapsed:.0} s in all.",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        first_line(python(&bench_py).args([
-            "-c",
+         mmappickle 1.0.0 with numpy 1.23.5. {}",
+        cpus(),
+        python_line(
+            &bench_py,
             "import sys, numpy, h5py, safetensors, mmpk, importlib.metadata as m; \
              print(f'CPython {sys.version.split()[0]}, numpy {numpy.__version__}, \
              h5py {h5py.__version__}, safetensors {safetensors.__version__}, \
              mmpk {m.version(\"mmpk\")}')"
-        ])),
-        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
-        first_line(Command::new("git").current_dir(&ctx.root).args([
-            "rev-parse",
-            "--short",
-            "HEAD"
-        ])),
-        loadavg(),
+        ),
+        span.line(&ctx.root),
     );
     let report = report(&b, &o, &machine);
     println!("{report}");
@@ -246,31 +221,7 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
             "bench python: {lost} inserts lost, {failed} writer processes failed"
         ));
     }
-    if o.write {
-        let path = ctx.root.join("BENCHMARKS.md");
-        write_section(&path, BENCHMARKS_HEADER, BEGIN, END, &report)?;
-        eprintln!("xtask bench python: wrote {}", path.display());
-    } else {
-        let path = b.data.join(if o.quick {
-            "python-quick.md"
-        } else {
-            "python.md"
-        });
-        fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!(
-            "xtask bench python: wrote {} (BENCHMARKS.md untouched)",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-fn yes_no(met: Option<bool>) -> &'static str {
-    match met {
-        Some(true) => "yes",
-        Some(false) => "**no**",
-        None => "not measured",
-    }
+    SECTION.publish(ctx, &report, o.write, o.quick, &b.data)
 }
 
 fn report(b: &Bench, o: &Opts, machine: &str) -> String {
@@ -368,7 +319,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
         let _ = writeln!(
             r,
             "| {label} | {} | {} | {} | {} |",
-            best.map_or("—".into(), super::fmt_time),
+            best.map_or("—".into(), fmt_time),
             b.cell("w1", c, 0, "write"),
             gbps(bytes, best),
             if c == "mmpk" {
@@ -401,7 +352,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     let mut ns: Vec<usize> = o.small.iter().chain(&o.small_mmappickle).copied().collect();
     ns.sort_unstable();
     ns.dedup();
-    let per = |v: Option<f64>, n: usize| v.map_or("—".into(), |s| super::fmt_time(s / n as f64));
+    let per = |v: Option<f64>, n: usize| v.map_or("—".into(), |s| fmt_time(s / n as f64));
     for &n in &ns {
         for (c, label) in [
             ("mmpk", "**mmpk**"),
@@ -551,7 +502,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
             r,
             "| {label} | {procs} × {n} | {} | {} | {} |",
             b.cell("w5", c, n, "total"),
-            t.map_or("—".into(), |t| super::fmt_time(t / total)),
+            t.map_or("—".into(), |t| fmt_time(t / total)),
             b.worst("w5", c, n, "lost")
                 .map_or("—".into(), |l| format!("{l:.0}"))
         );
@@ -577,7 +528,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
         "\n### Issue 13's targets\n\n| target | met | measured (peer ÷ ours unless said) |\n|---|---|---|"
     );
     for (t, met, m) in &targets {
-        let _ = writeln!(r, "| {t} | {} | {m} |", yes_no(*met));
+        let _ = writeln!(r, "| {t} | {} | {m} |", verdict((*met).into()));
     }
     r.push('\n');
     r
