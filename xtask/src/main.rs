@@ -155,7 +155,7 @@ const TASKS: &[Task] = &[
     Task {
         name: "python-lint",
         args: "",
-        about: "ruff check and ruff format --check of crates/mmpk-py (ruff from PyPI in \
+        about: "ruff check and ruff format --check of the repository's Python (ruff from PyPI in \
                 target/venv/ruff)",
         run: python::python_lint,
     },

@@ -199,14 +199,15 @@ pub(crate) fn install_wheel(py: &Path, wheel: &Path) -> Result<(), String> {
         .arg(wheel))
 }
 
-/// `cargo xtask python-lint`: `ruff check` and `ruff format --check` of
-/// `crates/mmpk-py` (ruff from PyPI in `target/venv/ruff`).
+/// `cargo xtask python-lint`: `ruff check` and `ruff format --check` of the
+/// repository's Python (ruff from PyPI in `target/venv/ruff`): the package
+/// under `crates/mmpk-py` with its pyproject.toml's settings, everything
+/// else with the root `ruff.toml`'s.
 pub(crate) fn python_lint(ctx: &Ctx, _args: &[String]) -> Result<(), String> {
     let py = venv(ctx, "ruff", &crate::base_python(), "ruff", "import ruff")?;
-    let pkg = ctx.root.join("crates").join("mmpk-py");
     for args in [&["check", "."][..], &["format", "--check", "."][..]] {
         run(Command::new(&py)
-            .current_dir(&pkg)
+            .current_dir(&ctx.root)
             .args(["-m", "ruff"])
             .args(args))?;
     }
