@@ -19,7 +19,10 @@
 //!
 //! Array data written in place (which mmpk does not count as a commit)
 //! moves the version too, and is not told apart from an append: it is
-//! read as it is now. Servers without an ETag are compared by size and
+//! read as it is now. So is another object put at the URL whose entry has
+//! the same frame head and tail at the same place (the same writer run
+//! again with other data): the check reads the entry's frame, not a digest
+//! of its data. Servers without an ETag are compared by size and
 //! Last-Modified, then re-validated the same way.
 
 use std::collections::HashMap;

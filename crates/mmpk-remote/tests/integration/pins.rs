@@ -85,6 +85,35 @@ fn pinned_reads_follow_appends_and_refuse_rewrites() {
     assert_eq!(s.counters().0, req2);
 }
 
+/// The documented limit: another object whose entry has the same frame at
+/// the same place (the same writer run again with other numbers) passes the
+/// re-validation, and its rows are read as they are now.
+#[test]
+fn a_rewrite_with_the_same_frame_is_read_as_it_is_now() {
+    let s = Server::start();
+    let raw = big_rows();
+    let mut b = Builder::new(1);
+    b.array("a", Encoding::V2, "<u4", &[1000, 100], &raw);
+    s.put("f", b.finish());
+    let d = RemoteDict::open(&s.url("f"), quick()).unwrap();
+    let info = d.array_info("a").unwrap();
+    let pin = d.pin("a").unwrap();
+    let o = RemoteObject::open(&s.url("f"), quick()).unwrap();
+    let at = info.data_offset..info.data_offset + 400;
+    assert_eq!(
+        &o.read_pinned(&pin, std::slice::from_ref(&at)).unwrap()[0][..],
+        &raw[..400]
+    );
+
+    let other: Vec<u8> = raw.iter().map(|b| b ^ 0xff).collect();
+    let mut b = Builder::new(1);
+    b.array("a", Encoding::V2, "<u4", &[1000, 100], &other);
+    s.put("f", b.finish());
+    let got = o.read_pinned(&pin, std::slice::from_ref(&at)).unwrap();
+    assert_eq!(&got[0][..], &other[..400], "not told apart from an append");
+    assert_ne!(o.version_for(&pin), pin.version);
+}
+
 #[test]
 fn masked_info_locates_data_and_mask_without_reading_them() {
     let s = Server::start();
