@@ -154,7 +154,35 @@ fn jerr<T>(s: impl Into<String>) -> Result<T, JsonError> {
     Err(JsonError::invalid(s))
 }
 
-// ---- base64 and float.hex ------------------------------------------------
+// ---- strings, base64 and float.hex ---------------------------------------
+
+/// Appends `s` to `out` as a JSON string, as the canonical form writes
+/// strings: in double quotes, with `"`, `\` and the control characters
+/// below U+0020 escaped (`\n`, `\r`, `\t`, else `\u00xx`); everything else,
+/// non-ASCII included, as itself.
+///
+/// ```
+/// let mut out = String::new();
+/// pickle_ops::json::encode_str("a\"b\\c\n\u{1}é", &mut out);
+/// assert_eq!(out, r#""a\"b\\c\n\u0001é""#);
+/// ```
+pub fn encode_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -335,30 +363,12 @@ fn pairs(tasks: &mut Vec<Task>, items: &[(NodeId, NodeId)]) {
     }
 }
 
-fn json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 fn py_str(s: &PyStr, out: &mut String) {
     match s.as_str() {
-        Some(t) => json_str(t, out),
+        Some(t) => encode_str(t, out),
         None => {
             // Only reached for the names of globals; values use str_node.
-            json_str(&String::from_utf8_lossy(s.as_bytes()), out)
+            encode_str(&String::from_utf8_lossy(s.as_bytes()), out)
         }
     }
 }
@@ -367,7 +377,7 @@ fn str_node(s: &PyStr, out: &mut String) {
     match s.as_str() {
         Some(t) => {
             out.push_str("{\"str\":");
-            json_str(t, out);
+            encode_str(t, out);
             out.push('}');
         }
         None => {
@@ -462,7 +472,7 @@ fn expand(
         Value::NdArray(a) => {
             out.push_str("{\"ndarray\":{\"dtype\":");
             match &a.dtype {
-                Dtype::Str(s) => json_str(s, out),
+                Dtype::Str(s) => encode_str(s, out),
                 Dtype::Descr(d) => {
                     descr_json(p, *d, out)?;
                 }
@@ -1035,6 +1045,27 @@ fn eq_rec(a: &J, b: &J, ids: &mut HashMap<u64, u64>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_escape_quotes_backslashes_and_control_characters() {
+        let enc = |s: &str| {
+            let mut out = String::new();
+            encode_str(s, &mut out);
+            out
+        };
+        assert_eq!(enc(""), r#""""#);
+        assert_eq!(
+            enc("a\tb\rc\u{1f}\u{7f}€😀"),
+            "\"a\\tb\\rc\\u001f\u{7f}€😀\""
+        );
+        // Every string reads back as itself, and only the characters
+        // below U+0020, `"` and `\` are escaped.
+        let all: String = (0u32..0x80).filter_map(char::from_u32).collect();
+        let out = enc(&all);
+        assert_eq!(serde_json::from_str::<String>(&out).unwrap(), all);
+        // One backslash for each control character and for `"`, two for `\`.
+        assert_eq!(out.matches('\\').count(), 32 + 1 + 2);
+    }
 
     #[test]
     fn float_hex_matches_python() {

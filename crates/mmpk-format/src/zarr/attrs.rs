@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use pickle_ops::json::encode_str;
 use pickle_ops::{NodeId, Pickle, PyInt, Value};
 
 use crate::dtype::{ByteOrder, Dtype, DtypeKind};
@@ -42,7 +43,7 @@ fn write_node(p: &Pickle, id: NodeId, depth: usize, out: &mut String) -> Result<
         Value::Float(f) => write_float(*f, out)?,
         Value::Str(s) => {
             let s = s.as_str().ok_or("a str with lone surrogates")?;
-            json_str(s, out);
+            encode_str(s, out);
         }
         Value::List(items) => write_seq(p, items, depth, out)?,
         Value::Tuple(items) => write_seq(p, items, depth, out)?,
@@ -56,7 +57,7 @@ fn write_node(p: &Pickle, id: NodeId, depth: usize, out: &mut String) -> Result<
                 let Value::Str(key) = &*key else {
                     return Err(format!("a dict key of type {}", key.kind_name()));
                 };
-                json_str(key.as_str().ok_or("a str with lone surrogates")?, out);
+                encode_str(key.as_str().ok_or("a str with lone surrogates")?, out);
                 out.push(':');
                 write_node(p, v, depth + 1, out)?;
             }
@@ -142,25 +143,6 @@ fn write_scalar(dtype: &Dtype, data: &[u8], out: &mut String) -> Result<(), Stri
         _ => return Err(format!("a numpy scalar of dtype {}", s.str())),
     }
     Ok(())
-}
-
-/// `s` as a JSON string.
-pub(crate) fn json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

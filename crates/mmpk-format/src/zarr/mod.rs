@@ -51,8 +51,8 @@ use std::ops::Range;
 use pickle_ops::Pickle;
 
 use crate::dtype::{Dtype, DtypeKind};
-use attrs::json_str;
 pub use chunks::{plan_chunks, ChunkPlan, Edge};
+use pickle_ops::json::encode_str;
 
 /// Values whose pickle is longer than this are not read as attributes
 /// (no attribute could be written for them: see [`attrs::MAX_ATTR_BYTES`]).
@@ -151,7 +151,7 @@ pub fn zarr_dtype(d: &Dtype) -> Result<String, String> {
                 _ => {}
             }
             let mut out = String::new();
-            json_str(&s.str(), &mut out);
+            encode_str(&s.str(), &mut out);
             Ok(out)
         }
         Dtype::Structured(st) => {
@@ -183,7 +183,7 @@ pub fn zarr_dtype(d: &Dtype) -> Result<String, String> {
                 }
                 end = f.offset + f.dtype.itemsize();
                 out.push('[');
-                json_str(&f.name, &mut out);
+                encode_str(&f.name, &mut out);
                 out.push(',');
                 out.push_str(&zarr_dtype(&f.dtype)?);
                 out.push_str("],");
@@ -320,7 +320,7 @@ pub fn generate<E>(
                 .and_then(|root| attrs::attr_json(p, root))
                 .map(|j| {
                     root_attrs.push(if root_attrs.is_empty() { '{' } else { ',' });
-                    json_str(key, &mut root_attrs);
+                    encode_str(key, &mut root_attrs);
                     root_attrs.push(':');
                     root_attrs.push_str(&j);
                     out.attrs.push(key.clone());
@@ -376,9 +376,9 @@ pub fn generate<E>(
             if i > 0 {
                 j.push(',');
             }
-            json_str(k, &mut j);
+            encode_str(k, &mut j);
             j.push(':');
-            json_str(why, &mut j);
+            encode_str(why, &mut j);
         }
         j.push('}');
     }
@@ -401,9 +401,9 @@ impl Writer<'_> {
         if !self.refs.is_empty() {
             self.refs.push(',');
         }
-        json_str(key, &mut self.refs);
+        encode_str(key, &mut self.refs);
         self.refs.push(':');
-        json_str(text, &mut self.refs);
+        encode_str(text, &mut self.refs);
     }
 
     /// The zarr dtype, once the data is known to lie inside the file.
@@ -465,7 +465,7 @@ impl Writer<'_> {
             if i > 0 {
                 zattrs.push(',');
             }
-            json_str(d, &mut zattrs);
+            encode_str(d, &mut zattrs);
         }
         zattrs.push_str("]}");
         self.entry(&format!("{path}/.zattrs"), &zattrs);
@@ -480,7 +480,7 @@ impl Writer<'_> {
             if !self.refs.is_empty() {
                 self.refs.push(',');
             }
-            json_str(&name, &mut self.refs);
+            encode_str(&name, &mut self.refs);
             self.refs.push(':');
             let last = i + 1 == plan.count;
             if last && plan.edge == Edge::Inline {
@@ -488,12 +488,12 @@ impl Writer<'_> {
                 bytes.resize(plan.chunk_bytes as usize, 0);
                 let mut b64 = String::from("base64:");
                 pickle_ops::json::base64_encode(&bytes, &mut b64);
-                json_str(&b64, &mut self.refs);
+                encode_str(&b64, &mut self.refs);
                 out.inlined.push((path.to_string(), data_end - start));
                 continue;
             }
             self.refs.push('[');
-            json_str(&self.opts.url, &mut self.refs);
+            encode_str(&self.opts.url, &mut self.refs);
             let _ = write!(self.refs, ",{start},{}]", plan.chunk_bytes);
         }
         Ok(())
