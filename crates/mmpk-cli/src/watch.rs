@@ -86,9 +86,12 @@ struct Follow {
     full: bool,
     /// Whether anything was listed yet.
     started: bool,
-    /// The last entry seen (offset and key): if it is no longer there, the
-    /// file was rewritten in place (mmappickle's vacuum) and is read whole.
-    last: Option<(usize, String)>,
+    /// The last entry seen (offset, key, length): if it is no longer there,
+    /// the file was rewritten in place (mmappickle's vacuum) and is read
+    /// whole, unless it was a deleted entry with an empty key (a room,
+    /// docs/format.md section 8, that durable inserts are written into):
+    /// then from that entry on.
+    last: Option<(usize, String, usize)>,
 }
 
 /// One change to print; the value's span is described afterwards.
@@ -98,13 +101,29 @@ struct Change {
     span: Option<Range<usize>>,
 }
 
+/// What [`Follow::last`] keeps of an entry: its offset, its key (empty
+/// for a deleted entry with an empty key: a filler, or a room), its length.
+fn last_of(e: &mmpk_format::entry::Entry<'_>) -> (usize, String, usize) {
+    let key = if e.live || !e.key.is_empty() {
+        // A live entry of the empty key must not pass for a room.
+        format!("{}{}", if e.live { "live:" } else { "" }, e.key)
+    } else {
+        String::new()
+    };
+    (e.offset, key, e.len)
+}
+
 /// One look at the file under the lock: a full scan, or the frames added
 /// since the last look plus the validity bytes of the live entries known.
 fn look(bytes: &[u8], f: &mut Follow) -> Vec<Change> {
-    let moved = f.last.as_ref().is_some_and(|(at, key)| {
-        mmpk_format::entry::parse_entry(bytes, *at).map(|e| e.key) != Ok(key.as_str())
+    let moved = f.last.as_ref().is_some_and(|(at, key, len)| {
+        mmpk_format::entry::parse_entry(bytes, *at).map(|e| (e.key, e.len))
+            != Ok((key.as_str(), *len))
     });
-    if !f.full && (f.end > bytes.len() || moved) {
+    let room = f.last.as_ref().filter(|(_, key, _)| key.is_empty());
+    if !f.full && f.end <= bytes.len() && moved && room.is_some() {
+        f.end = room.map_or(f.end, |r| r.0);
+    } else if !f.full && (f.end > bytes.len() || moved) {
         f.full = true;
     }
     let mut out = Vec::new();
@@ -151,10 +170,7 @@ fn look(bytes: &[u8], f: &mut Follow) -> Vec<Change> {
         }
         f.known = now;
         f.end = sc.intact_end;
-        f.last = sc
-            .entries
-            .last()
-            .map(|s| (s.entry.offset, s.entry.key.to_string()));
+        f.last = sc.entries.last().map(|s| last_of(&s.entry));
         f.full = false;
         f.started = true;
         return out;
@@ -163,7 +179,7 @@ fn look(bytes: &[u8], f: &mut Follow) -> Vec<Change> {
     let ending = mmpk_format::scan::scan_from(bytes, f.end, |e| new.push(e));
     f.end = ending.end;
     if let Some(e) = new.last() {
-        f.last = Some((e.offset, e.key.to_string()));
+        f.last = Some(last_of(e));
     }
     for e in new.iter().filter(|e| e.live) {
         let replaced = f.known.contains_key(e.key);
@@ -367,13 +383,45 @@ mod tests {
             ]
         );
         assert!(look(&b, &mut f).is_empty());
+        // Inserts into a room at the end (the file's length unchanged): d
+        // and, after an alignment filler, e are read from the room on.
+        let with_room = |entries: &[(&str, bool)], room: usize| {
+            let mut f = write_header(1).to_vec();
+            for (k, live) in entries {
+                write_entry(&mut f, k, b"K\x01", 1, *live).unwrap();
+            }
+            mmpk_format::write::write_filler(&mut f, room as u64).unwrap();
+            f.extend_from_slice(&TERMINATOR);
+            f
+        };
+        let base = [("a", false), ("b", false), ("b", true), ("c", true)];
+        let r = with_room(&base, 1000);
+        assert!(look(&r, &mut f).is_empty());
+        let mut more = base.to_vec();
+        more.push(("d", true));
+        let r2 = with_room(&more, 1000 - 22);
+        assert_eq!(r2.len(), r.len());
+        assert_eq!(evs(&look(&r2, &mut f)), [("added".into(), "d".into())]);
+        let mut g = write_header(1).to_vec();
+        for (k, live) in &more {
+            write_entry(&mut g, k, b"K\x01", 1, *live).unwrap();
+        }
+        mmpk_format::write::write_filler(&mut g, 20).unwrap();
+        write_entry(&mut g, "e", b"K\x01", 1, true).unwrap();
+        let rest = (r.len() - 11 - g.len()) as u64;
+        mmpk_format::write::write_filler(&mut g, rest).unwrap();
+        g.extend_from_slice(&TERMINATOR);
+        assert_eq!(g.len(), r.len());
+        assert_eq!(evs(&look(&g, &mut f)), [("added".into(), "e".into())]);
         // The file shrank (vacuumed in place): a full look; c moved.
         let c = file(&[("c", true)]);
         assert_eq!(
             evs(&look(&c, &mut f)),
             [
                 ("replaced".into(), "c".into()),
-                ("removed".into(), "b".into())
+                ("removed".into(), "b".into()),
+                ("removed".into(), "d".into()),
+                ("removed".into(), "e".into())
             ]
         );
     }

@@ -113,6 +113,15 @@ impl OpenOptions {
     /// | [`crate::ArrayMut::flush`] | `msync(MS_SYNC)` of the array's bytes | the same |
     /// | [`Dict::flush`] | `fsync` of the file | the same |
     ///
+    /// So that those barriers change no file size (an `fdatasync` after a
+    /// write that grows the file also journals the size, and costs more),
+    /// a durable writer in the v2 layout leaves a *room* at the end of the
+    /// file after an entry of at most 64 KiB that it appends: a filler of
+    /// 64 KiB to 1 MiB (an eighth of the file) that later inserts are
+    /// written into, each published by one 16-byte write (docs/format.md,
+    /// sections 8 and 10; docs/design.md, "Barriers per durable call").
+    /// Every reader sees it as a deleted entry; [`Dict::vacuum`] drops it.
+    ///
     /// What a power cut can leave (modelled, not physically tested: see
     /// RELIABILITY.md, "Power loss", for the model and the states checked):
     ///

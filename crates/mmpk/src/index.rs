@@ -63,6 +63,9 @@ pub(crate) struct Index {
     pub dead: u64,
     /// The last frame known.
     pub last: Option<Loc>,
+    /// The last frame known, if it is a room (module `room`): durable
+    /// inserts are written into it.
+    pub room: Option<Loc>,
 }
 
 /// What the caller of [`Index::update`] should know.
@@ -90,7 +93,18 @@ impl Index {
         }
         parse_header(file)?;
         let how = if self.commit.is_some() && len >= self.file_len && self.still_valid(file) {
-            let from = self.end;
+            // Inserts into a room (the file's length unchanged) replaced
+            // it: read again from where it was.
+            let from = match self.room {
+                Some(r) if self.room_changed(file, r) => {
+                    self.frames -= 1;
+                    self.dead -= 1;
+                    self.room = None;
+                    self.last = None;
+                    r.offset
+                }
+                _ => self.end,
+            };
             self.scan_from(file, from);
             Update::Incremental
         } else {
@@ -108,8 +122,9 @@ impl Index {
     /// that rewrote the file is noticed). Drops entries deleted since.
     /// `false` if the known entries no longer match: rescan everything.
     fn still_valid(&mut self, file: &[u8]) -> bool {
-        // The last known frame must still be there, unchanged.
-        if let Some(last) = self.last {
+        // The last known frame must still be there, unchanged (a room may
+        // have been written into: then the entries before it are).
+        if let Some(last) = self.last.filter(|l| Some(*l) != self.room) {
             match parse_entry(file, last.offset as usize) {
                 Ok(e) if e.len as u64 == last.len && e.value_offset as u64 == last.value_offset => {
                 }
@@ -150,6 +165,15 @@ impl Index {
         true
     }
 
+    /// Whether the room `r`, the last frame known, is no longer the frame
+    /// there (inserts were written into it).
+    fn room_changed(&self, file: &[u8], r: Loc) -> bool {
+        match parse_entry(file, r.offset as usize) {
+            Ok(e) => e.len as u64 != r.len || !crate::room::is_room(file, &e),
+            Err(_) => true,
+        }
+    }
+
     /// Records a live entry that comes after every entry known so far.
     pub(crate) fn add_live(&mut self, key: &str, loc: Loc) {
         if let Some(old) = self.live.insert(key, loc) {
@@ -176,7 +200,7 @@ impl Index {
                         t.spawn(move || mmpk_format::scan::hop_frames(file, next));
                     }
                 }
-                self.add_scanned(&e);
+                self.add_scanned(file, &e);
             });
             let replaced = self.live.end_bulk();
             self.shadowed.extend(replaced);
@@ -187,7 +211,7 @@ impl Index {
     }
 
     /// Records one frame of a scan (keys are indexed at the scan's end).
-    fn add_scanned(&mut self, e: &mmpk_format::entry::Entry<'_>) {
+    fn add_scanned(&mut self, file: &[u8], e: &mmpk_format::entry::Entry<'_>) {
         self.frames += 1;
         self.memo_max = self.memo_max.max(e.memo_max);
         let loc = Loc {
@@ -197,6 +221,7 @@ impl Index {
             value_len: e.value_len as u64,
         };
         self.last = Some(loc);
+        self.room = crate::room::is_room(file, e).then_some(loc);
         if e.live {
             self.live.bulk_push(e.key, loc);
         } else {
@@ -291,5 +316,37 @@ mod tests {
         idx.update(&f, 2).unwrap();
         assert_eq!(idx.live.get("a").unwrap().offset, 24);
         assert!(idx.shadowed.is_empty());
+    }
+
+    #[test]
+    fn inserts_into_a_room_are_read_incrementally() {
+        use mmpk_format::write::write_filler;
+        let mut f = write_header(1).to_vec();
+        write_entry(&mut f, "a", b"K\x01", 3, true).unwrap();
+        let at = f.len();
+        write_filler(&mut f, 1000).unwrap();
+        f.extend_from_slice(&TERMINATOR);
+        let mut idx = Index::default();
+        idx.update(&f, 1).unwrap();
+        assert_eq!(idx.room.map(|r| r.offset), Some(at as u64));
+        assert_eq!((idx.frames, idx.dead), (2, 1));
+        // An insert into the room: "b", then a smaller room; same length.
+        let mut g = Vec::new();
+        write_entry(&mut g, "b", b"K\x02", 3, true).unwrap();
+        let used = g.len();
+        write_filler(&mut g, 1000 - used as u64).unwrap();
+        f[at..at + 1000].copy_from_slice(&g);
+        assert_eq!(idx.update(&f, 2).unwrap(), Update::Incremental);
+        let keys: Vec<_> = idx.keys_in_order().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(idx.room.map(|r| r.offset), Some((at + used) as u64));
+        assert_eq!((idx.frames, idx.dead), (3, 1));
+        let mut full = Index::default();
+        full.update(&f, 2).unwrap();
+        assert_eq!(
+            (full.frames, full.dead, full.end),
+            (idx.frames, idx.dead, idx.end)
+        );
+        assert_eq!(full.room, idx.room);
     }
 }

@@ -167,6 +167,7 @@ pub mod platform;
 mod raw;
 #[cfg(feature = "crash-record")]
 pub mod record;
+mod room;
 mod stream;
 mod value;
 mod write;

@@ -20,11 +20,13 @@ use std::io;
 use mmpk_format::entry::{ENTRY_OVERHEAD, FRAME_HEAD_LEN, LIVE};
 use mmpk_format::filler::filler_len;
 use mmpk_format::header::TERMINATOR;
+use mmpk_format::scan::Tail;
 use mmpk_format::write::write_filler;
 
-use crate::dict::{check_key, Dict, Shared, State};
+use crate::dict::{check_key, Dict, Layout, Shared, State};
 use crate::error::{Error, Result};
 use crate::index::Loc;
+use crate::room;
 
 /// Array data of at least this many bytes is preallocated before it is
 /// written ([`crate::platform::preallocate`], through `crate::io`).
@@ -88,11 +90,28 @@ impl Dict {
     }
 }
 
-pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> Result<Written> {
-    let t = st.index.write_at().map_err(|source| Error::Corrupt {
-        offset: st.index.end,
-        source,
-    })?;
+/// Where an entry's parts go when its first byte is at `t`.
+struct Parts {
+    /// Length of the alignment filler at `t` (0: none).
+    filler: u64,
+    /// Filler, frame head, key and value prefix, written at `t`.
+    head: Vec<u8>,
+    entry_offset: u64,
+    entry_len: u64,
+    data_offset: u64,
+    /// Value suffix, memo max, validity, written at `tail_offset`.
+    tail: Vec<u8>,
+    tail_offset: u64,
+}
+
+impl Parts {
+    /// Where the entry ends.
+    fn end(&self) -> u64 {
+        self.tail_offset + self.tail.len() as u64
+    }
+}
+
+fn parts(s: &Shared, e: &NewEntry<'_>, t: u64, value_len: u64, memo: i32) -> Result<Parts> {
     let k = e.key.len();
     let overflow = || Error::Format {
         key: Some(e.key.to_string()),
@@ -100,22 +119,6 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
             offset: usize::try_from(t).unwrap_or(usize::MAX),
         },
     };
-    let value_len = (e.prefix.len() as u64)
-        .checked_add(e.data_len)
-        .and_then(|v| v.checked_add(e.suffix.len() as u64))
-        .ok_or_else(overflow)?;
-    if value_len == 0 {
-        return Err(Error::Format {
-            key: Some(e.key.to_string()),
-            source: mmpk_format::Error::EmptyValue,
-        });
-    }
-    let memo = i32::try_from(e.memo_max).map_err(|_| Error::Format {
-        key: Some(e.key.to_string()),
-        source: mmpk_format::Error::MemoMaxTooLarge {
-            memo_max: e.memo_max,
-        },
-    })?;
     let filler = if e.align_data {
         let prefix_before_data = e.prefix.len().saturating_sub(9);
         filler_len(t, k, prefix_before_data, s.align).map_err(|source| Error::Format {
@@ -128,10 +131,8 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
     let entry_len = (ENTRY_OVERHEAD as u64 + k as u64)
         .checked_add(value_len)
         .ok_or_else(overflow)?;
-    // Head: filler, frame head, key, value prefix.
     let mut head = Vec::with_capacity(filler as usize + 11 + k + e.prefix.len());
     write_filler(&mut head, filler).map_err(|source| Error::Format { key: None, source })?;
-    let entry_offset = t + filler;
     head.push(0x95);
     head.extend_from_slice(&(entry_len - FRAME_HEAD_LEN as u64).to_le_bytes());
     head.push(0x8c);
@@ -139,70 +140,201 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
     head.extend_from_slice(e.key.as_bytes());
     head.extend_from_slice(&e.prefix);
     let data_offset = t + head.len() as u64;
-    // Tail: value suffix, memo max, validity, new terminator.
     let mut tail = e.suffix.clone();
     tail.push(0x4a);
     tail.extend_from_slice(&memo.to_le_bytes());
     tail.extend_from_slice(&[0x30, LIVE, 0x30]);
-    tail.extend_from_slice(&TERMINATOR);
     let tail_offset = data_offset.checked_add(e.data_len).ok_or_else(overflow)?;
-    let new_len = tail_offset
-        .checked_add(tail.len() as u64)
+    tail_offset
+        .checked_add(tail.len() as u64 + 1 + room::ROOM_FOR + (1 << 20))
         .ok_or_else(overflow)?;
+    Ok(Parts {
+        filler,
+        head,
+        entry_offset: t + filler,
+        entry_len,
+        data_offset,
+        tail,
+        tail_offset,
+    })
+}
+
+/// The room an insert may be written into: the last entry before the
+/// terminator, room-shaped, in a file that ends cleanly, with a head that a
+/// publishing write does not tear (module `room`).
+fn usable_room(s: &Shared, st: &State, end: u64) -> Option<Loc> {
+    let ix = &st.index;
+    let r = ix.room?;
+    let ok = s.durable
+        && s.layout == Layout::V2
+        && ix.tail == Some(Tail::Clean)
+        && ix.file_len == end + TERMINATOR.len() as u64
+        && r.end() == end
+        && !room::crosses_sector(r.offset);
+    ok.then_some(r)
+}
+
+pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> Result<Written> {
+    let end = st.index.write_at().map_err(|source| Error::Corrupt {
+        offset: st.index.end,
+        source,
+    })?;
+    let value_len = (e.prefix.len() as u64)
+        .checked_add(e.data_len)
+        .and_then(|v| v.checked_add(e.suffix.len() as u64))
+        .ok_or_else(|| Error::Format {
+            key: Some(e.key.to_string()),
+            source: mmpk_format::Error::Overflow {
+                offset: usize::try_from(end).unwrap_or(usize::MAX),
+            },
+        })?;
+    if value_len == 0 {
+        return Err(Error::Format {
+            key: Some(e.key.to_string()),
+            source: mmpk_format::Error::EmptyValue,
+        });
+    }
+    let memo = i32::try_from(e.memo_max).map_err(|_| Error::Format {
+        key: Some(e.key.to_string()),
+        source: mmpk_format::Error::MemoMaxTooLarge {
+            memo_max: e.memo_max,
+        },
+    })?;
+    // Into the room if the entry fits with a room left after it (and its
+    // first 16 bytes are its head's, or it has no raw data to come between).
+    let in_room = usable_room(s, st, end).and_then(|r| {
+        let p = parts(s, &e, r.offset, value_len, memo).ok()?;
+        let next = p.end() + room::pad_before(p.end());
+        let fits = next.checked_add(room::MIN_ROOM)? <= r.end()
+            && (e.data_len == 0 || p.head.len() >= room::HEAD_LEN);
+        fits.then_some((r, p))
+    });
+    let (room_used, mut p) = match in_room {
+        Some((r, p)) => (Some(r), p),
+        None => (None, parts(s, &e, end, value_len, memo)?),
+    };
+    let t = room_used.map_or(end, |r| r.offset);
+    let group = p.end() - t;
+    let pad = room::pad_before(p.end());
+    // What follows the entry: the rest of the room it was written into (its
+    // head; its tail and the terminator are there), or, appended, a new
+    // room (durable, v2, a small entry) and a new terminator.
+    let new_room = match room_used {
+        Some(r) => Some(r.end() - (p.end() + pad)),
+        None if s.durable && s.layout == Layout::V2 && group <= room::ROOM_FOR => {
+            Some(room::room_len(p.end()))
+        }
+        None => None,
+    };
+    if new_room.is_some() {
+        write_filler(&mut p.tail, pad).map_err(|source| Error::Format { key: None, source })?;
+    }
+    let room_offset = p.end();
+    if let Some(len) = new_room {
+        p.tail.extend_from_slice(&room::head(len));
+        if room_used.is_none() {
+            p.tail
+                .resize(p.tail.len() + (len as usize - room::HEAD_LEN - 8), 0);
+            p.tail.extend_from_slice(&room::TAIL);
+        }
+    }
+    if room_used.is_none() {
+        p.tail.extend_from_slice(&TERMINATOR);
+    }
+    let new_len = match room_used {
+        Some(_) => st.index.file_len,
+        None => p.end(),
+    };
+    // Without raw data the tail follows the head: one buffer.
+    if e.data_len == 0 {
+        let tail = std::mem::take(&mut p.tail);
+        p.head.extend_from_slice(&tail);
+        p.tail_offset = t + p.head.len() as u64;
+    }
+    // The bytes of the publishing write: the frame head over the old
+    // terminator's, or the room's head.
+    let publish = if room_used.is_some() {
+        room::HEAD_LEN
+    } else {
+        FRAME_HEAD_LEN
+    };
 
     // A torn tail longer than what we overwrite: cut it (keeping the old
     // terminator's 11 bytes), so a reserved array's bytes read as zeros.
-    let keep = t + TERMINATOR.len() as u64;
-    if st.index.file_len > keep {
+    let keep = end + TERMINATOR.len() as u64;
+    if room_used.is_none() && st.index.file_len > keep {
         crate::io::set_len(&s.file(), keep)
             .map_err(|err| Error::io("truncate torn tail", &s.path, err))?;
         st.index.file_len = keep;
     }
-    // 1. Everything but the first frame head. With data: the data first,
+    // 1. Everything but the publishing write. With data: the data first,
     // appended to the file (as np.save writes; faster than filling a hole),
     // then the tail. Without (a reservation): the tail first, so the
-    // array's bytes are a hole.
-    if let Some(w) = e.data.as_mut() {
-        if e.data_len >= PREALLOCATE_FROM {
-            // Best effort: a filesystem without fallocate just writes.
-            let _ = crate::io::preallocate(&s.file(), data_offset, e.data_len);
+    // array's bytes are a hole; in a room, whose payload may hold an
+    // unpublished insert's bytes, they are written as zeros.
+    match e.data.as_mut() {
+        Some(w) => {
+            if e.data_len >= PREALLOCATE_FROM && room_used.is_none() {
+                // Best effort: a filesystem without fallocate just writes.
+                let _ = crate::io::preallocate(&s.file(), p.data_offset, e.data_len);
+            }
+            w(&s.file(), p.data_offset)
+                .map_err(|err| Error::io("write array data", &s.path, err))?;
         }
-        w(&s.file(), data_offset).map_err(|err| Error::io("write array data", &s.path, err))?;
+        None if room_used.is_some() && e.data_len > 0 => {
+            s.write_at(&vec![0; e.data_len as usize], p.data_offset, "write entry")?;
+        }
+        None => {}
     }
-    s.write_at(&tail, tail_offset, "write entry")?;
-    s.write_at(
-        &head[FRAME_HEAD_LEN..],
-        t + FRAME_HEAD_LEN as u64,
-        "write entry",
-    )?;
+    if !p.tail.is_empty() {
+        s.write_at(&p.tail, p.tail_offset, "write entry")?;
+    }
+    s.write_at(&p.head[publish..], t + publish as u64, "write entry")?;
     // 2.
     s.sync()?;
     // 3.
     s.bump_commit(st)?;
     // 4.
-    s.write_at(&head[..FRAME_HEAD_LEN], t, "write frame head")?;
+    s.write_at(&p.head[..publish], t, "write frame head")?;
     // 5.
     s.sync()?;
+    let k = e.key.len() as u64;
     let loc = Loc {
-        offset: entry_offset,
-        len: entry_len,
-        value_offset: entry_offset + 11 + k as u64,
+        offset: p.entry_offset,
+        len: p.entry_len,
+        value_offset: p.entry_offset + 11 + k,
         value_len,
     };
     {
         let ix = &mut st.index;
+        let room_loc = new_room.map(|len| Loc {
+            offset: room_offset,
+            len,
+            value_offset: room_offset + 11,
+            value_len: len - ENTRY_OVERHEAD as u64,
+        });
+        // Frames added: filler, entry, pad, room; the room written into
+        // is gone (it was a dead frame).
+        let dead_new = u64::from(p.filler > 0)
+            + u64::from(pad > 0 && new_room.is_some())
+            + u64::from(new_room.is_some());
+        let gone = u64::from(room_used.is_some());
         ix.file_len = new_len;
         ix.end = new_len - TERMINATOR.len() as u64;
-        ix.tail = Some(mmpk_format::scan::Tail::Clean);
+        ix.tail = Some(Tail::Clean);
         ix.memo_max = ix.memo_max.max(e.memo_max);
-        ix.frames += 1 + u64::from(filler > 0);
-        ix.dead += u64::from(filler > 0);
-        ix.last = Some(loc);
+        ix.frames = ix.frames + 1 + dead_new - gone;
+        ix.dead = ix.dead + dead_new - gone;
+        ix.last = Some(room_loc.unwrap_or(loc));
+        ix.room = room_loc;
     }
     // The shadowed entries' deletes need no barrier (see delete_locked).
     s.delete_locked(st, e.key, false)?;
     st.index.add_live(e.key, loc);
-    Ok(Written { loc, data_offset })
+    Ok(Written {
+        loc,
+        data_offset: p.data_offset,
+    })
 }
 
 #[cfg(test)]
@@ -266,5 +398,150 @@ mod tests {
         other.remove("a").unwrap();
         assert!(d.replace_entry_if(small("a", 5), now).unwrap().is_none());
         assert!(!d.contains("a").unwrap());
+    }
+
+    fn durable(p: &std::path::Path, layout: crate::Layout) -> Dict {
+        crate::OpenOptions::new()
+            .create_new(true)
+            .durable(true)
+            .layout(layout)
+            .open_accepted(p)
+            .unwrap()
+    }
+
+    /// The file's last entry, if it is a room: (offset, length).
+    fn room_of(bytes: &[u8]) -> Option<(usize, usize)> {
+        let s = mmpk_format::scan(bytes).unwrap();
+        assert!(s.is_clean(), "{:?}", s.tail);
+        let last = s.entries.last()?;
+        (room::is_room(bytes, &last.entry) && last.kind == mmpk_format::scan::EntryKind::Filler)
+            .then_some((last.entry.offset, last.entry.len))
+    }
+
+    #[test]
+    fn durable_inserts_fill_a_room_without_growing_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.mmpk");
+        let d = durable(&p, crate::Layout::V2);
+        d.insert_entry(small("first", 1)).unwrap();
+        let len = std::fs::metadata(&p).unwrap().len();
+        let (at, room_len) = room_of(&std::fs::read(&p).unwrap()).expect("a room");
+        assert_eq!(room_len as u64, room::room_len(at as u64));
+        assert_eq!(len, (at + room_len + TERMINATOR.len()) as u64);
+        // Another handle, as another process, reads along.
+        let other = crate::OpenOptions::new().open_accepted(&p).unwrap();
+        assert_eq!(other.keys().unwrap(), ["first"]);
+        for i in 0..40u8 {
+            d.insert_entry(small(&format!("k{i}"), i)).unwrap();
+            let a = ndarray::Array1::from_elem(100 + usize::from(i), f64::from(i));
+            d.insert_array(&format!("a{i}"), &a).unwrap();
+            let bytes = std::fs::read(&p).unwrap();
+            assert_eq!(bytes.len() as u64, len, "insert {i} grew the file");
+            let (now, _) = room_of(&bytes).expect("a room");
+            assert!(!room::crosses_sector(now as u64));
+            assert_eq!(other.value_bytes(&format!("k{i}")).unwrap(), [b'K', i]);
+        }
+        // A replace into the room: the old entry deleted, the new one wins.
+        d.insert_entry(small("k3", 99)).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), len);
+        for h in [&d, &other] {
+            assert_eq!(h.value_bytes("k3").unwrap(), b"K\x63");
+            assert_eq!(h.keys().unwrap().len(), 81);
+            let a = h.array("a7").unwrap();
+            assert_eq!(a.view::<f64>().unwrap().sum(), 107.0 * 7.0);
+        }
+        let fresh = crate::OpenOptions::new().open_accepted(&p).unwrap();
+        assert_eq!(fresh.keys().unwrap(), d.keys().unwrap());
+    }
+
+    #[test]
+    fn a_full_room_is_followed_by_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.mmpk");
+        let d = durable(&p, crate::Layout::V2);
+        let mut lens = Vec::new();
+        for i in 0..200usize {
+            let a = ndarray::Array1::from_elem(128, i as f64);
+            d.insert_array(&format!("k{i}"), &a).unwrap();
+            let l = std::fs::metadata(&p).unwrap().len();
+            if lens.last() != Some(&l) {
+                lens.push(l);
+            }
+        }
+        // 200 KiB of arrays in 64 KiB rooms: a few appends, the rest in rooms.
+        assert!((3..=6).contains(&lens.len()), "{lens:?}");
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(room_of(&bytes).is_some());
+        let fresh = crate::OpenOptions::new().open_accepted(&p).unwrap();
+        assert_eq!(fresh.len().unwrap(), 200);
+        let a = fresh.array("k150").unwrap();
+        assert!(a.view::<f64>().unwrap().iter().all(|&x| x == 150.0));
+        // An entry too large for the room goes after it, with no new room.
+        let big = ndarray::Array1::from_elem(20_000, 1.5f64);
+        d.insert_array("big", &big).unwrap();
+        assert!(room_of(&std::fs::read(&p).unwrap()).is_none());
+    }
+
+    #[test]
+    fn only_durable_v2_writers_make_and_use_rooms() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.mmpk");
+        let d = durable(&p, crate::Layout::Mmappickle1);
+        d.insert_entry(small("a", 1)).unwrap();
+        assert!(room_of(&std::fs::read(&p).unwrap()).is_none());
+        let q = dir.path().join("e.mmpk");
+        let d = crate::dict::test_dict(&q, crate::Layout::V2);
+        d.insert_entry(small("a", 1)).unwrap();
+        assert!(room_of(&std::fs::read(&q).unwrap()).is_none());
+        // The default mode appends after a room a durable writer left.
+        drop(d);
+        let r = dir.path().join("f.mmpk");
+        durable(&r, crate::Layout::V2)
+            .insert_entry(small("a", 1))
+            .unwrap();
+        let len = std::fs::metadata(&r).unwrap().len();
+        let d = crate::OpenOptions::new().open_accepted(&r).unwrap();
+        d.insert_entry(small("b", 2)).unwrap();
+        let bytes = std::fs::read(&r).unwrap();
+        assert!(bytes.len() as u64 > len);
+        assert!(room_of(&bytes).is_none());
+        assert!(mmpk_format::scan(&bytes).unwrap().is_clean());
+    }
+
+    #[test]
+    fn a_room_s_unpublished_bytes_stay_unseen_and_are_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.mmpk");
+        durable(&p, crate::Layout::V2)
+            .insert_entry(small("a", 1))
+            .unwrap();
+        // An insert that never reached its publishing write (a killed
+        // writer): a live entry's bytes in the room's payload, junk after.
+        let mut bytes = std::fs::read(&p).unwrap();
+        let (at, len) = room_of(&bytes).unwrap();
+        let mut ghost = Vec::new();
+        mmpk_format::write::write_entry(&mut ghost, "ghost", b"K\x07", 1, true).unwrap();
+        bytes[at + room::HEAD_LEN..at + room::HEAD_LEN + ghost.len()].copy_from_slice(&ghost);
+        for b in &mut bytes[at + 100..at + len - 8] {
+            *b = 0xab;
+        }
+        std::fs::write(&p, &bytes).unwrap();
+        let s = mmpk_format::scan(&bytes).unwrap();
+        assert!(s.is_clean());
+        assert_eq!(s.live_index().len(), 1);
+        let d = crate::OpenOptions::new()
+            .durable(true)
+            .open_accepted(&p)
+            .unwrap();
+        assert_eq!(d.keys().unwrap(), ["a"]);
+        // The next insert goes into the room all the same; a reservation
+        // there reads zeros, not the junk.
+        d.reserve::<u8>("r", &[300]).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), bytes.len() as u64);
+        assert!(d.array("r").unwrap().bytes().iter().all(|&b| b == 0));
+        let fresh = crate::OpenOptions::new().open_accepted(&p).unwrap();
+        let mut keys = fresh.keys().unwrap();
+        keys.sort();
+        assert_eq!(keys, ["a", "r"]);
     }
 }

@@ -9,6 +9,10 @@
 //!     N float64[128] arrays, keys k0, k1, ... (W3's arrays)
 //! bench_durable big (durable|default|fdatasync) OUT --n N --mib M
 //!     N float32 arrays of M MiB each
+//! bench_durable serve (durable|default|fdatasync) OUT
+//!     small inserts on request: one line on stdin, one insert (k0, k1,
+//!     ...), its time in seconds on stdout; for `benches/durable/
+//!     interleave.py`, which alternates contenders insert by insert
 //! ```
 //!
 //! `durable` and `default` are mmpk's two modes (`OpenOptions::durable`);
@@ -45,6 +49,73 @@ fn array(task: &str, i: usize, mib: usize) -> Array1<f64> {
     }
 }
 
+/// One contender's inserts, one at a time (`serve`).
+enum Inserter {
+    Dict(mmpk::Dict),
+    File(File, u64),
+}
+
+impl Inserter {
+    fn new(contender: &str, path: &Path) -> R<Inserter> {
+        let _ = std::fs::remove_file(path);
+        match contender {
+            "durable" | "default" => {
+                let mut o = OpenOptions::new();
+                o.create_new(true).durable(contender == "durable");
+                // SAFETY: the benchmark's own new file; nobody else truncates it.
+                Ok(Inserter::Dict(unsafe { o.open(path)? }))
+            }
+            "fdatasync" => {
+                let f = File::create(path)?;
+                f.sync_all()?;
+                Ok(Inserter::File(f, 0))
+            }
+            other => Err(format!("unknown contender `{other}`").into()),
+        }
+    }
+
+    /// Inserts the `i`th array of `task`; returns the seconds it took.
+    fn insert(&mut self, task: &str, i: usize, mib: usize) -> R<f64> {
+        let a = array(task, i, mib);
+        match self {
+            Inserter::Dict(d) => {
+                let key = format!("k{i}");
+                let t = Instant::now();
+                d.insert_array(&key, &a)?;
+                Ok(t.elapsed().as_secs_f64())
+            }
+            Inserter::File(f, at) => {
+                let bytes: &[u8] = bytemuck::cast_slice(a.as_slice().ok_or("not contiguous")?);
+                let t = Instant::now();
+                f.write_all_at(bytes, *at)?;
+                f.sync_data()?;
+                let s = t.elapsed().as_secs_f64();
+                *at += bytes.len() as u64;
+                Ok(s)
+            }
+        }
+    }
+}
+
+/// `serve CONTENDER OUT`: an insert per line read, its time written back.
+fn serve(args: &[String]) -> R<()> {
+    let [_, contender, out, ..] = args else {
+        return Err("usage: bench_durable serve durable|default|fdatasync OUT".into());
+    };
+    let path = Path::new(out);
+    let mut ins = Inserter::new(contender, path)?;
+    let mut stdout = std::io::stdout().lock();
+    for (i, line) in std::io::stdin().lines().enumerate() {
+        line?;
+        let s = ins.insert("small", i, 0)?;
+        writeln!(stdout, "{s:.9}")?;
+        stdout.flush()?;
+    }
+    drop(ins);
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
 fn run(args: &[String]) -> R<Vec<f64>> {
     let [task, contender, out, ..] = args else {
         return Err("usage: bench_durable small|big durable|default|fdatasync OUT --n N".into());
@@ -55,47 +126,32 @@ fn run(args: &[String]) -> R<Vec<f64>> {
     let n = arg(args, "--n", 100)?;
     let mib = arg(args, "--mib", 16)?;
     let path = Path::new(out);
-    let _ = std::fs::remove_file(path);
+    let mut ins = Inserter::new(contender, path)?;
     let mut times = Vec::with_capacity(n);
-    match contender.as_str() {
-        "durable" | "default" => {
-            let mut o = OpenOptions::new();
-            o.create_new(true).durable(contender == "durable");
-            // SAFETY: the benchmark's own new file; nobody else truncates it.
-            let d = unsafe { o.open(path)? };
-            for i in 0..n {
-                let a = array(task, i, mib);
-                let key = format!("k{i}");
-                let t = Instant::now();
-                d.insert_array(&key, &a)?;
-                times.push(t.elapsed().as_secs_f64());
-            }
-            if d.len()? != n {
-                return Err("keys missing after the inserts".into());
-            }
-        }
-        "fdatasync" => {
-            let f = File::create(path)?;
-            f.sync_all()?;
-            let mut at = 0u64;
-            for i in 0..n {
-                let a = array(task, i, mib);
-                let bytes: &[u8] = bytemuck::cast_slice(a.as_slice().ok_or("not contiguous")?);
-                let t = Instant::now();
-                f.write_all_at(bytes, at)?;
-                f.sync_data()?;
-                times.push(t.elapsed().as_secs_f64());
-                at += bytes.len() as u64;
-            }
-        }
-        other => return Err(format!("unknown contender `{other}`").into()),
+    for i in 0..n {
+        times.push(ins.insert(task, i, mib)?);
     }
+    if let Inserter::Dict(d) = &ins {
+        if d.len()? != n {
+            return Err("keys missing after the inserts".into());
+        }
+    }
+    drop(ins);
     let _ = std::fs::remove_file(path);
     Ok(times)
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return match serve(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench_durable: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&args) {
         Ok(times) => {
             let mut line = String::from("insert");

@@ -2,7 +2,7 @@
 //! file per layout (v2 with 64-byte alignment fillers, and the mmappickle
 //! 1.0 layout), holding an array of every dtype and shape class, masked
 //! arrays with and without a mask, deleted and replaced keys, and generic
-//! values; plus `manifest.json` with each file's expected live entries in
+//! values (and, v2, a room at the end holding an unpublished entry); plus `manifest.json` with each file's expected live entries in
 //! canonical JSON. `fixtures/gen/check_files.py` then loads them with plain
 //! `pickle.load` (numpy 1.23.5 and numpy 2) and with mmappickle 1.0.0.
 //!
@@ -222,6 +222,21 @@ impl Writer {
         Ok(())
     }
 
+    /// A room, as a durable mmpk writer leaves at the end of its file: a
+    /// `BINBYTES` filler of 64 KiB whose payload holds the bytes of an
+    /// insert that never reached its publishing write (a live entry of key
+    /// `ghost`, which no reader may see).
+    fn room(&mut self) -> Result<(), String> {
+        let start = self.file.len();
+        write_filler(&mut self.file, 64 << 10).map_err(|e| e.to_string())?;
+        let one = from_json_str(r#"{"int":"1"}"#).map_err(|e| e.to_string())?;
+        let mut ghost = Vec::new();
+        write_value_entry(&mut ghost, "ghost", &one, 1, true).map_err(|e| e.to_string())?;
+        let at = start + 16;
+        self.file[at..at + ghost.len()].copy_from_slice(&ghost);
+        Ok(())
+    }
+
     fn finish(mut self) -> Built {
         self.file.extend_from_slice(&TERMINATOR);
         Built {
@@ -298,6 +313,9 @@ fn build(enc: Encoding, align: Option<u64>) -> Result<Built, String> {
     w.array("replaced", &f8, &[2], 1001, true)?;
     w.value("key \u{e9}\u{1f600}", r#"{"int":"7"}"#, true)?;
     w.value(&"k".repeat(255), r#"{"int":"255"}"#, true)?;
+    if enc == Encoding::V2 {
+        w.room()?;
+    }
     Ok(w.finish())
 }
 

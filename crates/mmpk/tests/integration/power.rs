@@ -137,6 +137,9 @@ pub enum Op {
     InsertMasked,
     InsertValue,
     Replace,
+    RoomInsertArray,
+    RoomInsertValue,
+    RoomReplace,
     Remove,
     RemoveMany,
     ReserveFillFlush,
@@ -152,11 +155,14 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 16] = [
+    pub const ALL: [Op; 19] = [
         Op::InsertArray,
         Op::InsertMasked,
         Op::InsertValue,
         Op::Replace,
+        Op::RoomInsertArray,
+        Op::RoomInsertValue,
+        Op::RoomReplace,
         Op::Remove,
         Op::RemoveMany,
         Op::ReserveFillFlush,
@@ -177,6 +183,9 @@ impl Op {
             Op::InsertMasked => "insert masked array",
             Op::InsertValue => "insert value",
             Op::Replace => "replace",
+            Op::RoomInsertArray => "insert array into a room",
+            Op::RoomInsertValue => "insert value into a room",
+            Op::RoomReplace => "replace into a room",
             Op::Remove => "remove",
             Op::RemoveMany => "remove 3 keys",
             Op::ReserveFillFlush => "reserve, fill, flush",
@@ -190,6 +199,14 @@ impl Op {
             Op::Convert => "convert",
             Op::Create => "create",
         }
+    }
+
+    /// Whether the base file ends with a room (made by a durable insert).
+    fn into_room(self) -> bool {
+        matches!(
+            self,
+            Op::RoomInsertArray | Op::RoomInsertValue | Op::RoomReplace
+        )
     }
 
     /// Keys the operation may change (every other key must stay as it was).
@@ -301,7 +318,15 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
                 d.insert_array("keep", &big(4)).unwrap();
             }
             fill_base(&d);
-            if matches!(op, Op::Vacuum | Op::VacuumInPlace) {
+            if op.into_room() {
+                // A durable insert leaves a room at the end (v2 layout),
+                // which the operation writes into.
+                drop(d);
+                // SAFETY: private test file.
+                let d = unsafe { opts(base_layout, true).open(&path) }.unwrap();
+                d.insert_array("pre", &ndarray::arr1(&[3.5f64, 4.5]))
+                    .unwrap();
+            } else if matches!(op, Op::Vacuum | Op::VacuumInPlace) {
                 d.insert_array("a", &big(9)).unwrap();
                 d.remove("s").unwrap();
             }
@@ -354,7 +379,13 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
                 &pickle(r#"{"list":[{"str":"hello"},{"bytes_b64":"AAEC"},{"int":"35"}]}"#),
             )
             .unwrap(),
-        Op::Replace => dict.as_ref().unwrap().insert_array("a", &big(3)).unwrap(),
+        Op::Replace | Op::RoomReplace => dict.as_ref().unwrap().insert_array("a", &big(3)).unwrap(),
+        Op::RoomInsertArray => dict.as_ref().unwrap().insert_array("n", &big(2)).unwrap(),
+        Op::RoomInsertValue => dict
+            .as_ref()
+            .unwrap()
+            .insert_pickle("n", &pickle(r#"{"list":[{"str":"room"},{"int":"7"}]}"#))
+            .unwrap(),
         Op::Remove => dict.as_ref().unwrap().remove("a").unwrap(),
         Op::RemoveMany => {
             let d = dict.as_ref().unwrap();
@@ -804,4 +835,32 @@ fn removing_any_one_sync_is_caught() {
         }
     }
     assert!(survivors.is_empty(), "mutants not caught: {survivors:?}");
+}
+
+/// An insert into a room makes the same two barriers as an append, and
+/// each is needed there too: without the first, the room's publishing
+/// write can land before the entry's bytes (a key visible over zeros);
+/// without the second, the call returns before it is on the disk.
+#[test]
+fn a_room_insert_needs_both_its_barriers() {
+    let _ = mmpk_test_support::fixtures_or_skip!("");
+    let ops = [Op::RoomInsertArray, Op::RoomReplace];
+    for op in ops {
+        let o = run(op, Layout::V2, true).check(SAMPLE, 5);
+        assert_eq!(o.violations, 0, "{:?}", o.examples);
+    }
+    let sites: Vec<String> = record::sync_sites()
+        .into_iter()
+        .filter(|s| s.contains("src/write.rs"))
+        .collect();
+    assert_eq!(sites.len(), 2, "{sites:?}");
+    for site in &sites {
+        record::skip_syncs_from(Some(site));
+        let caught: u64 = ops
+            .iter()
+            .map(|&op| run(op, Layout::V2, true).check(SAMPLE, 5).violations)
+            .sum();
+        record::skip_syncs_from(None);
+        assert!(caught > 0, "the room insert without the sync at {site}");
+    }
 }
