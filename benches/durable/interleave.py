@@ -106,9 +106,7 @@ def main():
     for w in who.values():
         w.close()
     sq = times["sqlite-full"]
-    print(
-        f"{a.n} durable inserts of float64[128] per contender, alternating insert by insert"
-    )
+    print(f"{a.n} durable inserts of float64[128] per contender, alternating insert by insert")
     # The disk's phases: steps where SQLite's insert took under 1 ms (a
     # barrier costs about a journal write) and the others (a barrier costs
     # a slow cache flush).
