@@ -386,8 +386,11 @@ pub(super) fn durable(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         r,
         "`vs SQLite FULL`: the contender's median per-insert time over SQLite's durable one \
          (lower is faster). Target (issue 16): a durable insert within {TARGET}× SQLite's: {}.\n\n\
-         Why two barriers per durable insert (and not one), and why a durable replace needs no \
-         third one: docs/design.md, \"Durability\".\n\n",
+         Why two barriers per durable insert (and not one), why they change no file size (the \
+         room a durable writer leaves at the end of its file), and why a durable replace needs \
+         no third one: docs/design.md, \"Barriers per durable call\". A barrier's cost here \
+         moves with the disk's phases from one contender's run to the next; \
+         `benches/durable/interleave.py` alternates contenders insert by insert.\n\n",
         ratios
             .iter()
             .map(|(t, x)| format!(
