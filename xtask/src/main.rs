@@ -32,7 +32,7 @@ mod python;
 mod soak;
 
 use std::env;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -298,11 +298,24 @@ fn python_ok(py: &Path, code: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Create (or reuse) a venv; `requirement` is what pip installs into it and
-/// `probe` the Python snippet that tells an existing venv is usable.
+/// Create (or reuse) a venv of `$PYTHON` (default `python3`); `requirement`
+/// is what pip installs into it and `probe` the Python snippet that tells
+/// an existing venv is usable.
 fn ensure_venv(
     ctx: &Ctx,
     name: &str,
+    requirement: Option<&str>,
+    probe: &str,
+) -> Result<PathBuf, String> {
+    venv_of(ctx, name, &base_python(), requirement, probe)
+}
+
+/// [`ensure_venv`] with the venv made by the interpreter `base`. A new venv
+/// gets the newest pip before `requirement`.
+fn venv_of(
+    ctx: &Ctx,
+    name: &str,
+    base: &OsStr,
     requirement: Option<&str>,
     probe: &str,
 ) -> Result<PathBuf, String> {
@@ -317,16 +330,11 @@ fn ensure_venv(
     }
     fs::create_dir_all(dir.parent().unwrap_or(&dir))
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    run(Command::new(base_python()).arg("-m").arg("venv").arg(&dir))?;
+    run(Command::new(base).arg("-m").arg("venv").arg(&dir))?;
     if let Some(req) = requirement {
-        run(Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
+        run(python::pip(&py).args(["install", "--quiet", "--upgrade", "pip"]))?;
+        run(python::pip(&py)
+            .args(["install", "--quiet"])
             .args(req.split_whitespace()))?;
     }
     if !python_ok(&py, probe) {

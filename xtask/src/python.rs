@@ -28,46 +28,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{python_ok, run, venv_python, Ctx};
+use crate::{run, venv_of, Ctx};
 
-/// Makes (or reuses) the venv `name` from `base` with `requirement`
-/// installed; `probe` tells an existing venv is usable.
-fn venv(
-    ctx: &Ctx,
-    name: &str,
-    base: &OsString,
-    requirement: &str,
-    probe: &str,
-) -> Result<PathBuf, String> {
-    let dir = ctx.venv(name);
-    let py = venv_python(&dir);
-    if py.exists() && python_ok(&py, probe) {
-        eprintln!("xtask: reusing {}", dir.display());
-        return Ok(py);
-    }
-    if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
-    }
-    fs::create_dir_all(dir.parent().unwrap_or(&dir))
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    run(Command::new(base).arg("-m").arg("venv").arg(&dir))?;
-    run(pip(&py)
-        .args(["install", "--upgrade", "pip"])
-        .arg("--quiet"))?;
-    run(pip(&py)
-        .arg("install")
-        .arg("--quiet")
-        .args(requirement.split_whitespace()))?;
-    if !python_ok(&py, probe) {
-        return Err(format!(
-            "{} does not pass its check `{probe}`",
-            dir.display()
-        ));
-    }
-    Ok(py)
-}
-
-fn pip(py: &Path) -> Command {
+/// `py -m pip`, without the version check.
+pub(crate) fn pip(py: &Path) -> Command {
     let mut c = Command::new(py);
     c.args(["-m", "pip", "--disable-pip-version-check"]);
     c
@@ -104,18 +68,18 @@ fn np2_base() -> OsString {
 
 pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let base = crate::base_python();
-    let np1 = venv(
+    let np1 = venv_of(
         ctx,
         "pytest-np1",
         &base,
-        "numpy==1.23.5 mmappickle==1.0.0 pytest hypothesis",
+        Some("numpy==1.23.5 mmappickle==1.0.0 pytest hypothesis"),
         "import numpy, mmappickle, pytest, hypothesis; assert numpy.__version__ == '1.23.5'",
     )?;
-    let np2 = venv(
+    let np2 = venv_of(
         ctx,
         "pytest-np2",
         &np2_base(),
-        "numpy>=2,<3 pytest hypothesis dask[array] moto[server]",
+        Some("numpy>=2,<3 pytest hypothesis dask[array] moto[server]"),
         "import numpy, pytest, hypothesis, dask.array, moto.server; \
          assert numpy.__version__.startswith('2.')",
     )?;
@@ -204,7 +168,7 @@ pub(crate) fn install_wheel(py: &Path, wheel: &Path) -> Result<(), String> {
 /// under `crates/mmpk-py` with its pyproject.toml's settings, everything
 /// else with the root `ruff.toml`'s.
 pub(crate) fn python_lint(ctx: &Ctx, _args: &[String]) -> Result<(), String> {
-    let py = venv(ctx, "ruff", &crate::base_python(), "ruff", "import ruff")?;
+    let py = crate::ensure_venv(ctx, "ruff", Some("ruff"), "import ruff")?;
     for args in [&["check", "."][..], &["format", "--check", "."][..]] {
         run(Command::new(&py)
             .current_dir(&ctx.root)
