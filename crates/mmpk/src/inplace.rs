@@ -155,24 +155,7 @@ pub(crate) fn copy_over(src: &File, dst: &File) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, File) {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        std::fs::write(&p, bytes).unwrap();
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&p)
-            .unwrap();
-        (dir, f)
-    }
-
-    fn read_all(f: &File) -> Vec<u8> {
-        let mut v = vec![0u8; f.metadata().unwrap().len() as usize];
-        f.read_exact_at(&mut v, 0).unwrap();
-        v
-    }
+    use crate::platform::tests::{file_with, read_all};
 
     #[test]
     fn overlapping_moves_in_both_directions_keep_the_bytes() {

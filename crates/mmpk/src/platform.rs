@@ -505,10 +505,12 @@ mod unix_seek {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, File) {
+    /// A file holding `bytes`, open for reading and writing (its directory
+    /// goes with the `TempDir`).
+    pub(crate) fn file_with(bytes: &[u8]) -> (tempfile::TempDir, File) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, bytes).unwrap();
@@ -520,7 +522,8 @@ mod tests {
         (dir, f)
     }
 
-    fn read_all(f: &File) -> Vec<u8> {
+    /// Every byte of `f`.
+    pub(crate) fn read_all(f: &File) -> Vec<u8> {
         let mut v = vec![0; f.metadata().unwrap().len() as usize];
         f.read_exact_at(&mut v, 0).unwrap();
         v
