@@ -2,7 +2,7 @@
 //! also a built-in exception), `KeyError`, and the `OSError` subclasses
 //! (`FileNotFoundError`, `PermissionError`, ...) with the file name set.
 
-use std::error::Error as _;
+use std::error::Error;
 
 use pyo3::exceptions::{PyKeyError, PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -30,7 +30,7 @@ pub(crate) fn new(py: Python<'_>, name: &'static str, message: String) -> PyErr 
 }
 
 /// The message of an error with its causes (`display: cause: cause`).
-fn message(e: &mmpk::Error) -> String {
+pub(crate) fn message(e: &dyn Error) -> String {
     let mut s = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -45,22 +45,9 @@ fn pin_of(t: PinTuple) -> EntryPin {
     EntryPin::new(ObjectVersion::new(size, etag, lm), key, offset, len, memo)
 }
 
-/// The message of an error with its causes.
-fn message(e: &RErr) -> String {
-    use std::error::Error as _;
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
-}
-
 /// A remote read's error as the Python exception a user expects.
 pub(crate) fn to_py(py: Python<'_>, e: RErr) -> PyErr {
-    let msg = message(&e);
+    let msg = errors::message(&e);
     match e {
         RErr::BadUrl { .. } => PyValueError::new_err(msg),
         RErr::NotFound { .. } => PyFileNotFoundError::new_err(msg),
