@@ -2,6 +2,7 @@
 //! (`mmpk::Dict::zarr_refs`, or `mmpk_remote::RemoteDict::zarr_refs` for a
 //! URL), for the thin Python wrapper in `python/mmpk/_zarr.py`.
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::dict::{retry, Core};
@@ -21,14 +22,8 @@ pub(crate) fn zarr_refs(
     url: String,
     chunk_bytes: u64,
 ) -> PyResult<RefsTuple> {
-    if chunk_bytes == 0 {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "chunk_mib must be above 0",
-        ));
-    }
+    let opts = options(url, chunk_bytes)?;
     let d = core.get().dict(py)?;
-    let mut opts = mmpk::zarr::Options::new(url);
-    opts.chunk_bytes = chunk_bytes;
     let refs = retry(py, || d.zarr_refs(&opts))?;
     Ok((refs.json, refs.skipped, refs.inlined))
 }
@@ -43,13 +38,17 @@ pub(crate) fn zarr_refs_remote(
     url: String,
     chunk_bytes: u64,
 ) -> PyResult<RefsTuple> {
+    let opts = options(url, chunk_bytes)?;
+    let refs = core.get().follow(py, |d| d.zarr_refs(&opts))?;
+    Ok((refs.json, refs.skipped, refs.inlined))
+}
+
+/// The options naming `url`, with chunks of about `chunk_bytes` (above 0).
+fn options(url: String, chunk_bytes: u64) -> PyResult<mmpk::zarr::Options> {
     if chunk_bytes == 0 {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "chunk_mib must be above 0",
-        ));
+        return Err(PyValueError::new_err("chunk_mib must be above 0"));
     }
     let mut opts = mmpk::zarr::Options::new(url);
     opts.chunk_bytes = chunk_bytes;
-    let refs = core.get().follow(py, |d| d.zarr_refs(&opts))?;
-    Ok((refs.json, refs.skipped, refs.inlined))
+    Ok(opts)
 }
