@@ -24,24 +24,14 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn emit(name: &str, v: f64) {
-    println!("{name}\t{v:.9}");
-}
+#[path = "../../../shared/timing.rs"]
+mod timing;
+use timing::{arg, emit};
 
 /// The same values as `f32_array` in `bench_files.rs` and `peers.py`.
 fn f32_array(mib: usize) -> Array1<f32> {
     let n = mib * (1 << 20) / 4;
     Array1::from_shape_fn(n, |i| (i % 1000) as f32)
-}
-
-fn arg(args: &[String], name: &str, default: usize) -> R<usize> {
-    match args.iter().position(|a| a == name) {
-        Some(i) => Ok(args
-            .get(i + 1)
-            .ok_or(format!("{name} needs a value"))?
-            .parse()?),
-        None => Ok(default),
-    }
 }
 
 /// Single-threaded sum as `f64`, with the 16-lane accumulator of mmpk's

@@ -31,15 +31,9 @@ use ndarray::Array1;
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn arg(args: &[String], name: &str, default: usize) -> R<usize> {
-    match args.iter().position(|a| a == name) {
-        Some(i) => Ok(args
-            .get(i + 1)
-            .ok_or(format!("{name} needs a value"))?
-            .parse()?),
-        None => Ok(default),
-    }
-}
+#[path = "../../../../benches/shared/timing.rs"]
+mod timing;
+use timing::arg;
 
 /// The `i`th array of the workload (as `peers.py` makes it).
 fn array(task: &str, i: usize, mib: usize) -> Array1<f64> {

@@ -28,9 +28,9 @@ use pickle_ops::{Pickle, Value};
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn emit(name: &str, v: f64) {
-    println!("{name}\t{v:.9}");
-}
+#[path = "../../../../benches/shared/timing.rs"]
+mod timing;
+use timing::{arg, emit};
 
 fn f32_array(mib: usize) -> Array1<f32> {
     let n = mib * (1 << 20) / 4;
@@ -39,16 +39,6 @@ fn f32_array(mib: usize) -> Array1<f32> {
 
 fn small(i: usize) -> Array1<f64> {
     Array1::from_elem(128, i as f64)
-}
-
-fn arg(args: &[String], name: &str, default: usize) -> R<usize> {
-    match args.iter().position(|a| a == name) {
-        Some(i) => Ok(args
-            .get(i + 1)
-            .ok_or(format!("{name} needs a value"))?
-            .parse()?),
-        None => Ok(default),
-    }
 }
 
 fn create(path: &Path) -> R<Dict> {

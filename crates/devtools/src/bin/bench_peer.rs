@@ -19,6 +19,10 @@ use std::time::Instant;
 
 use pickle_ops::{decode, encode};
 
+#[path = "../../../../benches/shared/timing.rs"]
+mod timing;
+use timing::{read, vm_hwm_kb};
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let r = match args.first().map(String::as_str) {
@@ -34,10 +38,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn read(path: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
 }
 
 /// Arguments of `time`.
@@ -120,17 +120,6 @@ fn time(args: &[String]) -> Result<(), String> {
     }
     print!("{out}");
     Ok(())
-}
-
-/// Peak resident set size so far (`VmHWM`), in kB.
-fn vm_hwm_kb() -> Result<u64, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("/proc/self/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmHWM in /proc/self/status".to_string())
 }
 
 fn peak(args: &[String]) -> Result<(), String> {
