@@ -15,8 +15,8 @@ Then a 1 MiB slice (rows of the first axis) from Python through
 `mmpk.open(URL)`, against mmpk-remote's `RemoteDict::array_slice` (its
 `remote_bench` example, given with --rust-bench) on the same URL.
 
-Prints the section's markdown to --out. The servers are the cluster
-tests' (crates/mmpk-py/cluster_tests/servers.py, on PYTHONPATH).
+Prints the section's markdown to --out. The servers are the Python
+tests' (crates/mmpk-py/testing/servers.py, on PYTHONPATH).
 """
 
 from __future__ import annotations

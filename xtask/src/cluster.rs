@@ -3,8 +3,9 @@
 //! server on 127.0.0.1 (issue 14, "The cluster, tested"): through the zarr
 //! chunk references with xarray and dask, and through `mmpk.dask`; and the
 //! README's "From Python, on a dask cluster" example runs as printed. The
-//! tests are `crates/mmpk-py/cluster_tests/`; the servers they start are in
-//! its `servers.py` (shared with `cargo xtask bench dask`).
+//! tests are `crates/mmpk-py/cluster_tests/`; the servers they start are
+//! those of `crates/mmpk-py/testing/servers.py` (shared with the Python
+//! package's tests, `cargo xtask zarr-test` and `cargo xtask bench dask`).
 //!
 //! The venv `target/venv/cluster` holds numpy 2, dask, distributed, xarray,
 //! zarr 3, fsspec, kerchunk, s3fs, aiohttp, requests, `moto[server]` and

@@ -1,6 +1,7 @@
 """Fixtures of the cluster tests (`cargo xtask cluster-test`): one mmpk file
 served by nginx and by moto's S3 server (behind a counting proxy), both on
-127.0.0.1, and a `dask.distributed.LocalCluster` of 2 worker processes.
+127.0.0.1 (`testing/servers.py`), and a `dask.distributed.LocalCluster` of
+2 worker processes.
 
 The environment comes from the xtask: MMPK_TEST_NGINX (nginx),
 MMPK_TEST_MOTO (moto_server)."""
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testing"))
 
 from servers import Moto, Nginx, moto_binary, nginx_binary  # noqa: E402
 

@@ -1,16 +1,29 @@
 """Shared fixtures: the repository root, the `mmpk` tool (for cross-checks
-with the Rust core), and a fresh file path per test."""
+with the Rust core), a fresh file path per test, and nginx and moto's S3
+server on 127.0.0.1 for the remote tests (`testing/servers.py`).
+
+The servers are found as `cargo xtask remote-test` finds them for
+mmpk-remote: nginx from `MMPK_TEST_NGINX` (else `nginx` on PATH or in
+/usr/sbin), `moto_server` from `MMPK_TEST_MOTO` (else the one of this
+Python's venv). Missing servers skip their tests, unless
+`MMPK_REQUIRE_SERVERS=1` (set by `cargo xtask python-test` for the venv that
+has moto), where they fail."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = Path(os.environ.get("MMPK_ROOT", HERE.parent.parent.parent))
+
+sys.path.insert(0, str(HERE.parent / "testing"))
+
+from servers import Moto, Nginx, find_moto, find_nginx  # noqa: E402
 
 
 @pytest.fixture
@@ -39,3 +52,28 @@ def run_cli(cli: str, *args: str, input: bytes | None = None) -> str:
     r = subprocess.run([cli, *args], input=input, capture_output=True)
     assert r.returncode == 0, r.stderr.decode()
     return r.stdout.decode()
+
+
+def _missing(what: str) -> str:
+    if os.environ.get("MMPK_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{what} not found (MMPK_REQUIRE_SERVERS=1)")
+    pytest.skip(f"{what} not found")
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory) -> Nginx:
+    """nginx serving a fresh directory, `nginx.root`, at `nginx.url`."""
+    exe = find_nginx() or _missing("nginx")
+    d = tmp_path_factory.mktemp("nginx")
+    (d / "www").mkdir()
+    n = Nginx(exe, d / "www", d)
+    yield n
+    n.close()
+
+
+@pytest.fixture(scope="module")
+def moto() -> Moto:
+    """moto's S3 server; `moto.direct` is its endpoint."""
+    m = Moto(find_moto() or _missing("moto_server"))
+    yield m
+    m.close()

@@ -13,18 +13,10 @@ import pytest
 
 da = pytest.importorskip("dask.array")
 import dask  # noqa: E402
-from remote_servers import Moto, Nginx  # noqa: E402
 
 import mmpk  # noqa: E402
 import mmpk.dask  # noqa: E402
 import mmpk.errors  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def nginx(tmp_path_factory):
-    n = Nginx(tmp_path_factory.mktemp("nginx"))
-    yield n
-    n.stop()
 
 
 def data():
@@ -47,7 +39,7 @@ def files(nginx):
     with mmpk.open(nginx.root / "f.mmpk", "w") as f:
         for k, v in d.items():
             f[k] = v
-    return {"path": str(nginx.root / "f.mmpk"), "url": nginx.url("f.mmpk"), "data": d}
+    return {"path": str(nginx.root / "f.mmpk"), "url": f"{nginx.url}/f.mmpk", "data": d}
 
 
 @pytest.mark.parametrize("where", ["path", "url"])
@@ -128,7 +120,7 @@ def test_key_replaced_or_file_vacuumed(nginx):
         f["pad"] = np.zeros(1000)
         f["a"] = a
     local = mmpk.dask.from_mmpk(str(path), "a", chunks=100)
-    remote = mmpk.dask.from_mmpk(nginx.url("g.mmpk"), "a", chunks=100)
+    remote = mmpk.dask.from_mmpk(f"{nginx.url}/g.mmpk", "a", chunks=100)
     with mmpk.open(path, "a") as f:
         f["more"] = np.ones(10)  # grows: both still read the old state
     assert local.sum().compute() == a.sum()
@@ -146,27 +138,23 @@ def test_key_replaced_or_file_vacuumed(nginx):
         local.sum().compute()
 
 
-def test_s3(tmp_path):
-    m = Moto()
-    try:
-        d = data()
-        p = tmp_path / "f.mmpk"
-        with mmpk.open(p, "w") as f:
-            f["cube"] = d["cube"]
-        m.put("dask-bucket", "f.mmpk", p.read_bytes())
-        opts = {
-            "key": "k",
-            "secret": "s",
-            "client_kwargs": {"endpoint_url": m.endpoint, "region_name": "us-east-1"},
-        }
-        x = mmpk.dask.from_mmpk(
-            "s3://dask-bucket/f.mmpk", "cube", chunks=(40, 16, 8), storage_options=opts
-        )
-        assert np.allclose(
-            x.mean(axis=(1, 2), dtype="f8").compute(), d["cube"].mean(axis=(1, 2), dtype="f8")
-        )
-    finally:
-        m.stop()
+def test_s3(tmp_path, moto):
+    d = data()
+    p = tmp_path / "f.mmpk"
+    with mmpk.open(p, "w") as f:
+        f["cube"] = d["cube"]
+    moto.put("dask-bucket", "f.mmpk", p.read_bytes())
+    opts = {
+        "key": "k",
+        "secret": "s",
+        "client_kwargs": {"endpoint_url": moto.direct, "region_name": "us-east-1"},
+    }
+    x = mmpk.dask.from_mmpk(
+        "s3://dask-bucket/f.mmpk", "cube", chunks=(40, 16, 8), storage_options=opts
+    )
+    assert np.allclose(
+        x.mean(axis=(1, 2), dtype="f8").compute(), d["cube"].mean(axis=(1, 2), dtype="f8")
+    )
 
 
 def test_mmpk_does_not_import_dask():
@@ -185,7 +173,7 @@ def test_worker_processes_read_their_chunks_and_raise_typed_errors(nginx):
     with mmpk.open(path, "w") as f:
         f["pad"] = np.zeros(100)
         f["a"] = a
-    url = nginx.url("p.mmpk")
+    url = f"{nginx.url}/p.mmpk"
     with dask.config.set(scheduler="processes", num_workers=2):
         for src in (str(path), url):
             x = mmpk.dask.from_mmpk(src, "a", chunks=100)

@@ -13,26 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from remote_servers import Moto, Nginx
 
 import mmpk
 import mmpk.errors
 
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def nginx(tmp_path_factory):
-    n = Nginx(tmp_path_factory.mktemp("nginx"))
-    yield n
-    n.stop()
-
-
-@pytest.fixture(scope="module")
-def moto():
-    m = Moto()
-    yield m
-    m.stop()
 
 
 def contents():
@@ -79,7 +64,7 @@ def same(a, b):
 def served(nginx):
     data = contents()
     write(nginx.root / "f.mmpk", data)
-    return nginx.url("f.mmpk"), data
+    return f"{nginx.url}/f.mmpk", data
 
 
 INDEXES = [
@@ -176,14 +161,14 @@ def test_a_range_of_rows_is_one_get_of_exactly_its_bytes(served, nginx):
     d = mmpk.open(url)
     a = d["big"]
     row = 250 * 8
-    before, logged = d.stats(), len(nginx.requests())
+    before, logged = d.stats(), len(nginx.hits())
     part = a[100:140, 3:7]
     after = d.stats()
     assert np.array_equal(part, data["big"][100:140, 3:7])
     assert after["requests"] - before["requests"] == 1
     assert after["bytes"] - before["bytes"] == 40 * row
     # The server says the same: one ranged GET of those bytes.
-    reqs = nginx.requests()[logged:]
+    reqs = nginx.hits()[logged:]
     assert [(m, s, n) for m, _, s, n, _ in reqs] == [("GET", 206, 40 * row)], reqs
     start = a.offset + 100 * row
     assert reqs[0][4] == f"bytes={start}-{start + 40 * row - 1}"
@@ -226,10 +211,10 @@ def test_one_index_per_process_and_values_decode_safely(served, nginx):
     assert d1._core is d2._core
     # A value naming a global outside the allowlist: safe by default.
     write(nginx.root / "unsafe.mmpk", {"obj": Path("/x"), "ok": 1})
-    u = mmpk.open(nginx.url("unsafe.mmpk"))
+    u = mmpk.open(f"{nginx.url}/unsafe.mmpk")
     with pytest.raises(mmpk.errors.UnsafePickleError):
         u["obj"]
-    assert mmpk.open(nginx.url("unsafe.mmpk"), trusted=True)["obj"] == Path("/x")
+    assert mmpk.open(f"{nginx.url}/unsafe.mmpk", trusted=True)["obj"] == Path("/x")
 
 
 def test_pickle_holds_the_pin_not_the_index(served, nginx):
@@ -238,7 +223,7 @@ def test_pickle_holds_the_pin_not_the_index(served, nginx):
     many = {f"k{i:04}": np.arange(i % 5 + 1) for i in range(2000)}
     many["big"] = data["big"]
     write(nginx.root / "many.mmpk", many)
-    a = mmpk.open(nginx.url("many.mmpk"))["big"]
+    a = mmpk.open(f"{nginx.url}/many.mmpk")["big"]
     blob = pickle.dumps(a)
     assert len(blob) < 1000, len(blob)
     b = pickle.loads(blob)
@@ -268,7 +253,7 @@ def test_a_growing_file_is_read_as_it_was(nginx):
     path = nginx.root / "grow.mmpk"
     base = np.arange(5000, dtype="<i8").reshape(500, 10)
     write(path, {"a": base})
-    url = nginx.url("grow.mmpk")
+    url = f"{nginx.url}/grow.mmpk"
     d = mmpk.open(url)
     a = d["a"]
     blob = pickle.dumps(a)
@@ -291,7 +276,7 @@ def test_a_rewritten_file_raises_changed(nginx):
     path = nginx.root / "rewrite.mmpk"
     big = np.arange(20000, dtype="<f4").reshape(2000, 10)
     write(path, {"pad": np.zeros(5000), "a": big})
-    url = nginx.url("rewrite.mmpk")
+    url = f"{nginx.url}/rewrite.mmpk"
     a = mmpk.open(url)["a"]
     assert np.array_equal(a[:2], big[:2])
     with mmpk.open(path, "r+") as w:
@@ -319,7 +304,7 @@ def test_without_etag_size_and_last_modified_then_the_entry_are_checked(nginx):
     path = nginx.root / "noetag" / "f.mmpk"
     base = np.arange(3000, dtype="<u2").reshape(300, 10)
     write(path, {"pad": np.zeros(3000), "a": base})
-    url = nginx.url("noetag/f.mmpk")
+    url = f"{nginx.url}/noetag/f.mmpk"
     d = mmpk.open(url)
     assert d.version[1] is None  # no ETag
     a = d["a"]
@@ -342,17 +327,17 @@ def test_anonymous_s3(moto, tmp_path):
     moto.put("public", "pub.mmpk", (tmp_path / "pub.mmpk").read_bytes(), public=True)
     d = mmpk.open(
         "s3://public/pub.mmpk",
-        storage_options={"anon": True, "endpoint_url": moto.endpoint, "region": "us-east-1"},
+        storage_options={"anon": True, "endpoint_url": moto.direct, "region": "us-east-1"},
     )
     assert np.array_equal(d["x"][10:20], np.arange(10.0, 20.0))
 
 
 def test_errors(nginx, tmp_path):
     with pytest.raises(FileNotFoundError):
-        mmpk.open(nginx.url("nothing.mmpk"))
+        mmpk.open(f"{nginx.url}/nothing.mmpk")
     (nginx.root / "plain.bin").write_bytes(b"not a pickle at all, long enough" * 4)
     with pytest.raises(mmpk.errors.NotMmpkError):
-        mmpk.open(nginx.url("plain.bin"))
+        mmpk.open(f"{nginx.url}/plain.bin")
     with pytest.raises(mmpk.errors.RemoteError):
         mmpk.open("http://127.0.0.1:1/f.mmpk", storage_options={"retries": 0, "timeout": 2})
     with pytest.raises(ValueError, match="not supported"):
@@ -377,8 +362,8 @@ def test_errors_raised_keep_their_type_through_pickle(served, nginx):
     url, _ = served
     raised = []
     for f in (
-        lambda: mmpk.open(nginx.url("nothing.mmpk")),
-        lambda: mmpk.open(nginx.url("plain.bin")) if (nginx.root / "plain.bin").exists() else 1,
+        lambda: mmpk.open(f"{nginx.url}/nothing.mmpk"),
+        lambda: mmpk.open(f"{nginx.url}/plain.bin") if (nginx.root / "plain.bin").exists() else 1,
         lambda: mmpk.open(url, "a"),
         lambda: mmpk.loads(b"\x80\x04cos\nsystem\n."),
         lambda: mmpk.loads(b"\x80\x04\xff"),
@@ -401,7 +386,7 @@ def test_s3(moto, tmp_path):
     opts = {
         "key": "testing",
         "secret": "a-secret-value",
-        "client_kwargs": {"endpoint_url": moto.endpoint, "region_name": "us-east-1"},
+        "client_kwargs": {"endpoint_url": moto.direct, "region_name": "us-east-1"},
     }
     d = mmpk.open(url, storage_options=opts)
     assert list(d) == list(data)
@@ -414,7 +399,7 @@ def test_s3(moto, tmp_path):
     same(d["masked"][3:], data["masked"][3:])
     blob = pickle.dumps(a)
     assert b"a-secret-value" not in blob and b"testing" not in blob
-    assert moto.endpoint.encode() in blob  # where to read, not who reads
+    assert moto.direct.encode() in blob  # where to read, not who reads
     # A fresh process: credentials from its own environment.
     code = (
         "import pickle, sys, mmpk\n"
@@ -446,7 +431,7 @@ def test_s3(moto, tmp_path):
     # The environment alone (as `mmpk ls` reads it).
     env = {
         **env,
-        "AWS_ENDPOINT_URL": moto.endpoint,
+        "AWS_ENDPOINT_URL": moto.direct,
         "AWS_ALLOW_HTTP": "true",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -462,7 +447,7 @@ def test_s3(moto, tmp_path):
 
 
 def test_s3_object_grown_then_replaced(moto, tmp_path):
-    opts = {"key": "k", "secret": "s", "endpoint_url": moto.endpoint, "region": "us-east-1"}
+    opts = {"key": "k", "secret": "s", "endpoint_url": moto.direct, "region": "us-east-1"}
     p = tmp_path / "g.mmpk"
     base = np.arange(4000, dtype="<i4").reshape(400, 10)
     write(p, {"pad": np.ones(2000), "a": base})

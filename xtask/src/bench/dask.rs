@@ -8,7 +8,7 @@
 //!
 //! The work is `benches/dask/dask_bench.py` in `target/venv/cluster` (made
 //! as `cargo xtask cluster-test` makes it, mmpk's wheel installed), with the
-//! servers of `crates/mmpk-py/cluster_tests/servers.py`. Its data (the mmpk
+//! servers of `crates/mmpk-py/testing/servers.py`. Its data (the mmpk
 //! file and the zarr store: twice the array's size) goes in
 //! `target/bench-data/dask/` and is deleted after the run. A full run
 //! rewrites its section of `BENCHMARKS.md`; `--quick` (a 64 MiB array,
@@ -66,11 +66,7 @@ pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     let data = data_dir(ctx, "dask")?;
     let out = data.join("section.md");
     let benches = ctx.root.join("benches").join("dask");
-    let servers = ctx
-        .root
-        .join("crates")
-        .join("mmpk-py")
-        .join("cluster_tests");
+    let servers = ctx.root.join("crates").join("mmpk-py").join("testing");
     let pythonpath = std::env::join_paths([&benches, &servers]).map_err(|e| e.to_string())?;
     let clock = Clock::start();
     let mut cmd = python(&py);

@@ -5,16 +5,16 @@ server), both started here on 127.0.0.1. Every array read equals the array
 in the file, as plain pickle.load (numpy 2) or `mmpk get --json` reads it.
 
 Run by `cargo xtask zarr-test`, which sets MMPK_BIN (the mmpk binary),
-MMPK_TEST_NGINX (nginx) and MMPK_TEST_MOTO (moto_server).
+MMPK_TEST_NGINX (nginx) and MMPK_TEST_MOTO (moto_server). The servers are
+the Python package's tests' (crates/mmpk-py/testing/servers.py).
 """
 
 import base64
 import json
 import os
 import pickle
-import socket
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import dask.array as da
@@ -28,6 +28,10 @@ import zarr
 MMPK = os.environ["MMPK_BIN"]
 ROOT = Path(__file__).resolve().parents[4]
 V1_FIXTURES = ROOT / "fixtures" / "mmappickle"
+
+sys.path.insert(0, str(ROOT / "crates" / "mmpk-py" / "testing"))
+
+from servers import Moto, Nginx, moto_binary, nginx_binary  # noqa: E402
 
 
 def mmpk(*args):
@@ -225,46 +229,11 @@ def test_v1_files(files):
     assert g["b"][...].tobytes() == arrays()["i2be"].tobytes()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, what):
-    t = time.time()
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.time() - t > 30:
-                raise RuntimeError(f"{what} did not start") from None
-            time.sleep(0.05)
-
-
 @pytest.fixture(scope="session")
 def nginx(files):
-    d = files["dir"]
-    port = free_port()
-    conf = d / "nginx.conf"
-    conf.write_text(
-        f"daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n"
-        f"error_log {d}/error.log;\nevents {{ worker_connections 64; }}\n"
-        f"http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp;\n"
-        f"  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n"
-        f"  scgi_temp_path {d}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n"
-        f"    root {files['www']};\n  }}\n}}\n"
-    )
-    p = subprocess.Popen([os.environ["MMPK_TEST_NGINX"], "-p", str(d), "-c", str(conf)])
-    try:
-        wait_port(port, p, "nginx")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        p.kill()
-        p.wait()
+    n = Nginx(nginx_binary(), files["www"], files["dir"] / "nginx")
+    yield n.url
+    n.close()
 
 
 def test_http(files, nginx):
@@ -281,18 +250,9 @@ def test_http(files, nginx):
 
 @pytest.fixture(scope="session")
 def moto(files):
-    port = free_port()
-    p = subprocess.Popen(
-        [os.environ["MMPK_TEST_MOTO"], "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port, p, "moto_server")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        p.kill()
-        p.wait()
+    m = Moto(moto_binary())
+    yield m.direct
+    m.close()
 
 
 def test_s3(files, moto):

@@ -1,23 +1,30 @@
-"""Servers on 127.0.0.1 for the cluster tests and `cargo xtask bench dask`:
+"""Servers on 127.0.0.1 for the Python tests and `cargo xtask bench dask`:
 nginx (with an access log of the bytes it sent and the Range asked for),
 moto's S3 server, and a counting proxy in front of moto (moto's own log has
-no byte counts). Every request the servers answer is a `Hit`."""
+no byte counts). Every request the servers answer is a `Hit`.
+
+One module for every suite that starts them: `cargo xtask python-test`
+(`tests/`, through its conftest), `cargo xtask cluster-test`
+(`cluster_tests/`), `cargo xtask zarr-test`
+(crates/mmpk-cli/tests/python/) and `cargo xtask bench dask`; each puts
+this directory on `sys.path`."""
 
 from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """One answered request: method, path, status, body bytes, Range."""
 
     method: str
@@ -47,11 +54,35 @@ def wait_port(port: int, proc: subprocess.Popen | None, what: str) -> None:
             time.sleep(0.05)
 
 
+def find_nginx() -> str | None:
+    """`MMPK_TEST_NGINX` (None if it does not exist), else `nginx` on PATH
+    or in /usr/sbin."""
+    p = os.environ.get("MMPK_TEST_NGINX")
+    if p:
+        return p if os.path.exists(p) else None
+    return shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+
+
+def find_moto() -> str | None:
+    """`MMPK_TEST_MOTO` (None if it does not exist), else the `moto_server`
+    of this Python's venv."""
+    p = os.environ.get("MMPK_TEST_MOTO")
+    if p:
+        return p if os.path.exists(p) else None
+    beside = Path(sys.executable).parent / "moto_server"
+    return str(beside) if beside.exists() else None
+
+
 class Nginx:
     """nginx serving `root` on a free port, logging every request as
-    `METHOD URI STATUS BODY_BYTES "RANGE"`."""
+    `METHOD URI STATUS BODY_BYTES "RANGE"`. Under `/noetag/`, the files of
+    `root/noetag/` without an ETag (Last-Modified and size only); under
+    `/slow/`, the files of `root` at 1 MiB/s per connection."""
 
     def __init__(self, binary: str, root: Path, workdir: Path, workers: int = 1):
+        self.root = root
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "tmp").mkdir(exist_ok=True)
@@ -72,6 +103,7 @@ class Nginx:
             f"  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n"
             f"  scgi_temp_path {d}/tmp;\n"
             f"  server {{\n    listen 127.0.0.1:{self.port};\n    root {root};\n"
+            "    location /noetag/ { etag off; }\n"
             # The same files at 1 MiB/s per connection: passes that last.
             f"    location /slow/ {{ alias {root}/; limit_rate 1m; }}\n  }}\n}}\n"
         )
@@ -85,9 +117,6 @@ class Nginx:
 
     def hits_now(self) -> list[Hit]:
         """The requests logged so far (those in flight are not, yet)."""
-        return self._read()
-
-    def _read(self) -> list[Hit]:
         out = []
         try:
             text = self.log.read_text()
@@ -99,15 +128,16 @@ class Nginx:
         return out
 
     def hits(self) -> list[Hit]:
-        """Every request so far, once the log stops growing (nginx writes a
-        line after its response)."""
-        last = self._read()
-        while True:
+        """Every request so far, once the log has not grown for 0.3 s (nginx
+        writes a request's line after its response, which may be after the
+        client has it)."""
+        last, stable = self.hits_now(), 0
+        while stable < 3:
             time.sleep(0.1)
-            now = self._read()
-            if now == last:
-                return now
+            now = self.hits_now()
+            stable = stable + 1 if now == last else 0
             last = now
+        return last
 
     def close(self) -> None:
         self.proc.terminate()
@@ -137,9 +167,29 @@ class Moto:
         self.direct = f"http://127.0.0.1:{self.port}"
         self.proxy = CountingProxy("127.0.0.1", self.port)
         self.url = self.proxy.url
+        self.buckets: set[str] = set()
 
     def hits(self) -> list[Hit]:
         return self.proxy.hits()
+
+    def put(self, bucket: str, key: str, data: bytes, public: bool = False) -> None:
+        """Puts an object straight to moto (not counted), creating its
+        bucket, signed with boto3 (which moto brings): moto refuses unsigned
+        overwrites."""
+        import boto3
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.direct,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        if bucket not in self.buckets:
+            s3.create_bucket(Bucket=bucket)
+            self.buckets.add(bucket)
+        extra = {"ACL": "public-read"} if public else {}
+        s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)
 
     def close(self) -> None:
         if getattr(self, "proxy", None) is not None:
@@ -217,8 +267,16 @@ class CountingProxy:
 
 
 def nginx_binary() -> str:
-    return os.environ.get("MMPK_TEST_NGINX", "/usr/sbin/nginx")
+    """nginx (`find_nginx`), or an error saying it is missing."""
+    exe = find_nginx()
+    if exe is None:
+        raise RuntimeError("nginx not found (set MMPK_TEST_NGINX)")
+    return exe
 
 
 def moto_binary() -> str:
-    return os.environ["MMPK_TEST_MOTO"]
+    """moto's server (`find_moto`), or an error saying it is missing."""
+    exe = find_moto()
+    if exe is None:
+        raise RuntimeError("moto_server not found (set MMPK_TEST_MOTO)")
+    return exe
