@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -138,3 +139,43 @@ def served(www, tmp_path):
     shutil.copyfile(www / "f.mmpk", p)
     yield p, name
     p.unlink(missing_ok=True)
+
+
+class Inserter:
+    """Another process inserting `late0`, `late1`, ... (float32 arrays of
+    256 KiB, 10 ms apart, at most 500) into the file at `path` until
+    stopped; started, it has made its first insert."""
+
+    SCRIPT = """
+import os, sys, time
+import numpy as np
+import mmpk
+path, stop = sys.argv[1], sys.argv[2]
+n = 0
+with mmpk.open(path, "r+") as d:
+    while not os.path.exists(stop) and n < 500:
+        d[f"late{n}"] = np.full((64, 1024), n, dtype="<f4")
+        n += 1
+        print(n, flush=True)
+        time.sleep(0.01)
+"""
+
+    def __init__(self, path: Path, stop: Path):
+        self.stop_file = stop
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.SCRIPT, str(path), str(stop)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert self.proc.stdout.readline().strip() == "1"
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> int:
+        """Stops it; returns how many arrays it inserted (its exit status
+        is `proc.returncode`)."""
+        self.stop_file.touch()
+        out, _ = self.proc.communicate(timeout=60)
+        return int(out.split()[-1]) if out.split() else 1

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import dask
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import BUCKET, s3_put, write_file
+from conftest import BUCKET, Inserter, s3_put, write_file
 
 import mmpk
 import mmpk.dask
@@ -132,40 +130,20 @@ def test_local_file(client, www, arrays):
     )
 
 
-INSERTER = """
-import os, sys, time
-import numpy as np
-import mmpk
-path, stop = sys.argv[1], sys.argv[2]
-n = 0
-with mmpk.open(path, "r+") as d:
-    while not os.path.exists(stop) and n < 500:
-        d[f"late{n}"] = np.full((64, 1024), n, dtype="<f4")
-        n += 1
-        print(n, flush=True)
-        time.sleep(0.01)
-"""
-
-
 def test_growing_file_gives_the_starting_state(client, nginx, served, arrays, tmp_path):
     path, name = served
     # /slow/: nginx sends at 1 MiB/s per connection, the pass lasts.
     xs = arrays_of(f"{nginx.url}/slow/{name}", arrays)
     want = local_results(arrays, xs)
-    stop = tmp_path / "stop"
     size0 = path.stat().st_size
-    writer = subprocess.Popen(
-        [sys.executable, "-c", INSERTER, str(path), str(stop)], stdout=subprocess.PIPE, text=True
-    )
+    writer = Inserter(path, tmp_path / "stop")
     try:
-        assert writer.stdout.readline().strip() == "1"
         size1 = path.stat().st_size
         got = client.compute([e for x in xs for e in reductions(x)], sync=True)
         size2 = path.stat().st_size
     finally:
-        stop.touch()
-        writer.communicate(timeout=60)
-    assert writer.returncode == 0
+        writer.stop()
+    assert writer.proc.returncode == 0
     assert size0 < size1 < size2, (size0, size1, size2)
     check_equal(got, want)
 

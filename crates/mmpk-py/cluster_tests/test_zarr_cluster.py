@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
-from conftest import BUCKET, s3_put
+from conftest import BUCKET, Inserter, s3_put
 
 import mmpk
 
@@ -141,23 +138,6 @@ def test_s3_sums_and_means(client, moto, www, arrays, s3_options, tmp_path):
     run_pass(client, moto, f"/{BUCKET}/dir/f.mmpk", refs_path, "s3", s3_options, arrays)
 
 
-INSERTER = textwrap.dedent(
-    """
-    import os, sys, time
-    import numpy as np
-    import mmpk
-    path, stop = sys.argv[1], sys.argv[2]
-    n = 0
-    with mmpk.open(path, "r+") as d:
-        while not os.path.exists(stop) and n < 500:
-            d[f"late{n}"] = np.full((64, 1024), n, dtype="<f4")
-            n += 1
-            print(n, flush=True)
-            time.sleep(0.01)
-    """
-)
-
-
 def test_growing_file_gives_the_starting_state(client, nginx, served, arrays, tmp_path):
     path, name = served
     # /slow/: nginx sends at 1 MiB/s per connection, the pass lasts.
@@ -167,31 +147,23 @@ def test_growing_file_gives_the_starting_state(client, nginx, served, arrays, tm
     refs = json.loads(refs_path.read_text())
     ds = open_refs(refs_path, "http", {})
     want = local_results(arrays, ds, KEYS)
-    stop = tmp_path / "stop"
     size0 = path.stat().st_size
-    writer = subprocess.Popen(
-        [sys.executable, "-c", INSERTER, str(path), str(stop)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    # Started after its first insert: read while the writer goes on.
+    writer = Inserter(path, tmp_path / "stop")
     try:
-        # Wait for the first insert, then read while the writer goes on.
-        assert writer.stdout.readline().strip() == "1"
         size1 = path.stat().st_size
         before = len(nginx.hits())
         exprs = [e for k in KEYS for e in reductions(ds[k])]
         got = client.compute(exprs, sync=True)
         size2 = path.stat().st_size
     finally:
-        stop.touch()
-        out, _ = writer.communicate(timeout=60)
-    assert writer.returncode == 0
+        n = writer.stop()
+    assert writer.proc.returncode == 0
     # The file grew before and while the cluster read it.
     assert size0 < size1 < size2, (size0, size1, size2)
     check_equal(got, want, arrays, KEYS)
     check_transfer(nginx.hits()[before:], f"/slow/{name}", refs, arrays, KEYS)
     # The keys inserted meanwhile are all there.
-    n = int(out.split()[-1])
     with mmpk.open(path) as d:
         assert sorted(d) == sorted([*arrays, "meta", *(f"late{i}" for i in range(n))])
 
