@@ -43,7 +43,7 @@ use std::collections::{HashMap, HashSet};
 
 use pickle_ops::decode::{decode_fragment, DecodeOptions};
 use pickle_ops::encode::encode_fragment;
-use pickle_ops::{text, NodeId, Op, Ops, Pickle};
+use pickle_ops::{text, NodeId, Op, Pickle};
 
 use crate::entry::Entry;
 use crate::error::{Error, Result};
@@ -338,6 +338,7 @@ struct Stored {
 }
 
 impl Stored {
+    #[inline]
     fn insert(&mut self, i: u64) {
         if i < self.next {
             return;
@@ -352,6 +353,7 @@ impl Stored {
         }
     }
 
+    #[inline]
     fn len(&self) -> u64 {
         self.next + self.extra.len() as u64
     }
@@ -397,6 +399,7 @@ impl Renumber {
 
 /// Classifies a memo op (`stored` resolves `MEMOIZE`'s implicit index).
 /// `None` for every other op.
+#[inline(always)]
 fn memo_op(op: &Op<'_>, offset: usize, stored: &Stored) -> Result<Option<Memo>> {
     let index = |t: &[u8]| text::index_text(t).unwrap_or(-1);
     Ok(Some(match *op {
@@ -417,28 +420,79 @@ fn memo_op(op: &Op<'_>, offset: usize, stored: &Stored) -> Result<Option<Memo>> 
     }))
 }
 
-/// The two-pass rewrite of `input` (found at `base` of the file: offsets
-/// in errors count from there).
-fn rewrite(input: &[u8], base: usize, memo_base: u32, mode: Mode) -> Result<GenericValue> {
-    let ops = || match mode {
-        Mode::Pickle => pickle_ops::ops(input),
-        Mode::Fragment => Ops::fragment(input, base),
-    };
-    if memo_base > MAX_MEMO {
-        return Err(Error::MemoMaxTooLarge {
-            memo_max: memo_base,
-        });
+/// What a pass of the rewriter does with each op: `start` and `end` are
+/// indices into its input.
+trait Visit<'a> {
+    fn op(&mut self, start: usize, op: Op<'a>, end: usize) -> Result<()>;
+}
+
+/// Runs `v` over the ops of `input` (found at `base` of the file), through
+/// `STOP` for a whole pickle, to the end of the input for a fragment;
+/// returns where the walk ended. A parse error ends it with its file
+/// offset.
+///
+/// Ops are parsed with [`pickle_ops::parse::parse_op_with`], `v` inlined
+/// into each opcode's branch of its fast path: one dispatch per op.
+#[inline(always)]
+fn walk<'a>(input: &'a [u8], base: usize, mode: Mode, v: &mut impl Visit<'a>) -> Result<usize> {
+    let mut pos = 0;
+    loop {
+        if mode == Mode::Fragment && pos >= input.len() {
+            return Ok(pos);
+        }
+        let rest = input.get(pos..).unwrap_or_default();
+        let (end, stop) =
+            pickle_ops::parse::parse_op_with(rest, At { v, pos }).map_err(|mut e| {
+                e.offset = base.saturating_add(pos);
+                Error::Op(e)
+            })??;
+        pos = end;
+        if stop && mode == Mode::Pickle {
+            return Ok(pos);
+        }
     }
-    // Pass 1: check the ops, count the stores, and note every fetched index.
-    // MEMOIZE indices are below the number of stores; explicit ones may be
-    // anything, so indices above that bound go to the sparse side.
-    let mut stores = 0usize;
-    let mut fetched_list = Vec::new();
-    let mut stored = Stored::default();
-    // A whole pickle (a value to store) is checked for its structure too.
-    let mut shape = (mode == Mode::Pickle).then(shape::Shape::default);
-    for r in ops() {
-        let (offset, op) = r?;
+}
+
+/// A visit of the op at `pos`: `v` inlined into each branch of
+/// `parse_op_with`'s fast path.
+struct At<'v, V> {
+    v: &'v mut V,
+    pos: usize,
+}
+
+impl<'a, V: Visit<'a>> pickle_ops::parse::OpVisit<'a> for At<'_, V> {
+    type Output = Result<(usize, bool)>;
+
+    #[inline(always)]
+    fn visit(self, op: Op<'a>, n: usize) -> Self::Output {
+        let stop = matches!(op, Op::Stop);
+        let end = self.pos + n;
+        self.v.op(self.pos, op, end).map(|()| (end, stop))
+    }
+}
+
+/// Pass 1: checks the ops, counts the stores, notes every fetched index
+/// and, until the first fetch, writes the output with every memo store
+/// dropped.
+struct Check<'a> {
+    input: &'a [u8],
+    base: usize,
+    mode: Mode,
+    /// The structural check, for a whole pickle (a value to store).
+    shape: Option<shape::Shape>,
+    stores: usize,
+    fetched: Vec<u64>,
+    stored: Stored,
+    /// The output without any memo store, while nothing is fetched.
+    out: Vec<u8>,
+    /// Where the pending run of copied ops starts.
+    run: usize,
+}
+
+impl<'a> Visit<'a> for Check<'a> {
+    #[inline(always)]
+    fn op(&mut self, start: usize, op: Op<'a>, end: usize) -> Result<()> {
+        let offset = self.base.saturating_add(start);
         match op {
             Op::Proto(p) if p > PROTOCOL => {
                 return Err(Error::UnsupportedProtocol {
@@ -446,23 +500,135 @@ fn rewrite(input: &[u8], base: usize, memo_base: u32, mode: Mode) -> Result<Gene
                     protocol: p,
                 })
             }
-            Op::Stop if mode == Mode::Fragment => return Err(Error::StopInValue { offset }),
+            Op::Stop if self.mode == Mode::Fragment => return Err(Error::StopInValue { offset }),
             _ => {}
         }
-        if let Some(shape) = shape.as_mut() {
+        if let Some(shape) = self.shape.as_mut() {
             shape.step(offset, &op).map_err(Error::Decode)?;
         }
-        match memo_op(&op, offset, &stored)? {
+        match memo_op(&op, offset, &self.stored)? {
             Some(Memo::Put(i)) => {
-                stores += 1;
-                stored.insert(i);
+                self.stores += 1;
+                self.stored.insert(i);
             }
-            Some(Memo::Get(i)) => fetched_list.push(i),
+            Some(Memo::Get(i)) => self.fetched.push(i),
+            None if !matches!(op, Op::Proto(_) | Op::Frame(_) | Op::Stop) => return Ok(()),
             None => {}
         }
+        // A dropped op (for now: every memo op, the framing).
+        if self.fetched.is_empty() {
+            self.out.extend_from_slice(&self.input[self.run..start]);
+        }
+        self.run = end;
+        Ok(())
     }
-    // Dense tables cover the fetched indices MEMOIZE can reach; no fetch,
-    // no table.
+}
+
+/// Pass 2 (only for a value that fetches): copies runs of other ops as
+/// they are, writes the renumbered memo ops with `pickle-ops`' writer,
+/// drops the rest.
+struct Renumbering<'a> {
+    input: &'a [u8],
+    base: usize,
+    fetched: IndexSet,
+    renumber: Renumber,
+    stored: Stored,
+    next: u32,
+    out: Vec<u8>,
+    run: usize,
+}
+
+impl<'a> Visit<'a> for Renumbering<'a> {
+    #[inline(always)]
+    fn op(&mut self, start: usize, op: Op<'a>, end: usize) -> Result<()> {
+        let offset = self.base.saturating_add(start);
+        let memo = memo_op(&op, offset, &self.stored)?;
+        if memo.is_none() && !matches!(op, Op::Proto(_) | Op::Frame(_) | Op::Stop) {
+            return Ok(());
+        }
+        self.out.extend_from_slice(&self.input[self.run..start]);
+        self.run = end;
+        match memo {
+            Some(Memo::Put(i)) => {
+                self.stored.insert(i);
+                if self.fetched.contains(i) {
+                    let next = self.next;
+                    if next >= MAX_MEMO {
+                        return Err(Error::MemoMaxTooLarge {
+                            memo_max: next.saturating_add(1),
+                        });
+                    }
+                    self.renumber.set(i, next);
+                    let put = match u8::try_from(next) {
+                        Ok(b) => Op::Binput(b),
+                        Err(_) => Op::LongBinput(next),
+                    };
+                    pickle_ops::write_op(&put, &mut self.out);
+                    self.next += 1;
+                }
+            }
+            Some(Memo::Get(i)) => {
+                let new = self.renumber.get(i).ok_or(Error::MemoGetWithoutPut {
+                    offset,
+                    index: i64::try_from(i).unwrap_or(i64::MAX),
+                })?;
+                let get = match u8::try_from(new) {
+                    Ok(b) => Op::Binget(b),
+                    Err(_) => Op::LongBinget(new),
+                };
+                pickle_ops::write_op(&get, &mut self.out);
+            }
+            // PROTO, FRAME, STOP: dropped.
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// The rewrite of `input` (found at `base` of the file: offsets in errors
+/// count from there).
+///
+/// Pass 1 ([`Check`]) already writes the output with every memo store
+/// dropped while nothing is fetched: for a value that fetches nothing (no
+/// shared or recursive object, the common case) that is the result, one
+/// pass over the ops. A value that fetches takes pass 2
+/// ([`Renumbering`]), which keeps the fetched stores and renumbers them.
+fn rewrite(input: &[u8], base: usize, memo_base: u32, mode: Mode) -> Result<GenericValue> {
+    if memo_base > MAX_MEMO {
+        return Err(Error::MemoMaxTooLarge {
+            memo_max: memo_base,
+        });
+    }
+    let mut check = Check {
+        input,
+        base,
+        mode,
+        shape: (mode == Mode::Pickle).then(shape::Shape::default),
+        stores: 0,
+        fetched: Vec::new(),
+        stored: Stored::default(),
+        out: Vec::with_capacity(input.len()),
+        run: 0,
+    };
+    let last = walk(input, base, mode, &mut check)?;
+    let Check {
+        stores,
+        fetched: fetched_list,
+        mut out,
+        run,
+        ..
+    } = check;
+    if fetched_list.is_empty() {
+        // After STOP, bytes are ignored.
+        out.extend_from_slice(&input[run..last]);
+        return Ok(GenericValue {
+            ops: out,
+            memo_max: memo_base,
+        });
+    }
+    drop(out);
+    // Dense tables cover the fetched indices MEMOIZE can reach; explicit
+    // indices may be anything, so those above go to the sparse side.
     let dense = fetched_list
         .iter()
         .max()
@@ -474,77 +640,22 @@ fn rewrite(input: &[u8], base: usize, memo_base: u32, mode: Mode) -> Result<Gene
         fetched.insert(i);
     }
     drop(fetched_list);
-
-    // Pass 2: copy runs of other ops as they are, write the renumbered
-    // memo ops with `pickle-ops`' writer, drop the rest.
-    let mut out = Vec::with_capacity(input.len());
-    let mut renumber = Renumber::new(dense);
-    let mut stored = Stored::default();
-    let mut next = memo_base;
-    let mut it = ops();
-    // Input index where the pending run of copied ops starts.
-    let mut run = 0usize;
-    let flush = |out: &mut Vec<u8>, run: usize, to: usize, offset: usize| {
-        let bytes = input.get(run..to).ok_or(Error::Overflow { offset })?;
-        out.extend_from_slice(bytes);
-        Ok::<(), Error>(())
+    let mut pass2 = Renumbering {
+        input,
+        base,
+        fetched,
+        renumber: Renumber::new(dense),
+        stored: Stored::default(),
+        next: memo_base,
+        out: Vec::with_capacity(input.len()),
+        run: 0,
     };
-    while let Some(r) = it.next() {
-        let (offset, op) = r?;
-        let start = offset.checked_sub(base).ok_or(Error::Overflow { offset })?;
-        let end = it
-            .position()
-            .checked_sub(base)
-            .ok_or(Error::Overflow { offset })?;
-        let memo = memo_op(&op, offset, &stored)?;
-        if memo.is_none() && !matches!(op, Op::Proto(_) | Op::Frame(_) | Op::Stop) {
-            continue;
-        }
-        flush(&mut out, run, start, offset)?;
-        run = end;
-        match memo {
-            Some(Memo::Put(i)) => {
-                stored.insert(i);
-                if fetched.contains(i) {
-                    if next >= MAX_MEMO {
-                        return Err(Error::MemoMaxTooLarge {
-                            memo_max: next.saturating_add(1),
-                        });
-                    }
-                    renumber.set(i, next);
-                    let put = match u8::try_from(next) {
-                        Ok(b) => Op::Binput(b),
-                        Err(_) => Op::LongBinput(next),
-                    };
-                    pickle_ops::write_op(&put, &mut out);
-                    next += 1;
-                }
-            }
-            Some(Memo::Get(i)) => {
-                let new = renumber.get(i).ok_or(Error::MemoGetWithoutPut {
-                    offset,
-                    index: i64::try_from(i).unwrap_or(i64::MAX),
-                })?;
-                let get = match u8::try_from(new) {
-                    Ok(b) => Op::Binget(b),
-                    Err(_) => Op::LongBinget(new),
-                };
-                pickle_ops::write_op(&get, &mut out);
-            }
-            // PROTO, FRAME, STOP: dropped.
-            None => {}
-        }
-    }
-    // The last run ends where the iteration ended (after STOP, bytes are
-    // ignored).
-    let last = it
-        .position()
-        .checked_sub(base)
-        .ok_or(Error::Overflow { offset: base })?;
-    flush(&mut out, run, last.max(run), base)?;
+    let last = walk(input, base, mode, &mut pass2)?;
+    let mut out = pass2.out;
+    out.extend_from_slice(&input[pass2.run..last]);
     Ok(GenericValue {
         ops: out,
-        memo_max: next,
+        memo_max: pass2.next,
     })
 }
 

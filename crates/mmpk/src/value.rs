@@ -91,6 +91,11 @@ impl Dict {
         self.with_lock(|s, st| {
             insert_generic_locked(s, st, key, |memo| match memo {
                 1 => Ok(at1),
+                // Nothing kept in the memo: the ops are the same at any base.
+                _ if at1.memo_max == 1 => Ok(GenericValue {
+                    ops: at1.ops,
+                    memo_max: memo,
+                }),
                 _ => rebase_value(&at1.ops, 0, memo),
             })
         })
@@ -222,6 +227,20 @@ mod tests {
         let custom = b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x01C\x94\x93\x94)\x81\x94.";
         d.insert_pickle_bytes("c", custom).unwrap();
         assert!(matches!(d.get("c").unwrap(), Value::Pickle(_)));
+        // It keeps no memo store: its ops are the same at the file's memo
+        // base (3 here) as at 1, and its memo_max is that base.
+        assert_eq!(
+            d.value_bytes("c").unwrap(),
+            rewrite_pickle(custom, 3).unwrap().ops
+        );
+        let file = std::fs::read(d.path()).unwrap();
+        let s = mmpk_format::scan(&file).unwrap();
+        let c = s.entries.iter().find(|e| e.entry.key == "c").unwrap();
+        assert_eq!(c.entry.memo_max, 3);
+        // A shared value after it still starts at 3.
+        d.insert_pickle_bytes("d", shared).unwrap();
+        assert_eq!(&d.value_bytes("d").unwrap()[..], b"](\x8c\x02abq\x03h\x03e");
+        d.remove("d").unwrap();
         // Not exactly one valid pickle of protocol <= 4: refused, nothing written.
         for bad in [
             &b"NN"[..],

@@ -11,7 +11,10 @@
 //! - `floats_N`: `[float(i) for i in range(N)]` (9.0 MB for N = 1,000,000).
 //!
 //! Each is decoded (`decode/…`) and encoded (`encode/…`, from the decoded
-//! graph) for N = 1,000 and 1,000,000; throughput is in pickle bytes.
+//! graph) for N = 1,000 and 1,000,000, and its ops are walked (`ops/…`:
+//! the `Ops` iterator, each op's opcode byte summed, as a lexer-level
+//! consumer such as the disassembler or mmpk's memo rewrite sees them);
+//! throughput is in pickle bytes.
 //! Outputs are dropped outside the timed region. Sample counts are
 //! kept small so that the whole run takes a few minutes on a 2-core machine.
 use std::hint::black_box;
@@ -109,5 +112,28 @@ fn bench_codec(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_codec);
+fn bench_ops(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ops");
+    for case in cases().iter().filter(|c| c.bytes.len() > 1 << 20) {
+        g.sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        g.throughput(Throughput::Bytes(case.bytes.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::from_parameter(&case.name),
+            &case.bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    pickle_ops::ops(black_box(bytes))
+                        .map(|r| u64::from(r.expect("op").1.opcode().byte()))
+                        .sum::<u64>()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_codec, bench_ops);
 criterion_main!(benches);

@@ -350,9 +350,187 @@ fn one_op(input: &[u8]) -> R<'_, Op<'_>> {
     Ok((rest, op))
 }
 
+/// `N` bytes of `input` from `at`, if present.
+#[inline(always)]
+fn fixed<const N: usize>(input: &[u8], at: usize) -> Option<[u8; N]> {
+    input.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+/// `input[at..at + n]`, if present.
+#[inline(always)]
+fn payload(input: &[u8], at: usize, n: usize) -> Option<(&[u8], usize)> {
+    let end = at.checked_add(n)?;
+    Some((input.get(at..end)?, end))
+}
+
+/// What [`parse_op_with`] hands each parsed op to: any
+/// `FnOnce(Op, usize) -> R` closure, or a type of the caller's whose
+/// [`OpVisit::visit`] is marked `#[inline(always)]` (a closure's body
+/// cannot be, and a large one is not inlined into every branch).
+pub trait OpVisit<'a> {
+    /// What the visit returns.
+    type Output;
+    /// Takes the op and the number of bytes it took.
+    fn visit(self, op: Op<'a>, len: usize) -> Self::Output;
+}
+
+impl<'a, R, F: FnOnce(Op<'a>, usize) -> R> OpVisit<'a> for F {
+    type Output = R;
+    #[inline(always)]
+    fn visit(self, op: Op<'a>, len: usize) -> R {
+        self(op, len)
+    }
+}
+
+/// Parses one op at the start of `input` and returns `f.visit(op, len)`,
+/// `len` being the bytes it took: the same as `f` applied to
+/// [`parse_op`]'s result.
+///
+/// The binary opcodes CPython's pickler writes for builtin data (and its
+/// memo and framing ops) are decoded by a hand-written fast path that
+/// calls `f` in each opcode's own branch. Inlined there, `f` sees the
+/// opcode as a constant, so a caller that matches on the op again (a
+/// checker, a rewriter) does one dispatch per op, not two, and the op is
+/// never stored as a value in between. Every other opcode, and every
+/// input the fast path does not fully accept (a truncated argument), goes
+/// to the general parser, which says what is wrong: both paths give the
+/// same result for every input.
+///
+/// A closure's parameter types are not inferred through [`OpVisit`]:
+/// name them, or pass a function.
+///
+/// ```
+/// use pickle_ops::parse::parse_op_with;
+/// use pickle_ops::Op;
+///
+/// fn is_memo_store(op: Op<'_>, _len: usize) -> bool {
+///     matches!(op, Op::Memoize | Op::Binput(_) | Op::LongBinput(_) | Op::Put(_))
+/// }
+/// assert_eq!(parse_op_with(b"\x94", is_memo_store), Ok(true));
+/// assert_eq!(parse_op_with(b"K\x05", |_: Op<'_>, len: usize| len), Ok(2));
+/// assert!(parse_op_with(b"J\x01", is_memo_store).is_err());
+/// ```
+#[inline(always)]
+pub fn parse_op_with<'a, V: OpVisit<'a>>(input: &'a [u8], f: V) -> Result<V::Output, ParseError> {
+    macro_rules! op {
+        ($op:expr, $len:expr) => {
+            return Ok(f.visit($op, $len))
+        };
+    }
+    // Length-prefixed payloads: the op and its end, when all present.
+    macro_rules! sized {
+        ($variant:ident, $at:expr, $len:expr) => {
+            if let Some((s, end)) = $len.and_then(|n| payload(input, $at, n)) {
+                op!(Op::$variant(s), end)
+            }
+        };
+    }
+    let byte1 = input.get(1).copied();
+    let u8_len = byte1.map(usize::from);
+    let u32_len = fixed::<4>(input, 1).map(|a| u32::from_le_bytes(a) as usize);
+    let u64_len = || fixed::<8>(input, 1).and_then(|a| usize::try_from(u64::from_le_bytes(a)).ok());
+    match input.first().copied() {
+        Some(b'(') => op!(Op::Mark, 1),
+        Some(b')') => op!(Op::EmptyTuple, 1),
+        Some(b'.') => op!(Op::Stop, 1),
+        Some(b'0') => op!(Op::Pop, 1),
+        Some(b'N') => op!(Op::None, 1),
+        Some(b'R') => op!(Op::Reduce, 1),
+        Some(b']') => op!(Op::EmptyList, 1),
+        Some(b'a') => op!(Op::Append, 1),
+        Some(b'b') => op!(Op::Build, 1),
+        Some(b'e') => op!(Op::Appends, 1),
+        Some(b's') => op!(Op::Setitem, 1),
+        Some(b't') => op!(Op::Tuple, 1),
+        Some(b'u') => op!(Op::Setitems, 1),
+        Some(b'}') => op!(Op::EmptyDict, 1),
+        Some(0x81) => op!(Op::Newobj, 1),
+        Some(0x85) => op!(Op::Tuple1, 1),
+        Some(0x86) => op!(Op::Tuple2, 1),
+        Some(0x87) => op!(Op::Tuple3, 1),
+        Some(0x88) => op!(Op::Newtrue, 1),
+        Some(0x89) => op!(Op::Newfalse, 1),
+        Some(0x8f) => op!(Op::EmptySet, 1),
+        Some(0x90) => op!(Op::Additems, 1),
+        Some(0x91) => op!(Op::Frozenset, 1),
+        Some(0x93) => op!(Op::StackGlobal, 1),
+        Some(0x94) => op!(Op::Memoize, 1),
+        Some(b'K') => {
+            if let Some(v) = byte1 {
+                op!(Op::Binint1(v), 2)
+            }
+        }
+        Some(b'h') => {
+            if let Some(v) = byte1 {
+                op!(Op::Binget(v), 2)
+            }
+        }
+        Some(b'q') => {
+            if let Some(v) = byte1 {
+                op!(Op::Binput(v), 2)
+            }
+        }
+        Some(0x80) => {
+            if let Some(v) = byte1 {
+                op!(Op::Proto(v), 2)
+            }
+        }
+        Some(b'M') => {
+            if let Some(a) = fixed(input, 1) {
+                op!(Op::Binint2(u16::from_le_bytes(a)), 3)
+            }
+        }
+        Some(b'J') => {
+            if let Some(a) = fixed(input, 1) {
+                op!(Op::Binint(i32::from_le_bytes(a)), 5)
+            }
+        }
+        Some(b'j') => {
+            if let Some(a) = fixed(input, 1) {
+                op!(Op::LongBinget(u32::from_le_bytes(a)), 5)
+            }
+        }
+        Some(b'r') => {
+            if let Some(a) = fixed(input, 1) {
+                op!(Op::LongBinput(u32::from_le_bytes(a)), 5)
+            }
+        }
+        Some(b'G') => {
+            if let Some(a) = fixed(input, 1) {
+                op!(Op::Binfloat(f64::from_be_bytes(a)), 9)
+            }
+        }
+        Some(0x95) => {
+            if let Some(a) = fixed(input, 1) {
+                op!(Op::Frame(u64::from_le_bytes(a)), 9)
+            }
+        }
+        Some(0x8c) => sized!(ShortBinunicode, 2, u8_len),
+        Some(b'X') => sized!(Binunicode, 5, u32_len),
+        Some(0x8d) => sized!(Binunicode8, 9, u64_len()),
+        Some(b'C') => sized!(ShortBinbytes, 2, u8_len),
+        Some(b'B') => sized!(Binbytes, 5, u32_len),
+        Some(0x8e) => sized!(Binbytes8, 9, u64_len()),
+        Some(0x8a) => sized!(Long1, 2, u8_len),
+        _ => {}
+    }
+    let (op, len) = parse_op_general(input)?;
+    Ok(f.visit(op, len))
+}
+
 /// Parses one op at the start of `input`; returns it and the bytes it took.
+///
+/// The binary opcodes CPython writes for builtin data are decoded by a
+/// hand-written fast path ([`parse_op_with`]); the rest (and every error)
+/// by the general parser. Both give the same result for any input.
 #[inline]
 pub fn parse_op(input: &[u8]) -> Result<(Op<'_>, usize), ParseError> {
+    parse_op_with(input, |op, len| (op, len))
+}
+
+/// [`parse_op`] without its fast path.
+#[inline(never)]
+fn parse_op_general(input: &[u8]) -> Result<(Op<'_>, usize), ParseError> {
     match one_op(input) {
         Ok((rest, op)) => Ok((op, input.len() - rest.len())),
         Err(nom::Err::Error(PErr(kind)) | nom::Err::Failure(PErr(kind))) => {
@@ -508,6 +686,66 @@ mod tests {
         assert_eq!(got[6], Op::Global(b"os", b"sep"));
         assert_eq!(got[7], Op::Put(b"0"));
         assert_eq!(got[8], Op::Get(b"0"));
+    }
+
+    fn summary(op: Op<'_>, len: usize) -> (Opcode, crate::Arg<'_>, usize) {
+        (op.opcode(), op.arg(), len)
+    }
+
+    /// Both paths of [`parse_op`] agree on `input`: what the fast path
+    /// accepts, the general parser parses the same; the rest is the
+    /// general parser's.
+    fn same_as_general(input: &[u8]) {
+        let general = parse_op_general(input);
+        assert_eq!(parse_op(input), general, "{input:02x?}");
+        let with = parse_op_with(input, summary);
+        let general = general.map(|(op, len)| (op.opcode(), op.arg(), len));
+        assert_eq!(with, general, "{input:02x?}");
+    }
+
+    /// Every opcode byte (and every other byte) with a length field of
+    /// `len` in its width, followed by `tail`: complete, truncated and
+    /// oversized arguments alike.
+    fn with_length(first: u8, len: u64, tail: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for width in [0usize, 1, 2, 4, 8] {
+            let mut v = vec![first];
+            v.extend_from_slice(&len.to_le_bytes()[..width]);
+            v.extend_from_slice(tail);
+            out.push(v);
+        }
+        out
+    }
+
+    #[test]
+    fn fast_path_equals_the_general_parser_on_every_opcode() {
+        let tail: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37)).collect();
+        for first in 0..=255u8 {
+            for len in [0, 1, 3, 7, 8, 30, 39, 40, 41, 255, 1 << 32, u64::MAX] {
+                for v in with_length(first, len, &tail) {
+                    for cut in 0..=v.len() {
+                        same_as_general(&v[..cut]);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 4000, ..Default::default()
+        })]
+
+        #[test]
+        fn fast_path_equals_the_general_parser(
+            first in proptest::prelude::any::<u8>(),
+            len in 0u64..48,
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+        ) {
+            for v in with_length(first, len, &tail) {
+                same_as_general(&v);
+            }
+        }
     }
 
     #[test]

@@ -369,7 +369,17 @@ pub fn push_cp(out: &mut Vec<u8>, cp: u32) {
 
 /// Checks UTF-8 that may encode surrogates (Python's `surrogatepass`).
 /// Returns the offset of the first invalid byte on failure.
+#[inline]
 pub fn check_utf8_surrogatepass(s: &[u8]) -> Result<(), usize> {
+    // ASCII (most keys and short text) needs no decoding.
+    if s.is_ascii() {
+        return Ok(());
+    }
+    check_utf8_surrogatepass_general(s)
+}
+
+/// [`check_utf8_surrogatepass`] past its ASCII fast path.
+fn check_utf8_surrogatepass_general(s: &[u8]) -> Result<(), usize> {
     let Err(e) = std::str::from_utf8(s) else {
         return Ok(());
     };

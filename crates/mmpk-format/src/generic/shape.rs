@@ -90,10 +90,12 @@ type Step = std::result::Result<(), K>;
 
 impl Shape {
     /// Items above the topmost mark.
+    #[inline]
     fn depth(&self) -> usize {
         self.stack.len() - self.marks.last().copied().unwrap_or(0)
     }
 
+    #[inline]
     fn pop(&mut self) -> std::result::Result<Kind, K> {
         if self.depth() == 0 {
             return Err(K::StackUnderflow);
@@ -101,6 +103,7 @@ impl Shape {
         Ok(self.stack.pop().expect("depth checked"))
     }
 
+    #[inline]
     fn top(&self) -> std::result::Result<Kind, K> {
         if self.depth() == 0 {
             return Err(K::StackUnderflow);
@@ -110,12 +113,14 @@ impl Shape {
 
     /// Pops the items above the topmost mark and the mark; returns where
     /// they start (they stay on the stack: the caller truncates).
+    #[inline]
     fn pop_mark(&mut self) -> std::result::Result<usize, K> {
         self.marks.pop().ok_or(K::NoMark)
     }
 
     /// The target of an op below what it pops: there must be one above
     /// the (new) topmost mark.
+    #[inline]
     fn target(&self, at: usize) -> std::result::Result<Kind, K> {
         let fence = self.marks.last().copied().unwrap_or(0);
         if at <= fence {
@@ -139,16 +144,19 @@ impl Shape {
     }
 
     /// Runs `op`, found at `offset`.
+    #[inline(always)]
     pub(super) fn step(&mut self, offset: usize, op: &Op<'_>) -> Result<(), DecodeError> {
         self.step_inner(op)
             .map_err(|kind| DecodeError { offset, kind })
     }
 
+    #[inline]
     fn push(&mut self, k: Kind) -> Step {
         self.stack.push(k);
         Ok(())
     }
 
+    #[inline(always)]
     fn step_inner(&mut self, op: &Op<'_>) -> Step {
         let bad_text = |op: Opcode, why: &'static str| K::Parse(ParseErrorKind::BadText(op, why));
         match *op {
@@ -388,6 +396,7 @@ impl Shape {
     }
 
     /// The item below index `at` must be `want` (or anything).
+    #[inline]
     fn items_target(&self, op: Opcode, at: usize, want: Kind) -> Step {
         match self.target(at)? {
             k if k == want || k == Kind::Any => Ok(()),
