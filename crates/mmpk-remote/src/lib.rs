@@ -55,7 +55,9 @@
 //! needs no index: [`RemoteDict::pin`] gives an [`EntryPin`] (the object's
 //! version and the entry's frame), and [`RemoteObject::read_pinned`] reads
 //! byte ranges of that entry, following appends by re-validating the entry
-//! and refusing rewrites (see [`RemoteObject`]). [`RemoteDict::masked_info`]
+//! and refusing rewrites (see [`RemoteObject`]);
+//! [`RemoteObject::read_pinned_into`] does the same into the caller's
+//! buffers, each received chunk copied once. [`RemoteDict::masked_info`]
 //! locates a masked array's data and mask without reading them.
 //!
 //! [`RemoteDict::zarr_refs`] describes the file's arrays as a zarr store

@@ -185,6 +185,63 @@ impl RemoteObject {
     /// ranges are read from the new version; [`Error::Changed`] if the
     /// entry is no longer there.
     pub fn read_pinned(&self, pin: &EntryPin, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.check_inside(pin, ranges.iter().cloned())?;
+        let t = &self.src.t;
+        self.pinned(pin, |v, check| {
+            let mut all = check.to_vec();
+            all.extend_from_slice(ranges);
+            let mut got = t.block_on(t.get_many(&all, v))??;
+            let rest = got.split_off(check.len());
+            Ok((got, rest))
+        })
+    }
+
+    /// Reads, as [`RemoteObject::read_pinned`] does, the bytes from each
+    /// `start` of `reads` into its destination (as many bytes as it
+    /// holds), with no buffer of its own: every chunk received is copied
+    /// once, straight into place, and nothing is allocated for the data
+    /// (the destinations bound the read). Ranges are split and fetched in
+    /// parallel as for `read_pinned`, and pinned and re-validated the same
+    /// way. On an error the destinations hold some of the bytes and not
+    /// others: never trust them after an error.
+    ///
+    /// ```no_run
+    /// # fn main() -> mmpk_remote::Result<()> {
+    /// use mmpk_remote::{Options, RemoteDict};
+    /// let d = RemoteDict::open("https://example.org/f.mmpk", Options::new())?;
+    /// let (info, pin) = (d.array_info("cube")?, d.pin("cube")?);
+    /// // A buffer the caller owns (a numpy array's, a reused one...).
+    /// let mut rows = vec![0u8; 1 << 20];
+    /// d.object().read_pinned_into(&pin, &mut [(info.data_offset, &mut rows[..])])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn read_pinned_into(&self, pin: &EntryPin, reads: &mut [(u64, &mut [u8])]) -> Result<()> {
+        self.check_inside(
+            pin,
+            reads
+                .iter()
+                .map(|(s, d)| *s..s.saturating_add(d.len() as u64)),
+        )?;
+        let t = &self.src.t;
+        self.pinned(pin, |v, check| {
+            let both = async {
+                let head = async {
+                    if check.is_empty() {
+                        Ok(Vec::new())
+                    } else {
+                        t.get_many(check, v).await
+                    }
+                };
+                futures_util::future::join(head, t.get_many_into(reads, v)).await
+            };
+            let (head, data) = t.block_on(both)?;
+            data?;
+            Ok((head?, ()))
+        })
+    }
+
+    /// [`Error::BadUrl`] unless every range is inside the entry of `pin`.
+    fn check_inside(&self, pin: &EntryPin, ranges: impl Iterator<Item = Range<u64>>) -> Result<()> {
         for r in ranges {
             if r.start > r.end || r.start < pin.offset || r.end > pin.end() {
                 return Err(Error::BadUrl {
@@ -200,10 +257,21 @@ impl RemoteObject {
                 });
             }
         }
-        let t = &self.src.t;
+        Ok(())
+    }
+
+    /// Runs `read(version, check)` pinned to the entry of `pin`: first with
+    /// the version the entry is pinned to and no check ranges; if the
+    /// object changed, with its new version and the entry's check ranges
+    /// (whose bytes `read` returns first), which re-validate the entry.
+    fn pinned<T>(
+        &self,
+        pin: &EntryPin,
+        mut read: impl FnMut(&ObjectVersion, &[Range<u64>]) -> Result<(Vec<Bytes>, T)>,
+    ) -> Result<T> {
         let v = self.version_for(pin);
-        match t.block_on(t.get_many(ranges, &v))? {
-            Ok(got) => return Ok(got),
+        match read(&v, &[]) {
+            Ok((_, got)) => return Ok(got),
             Err(Error::Changed { .. }) => {}
             // A change can show as another error: without an ETag, a range
             // past the end of a shrunk object is a 416. Look before failing.
@@ -218,15 +286,16 @@ impl RemoteObject {
             if now.size < pin.end() {
                 return Err(self.moved_away(pin, &format!("the object is now {} bytes", now.size)));
             }
-            let mut all: Vec<Range<u64>> = pin.check_ranges().to_vec();
-            all.extend_from_slice(ranges);
-            match t.block_on(t.get_many(&all, &now))? {
-                Ok(mut got) => {
-                    let rest = got.split_off(2);
-                    return match entry_matches(&pin.key, pin.len, pin.memo_max, &got[0], &got[1]) {
+            match read(&now, &pin.check_ranges()) {
+                Ok((check, got)) => {
+                    let (head, tail) = match &check[..] {
+                        [h, t] => (&h[..], &t[..]),
+                        _ => (&[][..], &[][..]),
+                    };
+                    return match entry_matches(&pin.key, pin.len, pin.memo_max, head, tail) {
                         Some(LIVE | DELETED) => {
                             self.moved_lock().insert(pin.clone(), now);
-                            Ok(rest)
+                            Ok(got)
                         }
                         _ => Err(self.moved_away(pin, "its frame head or tail differs")),
                     };

@@ -241,14 +241,16 @@ impl Transport {
         }
     }
 
-    /// One ranged GET. With `expect`, sends `If-Match` (when there is an
-    /// ETag) and fails with [`Error::Changed`] if the response is of
-    /// another version; without, returns the version it saw.
-    pub(crate) async fn get(
+    /// Sends one ranged GET and checks its headers: with `expect`, sends
+    /// `If-Match` (when there is an ETag) and fails with [`Error::Changed`]
+    /// if the response is of another version. Returns the response, the
+    /// version it is of and its body's length (the server may shorten a
+    /// range that runs past the end).
+    async fn request(
         &self,
-        range: Range<u64>,
+        range: &Range<u64>,
         expect: Option<&ObjectVersion>,
-    ) -> Result<(Bytes, ObjectVersion)> {
+    ) -> Result<(object_store::GetResult, ObjectVersion, u64)> {
         let opts = GetOptions {
             range: Some(GetRange::Bounded(range.clone())),
             if_match: expect.and_then(|v| v.etag.clone()),
@@ -273,7 +275,6 @@ impl Transport {
                 });
             }
         }
-        // The server may shorten a range that runs past the end.
         let want = res.range.end.saturating_sub(res.range.start);
         if res.range.start != range.start {
             return Err(Error::Changed {
@@ -284,7 +285,19 @@ impl Transport {
                 ),
             });
         }
-        let mut buf = BytesMut::with_capacity(usize::try_from(want).unwrap_or(0).min(64 << 20));
+        Ok((res, seen, want))
+    }
+
+    /// Feeds the body of `res` (`want` bytes from `offset`) to `sink` chunk
+    /// by chunk, counting them; fails if it is shorter or longer.
+    async fn body(
+        &self,
+        res: object_store::GetResult,
+        offset: u64,
+        want: u64,
+        mut sink: impl FnMut(u64, &[u8]),
+    ) -> Result<()> {
+        let mut got = 0u64;
         let mut stream = res.into_stream();
         loop {
             match stream.next().await {
@@ -292,27 +305,92 @@ impl Transport {
                     self.counters
                         .bytes
                         .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    if (buf.len() + chunk.len()) as u64 > want {
+                    if got + chunk.len() as u64 > want {
                         return Err(Error::Changed {
                             url: self.url.clone(),
                             what: "the response is longer than its Content-Range".into(),
                         });
                     }
-                    buf.extend_from_slice(&chunk);
+                    sink(got, &chunk);
+                    got += chunk.len() as u64;
                 }
-                Some(Err(_)) | None if (buf.len() as u64) < want => {
+                Some(Err(_)) | None if got < want => {
                     return Err(Error::Truncated {
                         url: self.url.clone(),
-                        offset: range.start,
+                        offset,
                         needed: want,
-                        got: buf.len() as u64,
+                        got,
                     })
                 }
                 Some(Err(e)) => return Err(from_store(&self.url, e)),
-                None => break,
+                None => return Ok(()),
             }
         }
+    }
+
+    /// One ranged GET. With `expect`, sends `If-Match` (when there is an
+    /// ETag) and fails with [`Error::Changed`] if the response is of
+    /// another version; without, returns the version it saw.
+    pub(crate) async fn get(
+        &self,
+        range: Range<u64>,
+        expect: Option<&ObjectVersion>,
+    ) -> Result<(Bytes, ObjectVersion)> {
+        let (res, seen, want) = self.request(&range, expect).await?;
+        let mut buf = BytesMut::with_capacity(usize::try_from(want).unwrap_or(0).min(64 << 20));
+        self.body(res, range.start, want, |_, chunk| {
+            buf.extend_from_slice(chunk)
+        })
+        .await?;
         Ok((buf.freeze(), seen))
+    }
+
+    /// One ranged GET of `dst.len()` bytes from `start` of version `v`,
+    /// written straight into `dst` (each received chunk copied once).
+    async fn get_into(&self, start: u64, dst: &mut [u8], v: &ObjectVersion) -> Result<()> {
+        let range = start..start + dst.len() as u64;
+        let (res, _, want) = self.request(&range, Some(v)).await?;
+        if want < dst.len() as u64 {
+            return Err(Error::Truncated {
+                url: self.url.clone(),
+                offset: start,
+                needed: dst.len() as u64,
+                got: want,
+            });
+        }
+        self.body(res, start, want, |at, chunk| {
+            // `body` never passes more than `want` (= dst.len()) bytes.
+            dst[at as usize..at as usize + chunk.len()].copy_from_slice(chunk);
+        })
+        .await
+    }
+
+    /// Fills each `(start, dst)` of `reads` with the bytes from `start` of
+    /// version `v`: each split into requests of at most `max_request`
+    /// bytes, `concurrency` in flight, every part written in place. On an
+    /// error the destinations hold some bytes and not others.
+    pub(crate) async fn get_many_into(
+        &self,
+        reads: &mut [(u64, &mut [u8])],
+        v: &ObjectVersion,
+    ) -> Result<()> {
+        let step = usize::try_from(self.max_request).unwrap_or(usize::MAX);
+        let mut parts: Vec<(u64, &mut [u8])> = Vec::new();
+        for (start, dst) in reads.iter_mut() {
+            let mut at = *start;
+            for part in dst.chunks_mut(step) {
+                let n = part.len() as u64;
+                parts.push((at, part));
+                at += n;
+            }
+        }
+        let mut stream = futures_util::stream::iter(parts)
+            .map(|(at, dst)| self.get_into(at, dst, v))
+            .buffer_unordered(self.concurrency);
+        while let Some(res) = stream.next().await {
+            res?;
+        }
+        Ok(())
     }
 
     /// Reads `ranges` (each within the object) of version `v`: each split

@@ -9,7 +9,7 @@ use mmpk_remote::{EntryPin, Error, MaskKind, ObjectVersion, RemoteDict, RemoteOb
 
 use crate::files::Builder;
 use crate::quick;
-use crate::server::Server;
+use crate::server::{Mode, Server};
 
 fn big_rows() -> Vec<u8> {
     (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect()
@@ -112,6 +112,86 @@ fn a_rewrite_with_the_same_frame_is_read_as_it_is_now() {
     let got = o.read_pinned(&pin, std::slice::from_ref(&at)).unwrap();
     assert_eq!(&got[0][..], &other[..400], "not told apart from an append");
     assert_ne!(o.version_for(&pin), pin.version);
+}
+
+#[test]
+fn pinned_reads_into_buffers_follow_appends_and_refuse_rewrites() {
+    let s = Server::start();
+    let raw = big_rows();
+    let mask: Vec<u8> = (0..100_000u32).map(|i| (i % 3 == 0) as u8).collect();
+    let mut b = Builder::new(1);
+    b.masked("m", "<u4", &[1000, 100], &raw, &mask);
+    let f = b.finish();
+    s.put("f", f.clone());
+    let d = RemoteDict::open(&s.url("f"), quick()).unwrap();
+    let info = d.masked_info("m").unwrap();
+    let pin = d.pin("m").unwrap();
+    let (data_at, mask_at) = (info.data.data_offset, info.mask.data_offset);
+    // Requests of at most 64 KiB: the 400 KB of data are read in 7 parts
+    // and the 100 KB of mask in 2, several in flight, each written in place.
+    let o = RemoteObject::open(&s.url("f"), quick().max_request(64 << 10)).unwrap();
+    let read = |o: &RemoteObject, rows: std::ops::Range<usize>| {
+        let mut data = vec![0xeeu8; (rows.end - rows.start) * 400];
+        let mut m = vec![0xeeu8; (rows.end - rows.start) * 100];
+        let mut empty = [0u8; 0];
+        o.read_pinned_into(
+            &pin,
+            &mut [
+                (data_at + rows.start as u64 * 400, &mut data[..]),
+                (mask_at + rows.start as u64 * 100, &mut m[..]),
+                (data_at, &mut empty[..]),
+            ],
+        )
+        .map(|()| (data, m))
+    };
+    let (req0, _) = s.counters();
+    let (data, m) = read(&o, 0..1000).unwrap();
+    assert_eq!(data, raw);
+    assert_eq!(m, mask);
+    assert_eq!(s.counters().0 - req0, 7 + 2, "parts of at most 64 KiB");
+    let (data, m) = read(&o, 10..12).unwrap();
+    assert_eq!((&data[..], &m[..]), (&raw[4000..4800], &mask[1000..1200]));
+
+    // A writer appends: re-validated, then read from the new version.
+    let mut b = Builder::reopen(f.clone(), 2);
+    b.ops("x", b"K\x07", true);
+    s.put("f", b.finish());
+    let (data, m) = read(&o, 999..1000).unwrap();
+    assert_eq!((&data[..], &m[..]), (&raw[399_600..], &mask[99_900..]));
+    assert_ne!(o.version_for(&pin), pin.version);
+    let (req1, _) = s.counters();
+    read(&o, 0..1).unwrap();
+    assert_eq!(s.counters().0 - req1, 2, "the new version is remembered");
+
+    // Rewritten: another entry at its place.
+    let mut b = Builder::new(3);
+    b.masked("zz", "<u4", &[1000, 100], &raw, &mask);
+    s.put("f", b.finish());
+    let err = read(&o, 1..2).unwrap_err();
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    assert!(err.to_string().contains("rewritten"), "{err}");
+
+    // Ranges outside the entry, or running past its end, are refused
+    // without a request; so is one whose end overflows.
+    s.put("f", f.clone());
+    let o = RemoteObject::open(&s.url("f"), quick()).unwrap();
+    let (req2, _) = s.counters();
+    let mut buf = [0u8; 10];
+    for at in [0, pin.offset + pin.len - 5, u64::MAX - 3] {
+        let err = o
+            .read_pinned_into(&pin, &mut [(at, &mut buf[..])])
+            .unwrap_err();
+        assert!(matches!(err, Error::BadUrl { .. }), "{err}");
+    }
+    assert_eq!(s.counters().0, req2);
+
+    // A body cut short: a typed error, not a short read.
+    s.set_mode(Mode::CutBody(1000));
+    let mut buf = vec![0u8; 4000];
+    let err = o
+        .read_pinned_into(&pin, &mut [(data_at, &mut buf[..])])
+        .unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
 }
 
 #[test]
