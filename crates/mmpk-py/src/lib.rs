@@ -9,6 +9,7 @@ mod arrays;
 mod dict;
 mod errors;
 mod maint;
+mod pool;
 mod remote;
 mod values;
 mod zarr;
@@ -22,6 +23,9 @@ fn _mmpk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dict::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(dict::convert_in_place, m)?)?;
     m.add_function(wrap_pyfunction!(dict::convert_to, m)?)?;
+    m.add_class::<pool::PooledBuffer>()?;
+    m.add_function(wrap_pyfunction!(pool::pooled_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(pool::pool_stats, m)?)?;
     m.add_class::<remote::PyRemoteObject>()?;
     m.add_class::<remote::RemoteCore>()?;
     values::register(m)?;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use mmpk_remote::{
     EntryPin, Error as RErr, ObjectVersion, Options, Refresh, RemoteDict, RemoteObject,
 };
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::{
     PyFileNotFoundError, PyIndexError, PyKeyError, PyMemoryError, PyPermissionError,
     PyRuntimeError, PyValueError,
@@ -166,6 +167,37 @@ impl PyRemoteObject {
         let r: Vec<_> = ranges.iter().map(|&(s, e)| s..e).collect();
         let got = detached(py, || self.obj.read_pinned(&pin, &r))?;
         Ok(got.iter().map(|b| PyByteArray::new(py, b)).collect())
+    }
+
+    /// Reads the entry `pin`'s bytes into numpy arrays: `reads` is a list
+    /// of `(start, array)`, each array writable, C-contiguous, 1-D
+    /// `uint8` (a `view` of the caller's result), filled with as many
+    /// bytes from `start` as it holds. Nothing is allocated here: each
+    /// chunk received is copied once, into place, with the GIL released
+    /// (the arrays are borrowed meanwhile: a second borrow, from another
+    /// thread, fails).
+    fn read_into(
+        &self,
+        py: Python<'_>,
+        pin: PinTuple,
+        reads: Vec<(u64, Bound<'_, PyArray1<u8>>)>,
+    ) -> PyResult<()> {
+        let pin = pin_of(pin);
+        let mut borrowed = Vec::with_capacity(reads.len());
+        for (start, a) in &reads {
+            let rw = a
+                .try_readwrite()
+                .map_err(|e| PyValueError::new_err(format!("cannot write into the array: {e}")))?;
+            borrowed.push((*start, rw));
+        }
+        let mut dst = Vec::with_capacity(borrowed.len());
+        for (start, rw) in &mut borrowed {
+            let s = rw
+                .as_slice_mut()
+                .map_err(|e| PyValueError::new_err(format!("cannot write into the array: {e}")))?;
+            dst.push((*start, s));
+        }
+        detached(py, || self.obj.read_pinned_into(&pin, &mut dst))
     }
 
     /// Reads the header and index: a new `RemoteCore` on this handle's

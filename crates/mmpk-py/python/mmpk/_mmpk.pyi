@@ -3,6 +3,8 @@
 import os
 from typing import Any
 
+import numpy as np
+
 __version__: str
 
 class MapRegion:
@@ -73,7 +75,15 @@ class RemoteObject:
     def url(self) -> str: ...
     def stats(self) -> dict[str, int]: ...
     def read(self, pin: _Pin, ranges: list[tuple[int, int]]) -> list[bytearray]: ...
+    def read_into(self, pin: _Pin, reads: list[tuple[int, np.ndarray]]) -> None: ...
     def open_dict(self) -> RemoteCore: ...
+
+class PooledBuffer:
+    """The base object of an array made by :func:`pooled_bytes`: its
+    block goes back to the pool when the last array over it is gone."""
+
+def pooled_bytes(nbytes: int) -> np.ndarray: ...
+def pool_stats() -> tuple[int, int]: ...
 
 class RemoteCore:
     """The header and index of a remote file (the native half of

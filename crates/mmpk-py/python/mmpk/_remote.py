@@ -49,6 +49,9 @@ _KNOWN = frozenset(
 )
 #: Byte gaps up to this are read and dropped rather than split into requests.
 _GAP = 64 << 10
+#: Results of at least this many bytes are read into recycled blocks
+#: (``_mmpk.pooled_bytes``): no page faults for a worker's next chunk.
+_POOLED = 1 << 20
 
 _lock = threading.RLock()
 _by_prefix: dict[str, dict[str, Any]] = {}
@@ -339,6 +342,35 @@ def _basic_index(index: Any, ndim: int) -> list[Any]:
     return items
 
 
+def _empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A new C-contiguous array to read into (its bytes are arbitrary): a
+    recycled block for a large one (see ``_POOLED``)."""
+    n = dtype.itemsize
+    for d in shape:
+        n *= d
+    if n < _POOLED:
+        return np.empty(shape, dtype)
+    return _mmpk.pooled_bytes(n).view(dtype).reshape(shape)
+
+
+def _bytes(a: np.ndarray) -> np.ndarray:
+    """The bytes of ``a`` (a new C-contiguous array) as a 1-D ``uint8``
+    view: what ``RemoteObject.read_into`` writes into."""
+    return a.reshape(-1).view(np.uint8)
+
+
+def _places(out: np.ndarray, offset: int, row: int, runs: list[tuple[int, int]]) -> list[Any]:
+    """``(start, bytes)`` for ``read_into``: the runs ``(first row, rows)``
+    of an entry whose rows of ``row`` bytes start at ``offset``, laid one
+    after another in ``out``."""
+    flat = _bytes(out)
+    places, at = [], 0
+    for first, k in runs:
+        places.append((offset + first * row, flat[at : at + k * row]))
+        at += k * row
+    return places
+
+
 class RemoteArray:
     """An array of a remote mmpk file; its bytes are fetched when indexed.
 
@@ -494,30 +526,26 @@ class RemoteArray:
             return self._assemble(data, mask)
         step = rows.step
         row_data = elems * dt.itemsize
+        elementwise = self._mask is not None and self._mask[2] == "elementwise"
         # One range for a run (gaps of at most _GAP read and dropped), else
-        # one range per row.
+        # one range per row; read straight into the arrays returned.
         span = step == 1 or (step - 1) * row_data <= _GAP
         if span:
             first, stop = rows.start, rows[-1] + 1
-            runs = [(first, stop)]
+            runs = [(first, stop - first)]
         else:
-            runs = [(r, r + 1) for r in rows]
-        ranges = [(self._offset + a * row_data, self._offset + b * row_data) for a, b in runs]
-        elementwise = self._mask is not None and self._mask[2] == "elementwise"
-        if elementwise:
-            moff = self._mask[0]
-            ranges += [(moff + a * elems, moff + b * elems) for a, b in runs]
-        got = self._object().read(self._pin, ranges)
-        n = len(runs)
-        datas = [np.frombuffer(b, dt).reshape((-1, *rest)) for b in got[:n]]
-        data = datas[0] if len(datas) == 1 else np.concatenate(datas)
-        if span and step != 1:
-            data = data[::step]
+            runs = [(r, 1) for r in rows]
+        n_rows = sum(k for _, k in runs)
+        data = _empty((n_rows, *rest), dt)
+        reads = _places(data, self._offset, row_data, runs)
         mask = None
         if elementwise:
-            masks = [np.frombuffer(b, np.bool_).reshape((-1, *rest)) for b in got[n:]]
-            mask = masks[0] if len(masks) == 1 else np.concatenate(masks)
-            if span and step != 1:
+            mask = _empty((n_rows, *rest), np.dtype(np.bool_))
+            reads += _places(mask, self._mask[0], elems, runs)
+        self._object().read_into(self._pin, reads)
+        if span and step != 1:
+            data = data[::step]
+            if mask is not None:
                 mask = mask[::step]
         return self._assemble(data, mask)
 
@@ -535,15 +563,16 @@ class RemoteArray:
 
     def _whole_0d(self) -> Any:
         dt = self._dtype
-        ranges = [(self._offset, self._offset + self._nbytes)]
         elementwise = self._mask is not None and self._mask[2] == "elementwise"
-        if elementwise:
-            ranges.append((self._mask[0], self._mask[0] + self._mask[1]))
         if self._nbytes == 0 or dt.itemsize == 0:
             return self._assemble(np.zeros((), dt), np.zeros((), bool) if elementwise else None)
-        got = self._object().read(self._pin, ranges)
-        data = np.frombuffer(got[0], dt).reshape(())
-        mask = np.frombuffer(got[1], np.bool_).reshape(()) if elementwise else None
+        data = np.empty((), dt)
+        reads = [(self._offset, _bytes(data))]
+        mask = None
+        if elementwise:
+            mask = np.empty((), np.bool_)
+            reads.append((self._mask[0], _bytes(mask)))
+        self._object().read_into(self._pin, reads)
         return self._assemble(data, mask)
 
     def __getitem__(self, index: Any) -> Any:
