@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use crate::{ensure_venv, find_nginx, python, run, Ctx};
+use crate::{ensure_venv, python, run, Ctx};
 
 /// What `target/venv/cluster` holds (besides mmpk's wheel).
 pub(crate) const CLUSTER_VENV: &str = "numpy>=2,<3 zarr>=3,<4 xarray dask distributed fsspec \
@@ -31,24 +31,12 @@ pub(crate) fn cluster_venv(ctx: &Ctx) -> Result<(PathBuf, PathBuf), String> {
     let py = ensure_venv(ctx, "cluster", Some(CLUSTER_VENV), PROBE)?;
     let wheel = crate::python::build_wheel(ctx, &py)?;
     crate::python::install_wheel(&py, &wheel)?;
-    let moto = py
-        .parent()
-        .map(|bin| bin.join("moto_server"))
-        .ok_or("venv without a bin directory")?;
+    let moto = crate::venv_program(&py, "moto_server")?;
     Ok((py, moto))
 }
 
-/// nginx, or the error that says how to get it.
-pub(crate) fn nginx() -> Result<PathBuf, String> {
-    find_nginx().ok_or_else(|| {
-        "nginx not found: install it (Debian/Ubuntu: `apt-get install -y nginx`) \
-         or set MMPK_TEST_NGINX to its binary"
-            .to_string()
-    })
-}
-
 pub(crate) fn cluster_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
-    let nginx = nginx()?;
+    let nginx = crate::nginx()?;
     let (py, moto) = cluster_venv(ctx)?;
     let tests = ctx
         .root

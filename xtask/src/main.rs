@@ -648,14 +648,7 @@ fn run_fuzz(
 }
 
 fn conformance(ctx: &Ctx, args: &[String]) -> Result<(), String> {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    run(Command::new(cargo)
-        .current_dir(&ctx.root)
-        .args(["build", "-p", "mmpk-cli"]))?;
-    let exe = ctx
-        .target
-        .join("debug")
-        .join(format!("mmpk{}", env::consts::EXE_SUFFIX));
+    let exe = debug_mmpk(ctx)?;
     if !exe.exists() {
         return Err(format!("{} was not built", exe.display()));
     }
@@ -723,6 +716,33 @@ fn conformance_files(ctx: &Ctx) -> Result<(), String> {
 // remote-test
 // ---------------------------------------------------------------------------
 
+/// The `mmpk` tool, built (debug) for the tests that run it.
+fn debug_mmpk(ctx: &Ctx) -> Result<PathBuf, String> {
+    run(clean_cargo()
+        .current_dir(&ctx.root)
+        .args(["build", "--quiet", "-p", "mmpk-cli"]))?;
+    Ok(ctx
+        .target
+        .join("debug")
+        .join(format!("mmpk{}", env::consts::EXE_SUFFIX)))
+}
+
+/// The program `name` of the venv whose interpreter is `py`.
+fn venv_program(py: &Path, name: &str) -> Result<PathBuf, String> {
+    py.parent()
+        .map(|bin| bin.join(name))
+        .ok_or_else(|| format!("{}: a venv without a bin directory", py.display()))
+}
+
+/// nginx ([`find_nginx`]), or the error that says how to get it.
+pub(crate) fn nginx() -> Result<PathBuf, String> {
+    find_nginx().ok_or_else(|| {
+        "nginx not found: install it (Debian/Ubuntu: `apt-get install -y nginx`) \
+         or set MMPK_TEST_NGINX to its binary"
+            .to_string()
+    })
+}
+
 /// nginx: `MMPK_TEST_NGINX`, else `nginx` on `PATH` or in `/usr/sbin`.
 pub(crate) fn find_nginx() -> Option<PathBuf> {
     if let Some(p) = env::var_os("MMPK_TEST_NGINX") {
@@ -738,17 +758,12 @@ pub(crate) fn find_nginx() -> Option<PathBuf> {
 }
 
 fn remote_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
-    let nginx = find_nginx().ok_or(
-        "nginx not found: install it (Debian/Ubuntu: `apt-get install -y nginx`) \
-         or set MMPK_TEST_NGINX to its binary",
-    )?;
+    let nginx = nginx()?;
     let moto = match env::var_os("MMPK_TEST_MOTO") {
         Some(p) => PathBuf::from(p),
         None => {
             let py = ensure_venv(ctx, "moto", Some("moto[server]"), "import moto.server")?;
-            py.parent()
-                .map(|bin| bin.join("moto_server"))
-                .ok_or("venv without a bin directory")?
+            venv_program(&py, "moto_server")?
         }
     };
     if !moto.exists() {
@@ -794,10 +809,7 @@ const ZARR_VENV: &str = "numpy>=2,<3 zarr>=3,<4 xarray dask fsspec kerchunk s3fs
                          requests moto[server] pytest";
 
 fn zarr_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
-    let nginx = find_nginx().ok_or(
-        "nginx not found: install it (Debian/Ubuntu: `apt-get install -y nginx`) \
-         or set MMPK_TEST_NGINX to its binary",
-    )?;
+    let nginx = nginx()?;
     let py = ensure_venv(
         ctx,
         "zarr",
@@ -806,17 +818,8 @@ fn zarr_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
          moto.server, pytest; \
          assert numpy.__version__.startswith('2.') and zarr.__version__.startswith('3.')",
     )?;
-    let moto = py
-        .parent()
-        .map(|bin| bin.join("moto_server"))
-        .ok_or("venv without a bin directory")?;
-    run(clean_cargo()
-        .current_dir(&ctx.root)
-        .args(["build", "-p", "mmpk-cli"]))?;
-    let exe = ctx
-        .target
-        .join("debug")
-        .join(format!("mmpk{}", env::consts::EXE_SUFFIX));
+    let moto = venv_program(&py, "moto_server")?;
+    let exe = debug_mmpk(ctx)?;
     // Every dtype and shape class, both layouts (crates/devtools' conformance_files).
     let conformance = ctx.target.join("zarr-test").join("conformance");
     write_conformance_files(ctx, &conformance)?;

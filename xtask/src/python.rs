@@ -86,9 +86,6 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
 
     // The mmpk tool and mmpk-format's writer of every dtype, for the
     // cross-checks with Rust.
-    run(Command::new(env!("CARGO"))
-        .current_dir(&ctx.root)
-        .args(["build", "--quiet", "-p", "mmpk-cli"]))?;
     run(Command::new(env!("CARGO")).current_dir(&ctx.root).args([
         "build",
         "--quiet",
@@ -98,7 +95,7 @@ pub(crate) fn python_test(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         "--bin",
         "conformance_files",
     ]))?;
-    let cli = ctx.target.join("debug").join("mmpk");
+    let cli = crate::debug_mmpk(ctx)?;
     let files = ctx.target.join("debug").join("conformance_files");
 
     let wheel = build_wheel(ctx, &np1)?;

@@ -41,7 +41,7 @@ pub(super) fn dask_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     } else {
         (4096, 64, 3, 50)
     };
-    let nginx = crate::cluster::nginx()?;
+    let nginx = crate::nginx()?;
     let (py, _moto) = crate::cluster::cluster_venv(ctx)?;
     // The Rust figure: release for the real run, the debug build (already
     // there after `cargo test`) for the smoke test.
