@@ -54,6 +54,29 @@ def wait_port(port: int, proc: subprocess.Popen | None, what: str) -> None:
             time.sleep(0.05)
 
 
+def start(argv: list[str], port: int, what: str, **popen) -> subprocess.Popen:
+    """Starts the server `argv` and waits until it listens on `port` (one
+    that exits or does not listen within 30 s is stopped: an error)."""
+    proc = subprocess.Popen(argv, **popen)
+    try:
+        wait_port(port, proc, what)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stops a server: SIGTERM (nginx's master then stops its workers),
+    SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def find_nginx() -> str | None:
     """`MMPK_TEST_NGINX` (None if it does not exist), else `nginx` on PATH
     or in /usr/sbin."""
@@ -107,12 +130,7 @@ class Nginx:
             # The same files at 1 MiB/s per connection: passes that last.
             f"    location /slow/ {{ alias {root}/; limit_rate 1m; }}\n  }}\n}}\n"
         )
-        self.proc = subprocess.Popen([binary, "-p", str(d), "-c", str(conf)])
-        try:
-            wait_port(self.port, self.proc, "nginx")
-        except BaseException:
-            self.close()
-            raise
+        self.proc = start([binary, "-p", str(d), "-c", str(conf)], self.port, "nginx")
         self.url = f"http://127.0.0.1:{self.port}"
 
     def hits_now(self) -> list[Hit]:
@@ -140,12 +158,7 @@ class Nginx:
         return last
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
 
 
 class Moto:
@@ -154,16 +167,13 @@ class Moto:
 
     def __init__(self, binary: str):
         self.port = free_port()
-        self.proc = subprocess.Popen(
+        self.proc = start(
             [binary, "-H", "127.0.0.1", "-p", str(self.port)],
+            self.port,
+            "moto_server",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        try:
-            wait_port(self.port, self.proc, "moto_server")
-        except BaseException:
-            self.close()
-            raise
         self.direct = f"http://127.0.0.1:{self.port}"
         self.proxy = CountingProxy("127.0.0.1", self.port)
         self.url = self.proxy.url
@@ -192,10 +202,8 @@ class Moto:
         s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)
 
     def close(self) -> None:
-        if getattr(self, "proxy", None) is not None:
-            self.proxy.close()
-        self.proc.kill()
-        self.proc.wait()
+        self.proxy.close()
+        stop(self.proc)
 
 
 class CountingProxy:
