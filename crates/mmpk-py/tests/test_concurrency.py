@@ -157,11 +157,34 @@ def test_ctrl_c_interrupts_a_lock_wait(path):
     d = mmpk.open(path, "a")
     f = open(path, "rb")  # noqa: SIM115
     fcntl.flock(f, fcntl.LOCK_EX)
-    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    # Ctrl-C every 0.3 s until the insert gives up: one that lands in the
+    # instant before the wait begins (the GIL released, the flock not yet
+    # called) is seen by the next, as a user presses Ctrl-C again. The
+    # handler raises only while armed, so a late one cannot hit the test.
+    armed = [True]
+
+    def on_sigint(signum, frame):
+        if armed[0]:
+            raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    stop = threading.Event()
+
+    def interrupt():
+        while not stop.wait(0.3):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
     t0 = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        d["x"] = np.arange(3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            d["x"] = np.arange(3)
+    finally:
+        armed[0] = False
+        stop.set()
+        sender.join()
+        signal.signal(signal.SIGINT, old)
     assert time.monotonic() - t0 < 5
     fcntl.flock(f, fcntl.LOCK_UN)
     assert "x" not in d
