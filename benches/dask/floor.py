@@ -1,6 +1,9 @@
 """The floor of `cargo xtask bench dask`: one ranged GET into a reused
-buffer, nothing decoded. In a module of its own so that dask's workers
-import it (they cannot unpickle the thread-local state by value)."""
+buffer, nothing decoded (`fetch`); and the same into a new numpy array per
+chunk (`fetch_new`: what a reader that hands out a fresh array per chunk
+pays on top, the page faults of new memory). In a module of its own so
+that dask's workers import it (they cannot unpickle the thread-local state
+by value)."""
 
 from __future__ import annotations
 
@@ -8,16 +11,27 @@ import http.client
 import threading
 from urllib.parse import urlsplit
 
+import numpy as np
+
 _local = threading.local()
 
 
 def fetch(url: str, start: int, length: int) -> int:
     """GETs bytes [start, start + length) of `url` on this thread's
     connection into this thread's buffer; returns the count."""
-    u = urlsplit(url)
     buf = getattr(_local, "buf", None)
     if buf is None or len(buf) < length:
         buf = _local.buf = bytearray(length)
+    return _get(url, start, length, memoryview(buf)[:length])
+
+
+def fetch_new(url: str, start: int, length: int) -> int:
+    """As `fetch`, into a new `np.empty` array (dropped after)."""
+    return _get(url, start, length, memoryview(np.empty(length, np.uint8)))
+
+
+def _get(url: str, start: int, length: int, view: memoryview) -> int:
+    u = urlsplit(url)
     headers = {"Range": f"bytes={start}-{start + length - 1}"}
     conn = getattr(_local, "conn", None)
     try:
@@ -35,7 +49,6 @@ def fetch(url: str, start: int, length: int) -> int:
         r = conn.getresponse()
     if r.status != 206:
         raise RuntimeError(f"GET {url} {start}+{length}: HTTP {r.status}")
-    view = memoryview(buf)[:length]
     got = 0
     while got < length:
         n = r.readinto(view[got:])
