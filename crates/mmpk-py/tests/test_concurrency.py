@@ -194,11 +194,22 @@ def test_ctrl_c_interrupts_a_lock_wait(path):
 
 def test_ctrl_c_interrupts_watch(path):
     d = mmpk.open(path, "a")
+    # Python's own handler, whatever this process inherited: pytest started
+    # in the background by a non-interactive shell (`cargo xtask python-test
+    # &`) inherits SIGINT ignored, Python then installs no handler, and the
+    # watch would wait forever.
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        for _ in d.watch():
-            pass
+    try:
+        # (Started inside the block: a SIGINT that a slow machine delivers
+        # before the watch starts is raised there too.)
+        with pytest.raises(KeyboardInterrupt):
+            timer.start()
+            for _ in d.watch(timeout=60):  # (a bound: fail, not hang, if broken)
+                pass
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, old)
     d.close()
 
 
