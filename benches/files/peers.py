@@ -19,6 +19,7 @@ which copies) and `pickle` (pickle.load of the mmpk file itself, which copies), 
 names the W1 array `a` in every dict-like file.
 
     w1 CONTENDER OUT --mib N           write one float32 array of N MiB to a new file
+                                       (`write`: wall time; `write_cpu`: CPU time)
     w2 CONTENDER FILE --mib N          fresh process: open FILE, get the array, sum it
                                        (`open` includes importing the contender's module,
                                        `import` and `open_only` split it)
@@ -64,6 +65,7 @@ def w1(c, out, mib):
     a = f32_array(mib)
     remove(out)
     t = time.perf_counter()
+    cpu = time.process_time()
     if c == "raw":
         with open(out, "wb") as f:
             f.write(memoryview(a).cast("B"))
@@ -95,7 +97,11 @@ def w1(c, out, mib):
             d["a"] = a
     else:
         raise SystemExit(f"w1: unknown contender {c}")
-    emit("write", time.perf_counter() - t)
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    emit("write", wall)
+    # The CPU time of the same region (all threads): what the write itself
+    # costs, without the time spent waiting for a CPU on a loaded machine.
+    emit("write_cpu", cpu)
 
 
 # ---- W2 ---------------------------------------------------------------------
