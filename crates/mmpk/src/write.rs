@@ -29,7 +29,10 @@ use crate::index::Loc;
 use crate::room;
 
 /// Array data of at least this many bytes is preallocated before it is
-/// written ([`crate::platform::preallocate`], through `crate::io`).
+/// written ([`crate::platform::preallocate`], through `crate::io`), as
+/// numpy's `tofile` (`np.save`) does: measured on ext4, writing into the
+/// preallocated range costs less CPU than delayed allocation at 256 KiB
+/// to 1 GiB (docs/design.md, "Writing a large array").
 const PREALLOCATE_FROM: u64 = 1 << 20;
 
 /// Writes the raw data of an entry at a file offset.
