@@ -36,13 +36,12 @@ from pathlib import Path
 
 import dask.array as da
 import fsspec
+import mmpk
 import numpy as np
 import zarr
 from dask.distributed import Client, LocalCluster
 from floor import fetch, fetch_new
 from servers import Nginx, nginx_binary
-
-import mmpk
 
 COLS = 1024  # float32 columns: a row is 4 KiB
 KEY = "x"

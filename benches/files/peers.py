@@ -10,9 +10,9 @@ Contenders and venvs:
   raw, npsave, npload, memmap, safetensors, h5py,
   joblib (dump / load(mmap_mode='r')),
   openmemmap (np.lib.format.open_memmap, W1),
-  pickle                                            numpy 2 venv (target/venv/bench)
-  mmappickle                                        mmappickle 1.0.0 + numpy 1.23.5 (target/venv/mmp1)
-  mmpk (the Python package, `cargo xtask bench python`)  numpy 2 venv with the wheel installed
+  pickle                        numpy 2 venv (target/venv/bench)
+  mmappickle                    mmappickle 1.0.0 + numpy 1.23.5 (target/venv/mmp1)
+  mmpk (`cargo xtask bench python`)  numpy 2 venv with the Python package's wheel installed
 
 `bench python` adds to W2 `safetensors` (safe_open(..., framework="numpy").get_tensor,
 which copies) and `pickle` (pickle.load of the mmpk file itself, which copies), and
@@ -61,6 +61,7 @@ def remove(path):
 
 # ---- W1 ---------------------------------------------------------------------
 
+
 def w1(c, out, mib):
     a = f32_array(mib)
     remove(out)
@@ -73,13 +74,16 @@ def w1(c, out, mib):
         np.save(out, a)
     elif c == "safetensors":
         from safetensors.numpy import save_file
+
         save_file({"a": a}, out)
     elif c == "h5py":
         import h5py
+
         with h5py.File(out, "w") as f:
             f.create_dataset("a", data=a)
     elif c == "joblib":
         import joblib
+
         joblib.dump(a, out)
     elif c == "openmemmap":
         m = np.lib.format.open_memmap(out, mode="w+", dtype=a.dtype, shape=a.shape)
@@ -88,11 +92,13 @@ def w1(c, out, mib):
         del m
     elif c == "mmappickle":
         from mmappickle import mmapdict
+
         d = mmapdict(out)
         d["a"] = a
         del d
     elif c == "mmpk":
         import mmpk
+
         with mmpk.open(out, "w") as d:
             d["a"] = a
     else:
@@ -106,6 +112,7 @@ def w1(c, out, mib):
 
 # ---- W2 ---------------------------------------------------------------------
 
+
 def w2(c, path, mib):
     n = mib * (1 << 20) // 4
     t = time.perf_counter()
@@ -116,30 +123,36 @@ def w2(c, path, mib):
         a = np.load(path, mmap_mode="r")
     elif c == "joblib":
         import joblib
+
         t1 = time.perf_counter()
         a = joblib.load(path, mmap_mode="r")
     elif c == "mmappickle":
         from mmappickle import mmapdict
+
         t1 = time.perf_counter()
         d = mmapdict(path, readonly=True)
         a = d["a"]
     elif c == "h5py":
         import h5py
+
         t1 = time.perf_counter()
         f = h5py.File(path, "r")
         a = f["a"]
     elif c == "mmpk":
         import mmpk
+
         t1 = time.perf_counter()
         d = mmpk.open(path)
         a = d["a"]
     elif c == "safetensors":
         from safetensors import safe_open
+
         t1 = time.perf_counter()
         with safe_open(path, framework="numpy") as f:
             a = f.get_tensor("a")
     elif c == "pickle":
         import pickle
+
         t1 = time.perf_counter()
         with open(path, "rb") as f:
             a = pickle.load(f)["a"]
@@ -150,12 +163,17 @@ def w2(c, path, mib):
     emit("import", t1 - t)
     emit("open_only", t2 - t1)  # open + get, the module imported
     t = time.perf_counter()
-    s = float(np.sum(a, dtype=np.float64)) if c != "h5py" else float(np.sum(a[...], dtype=np.float64))
+    s = (
+        float(np.sum(a, dtype=np.float64))
+        if c != "h5py"
+        else float(np.sum(a[...], dtype=np.float64))
+    )
     emit("sum", time.perf_counter() - t)
     emit("value", s)
 
 
 # ---- W3 ---------------------------------------------------------------------
+
 
 def w3(c, out, n):
     arrays = [small(i) for i in range(n)]
@@ -163,17 +181,20 @@ def w3(c, out, n):
     t = time.perf_counter()
     if c == "h5py":
         import h5py
+
         with h5py.File(out, "w") as f:
             for i, a in enumerate(arrays):
                 f.create_dataset(f"k{i}", data=a)
     elif c == "mmappickle":
         from mmappickle import mmapdict
+
         d = mmapdict(out)
         for i, a in enumerate(arrays):
             d[f"k{i}"] = a
         del d
     elif c == "mmpk":
         import mmpk
+
         with mmpk.open(out, "w") as d:
             for i, a in enumerate(arrays):
                 d[f"k{i}"] = a
@@ -187,16 +208,19 @@ def w3read(c, path, n):
     total = 0.0
     if c == "h5py":
         import h5py
+
         with h5py.File(path, "r") as f:
             for i in range(n):
                 total += float(f[f"k{i}"][0])
     elif c == "mmappickle":
         from mmappickle import mmapdict
+
         d = mmapdict(path, readonly=True)
         for i in range(n):
             total += float(d[f"k{i}"][0])
     elif c == "mmpk":
         import mmpk
+
         with mmpk.open(path) as d:
             for i in range(n):
                 total += float(d[f"k{i}"][0])
@@ -210,23 +234,27 @@ def w3read(c, path, n):
 
 # ---- W4 ---------------------------------------------------------------------
 
+
 def w4(c, out, n):
     obj = {str(i): [i, float(i), str(i)] for i in range(n)}
     remove(out)
     if c == "pickle":
         import pickle
+
         t = time.perf_counter()
         with open(out, "wb") as f:
             pickle.dump(obj, f, 4)
         emit("write", time.perf_counter() - t)
     elif c == "mmappickle":
         from mmappickle import mmapdict
+
         d = mmapdict(out)
         t = time.perf_counter()
         d["obj"] = obj
         emit("write", time.perf_counter() - t)
     elif c == "mmpk":
         import mmpk
+
         d = mmpk.open(out, "w")
         t = time.perf_counter()
         d["obj"] = obj
@@ -240,10 +268,12 @@ def w4read(c, path):
     t = time.perf_counter()
     if c == "pickle":
         import pickle
+
         with open(path, "rb") as f:
             obj = pickle.load(f)
     elif c == "mmappickle":
         from mmappickle import mmapdict
+
         d = mmapdict(path, readonly=True)
         obj = d["obj"]
     elif c == "mmpk":
@@ -259,11 +289,14 @@ def w4read(c, path):
 
 # ---- W5 ---------------------------------------------------------------------
 
+
 def _open_rw(c, path):
     if c == "mmpk":
         import mmpk
+
         return mmpk.open(path, "a")
     from mmappickle import mmapdict
+
     return mmapdict(path)
 
 
@@ -279,6 +312,7 @@ def w5(c, out, procs, n):
     if c not in ("mmappickle", "mmpk"):
         raise SystemExit("w5: only mmappickle and mmpk")
     import multiprocessing as mp
+
     remove(out)
     d = _open_rw(c, out)  # create it before the writers race
     if c == "mmpk":
@@ -297,10 +331,12 @@ def w5(c, out, procs, n):
     emit("failed", sum(1 for p in ps if p.exitcode != 0))
     if c == "mmpk":
         import mmpk
+
         with mmpk.open(out) as d:
             keys = set(d.keys())
     else:
         from mmappickle import mmapdict
+
         keys = set(mmapdict(out, readonly=True).keys())
     lost = sum(1 for p in range(procs) for i in range(n) if f"p{p}_{i}" not in keys)
     emit("lost", lost)
