@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,32 @@ def run_cli(cli: str, *args: str, input: bytes | None = None) -> str:
     r = subprocess.run([cli, *args], input=input, capture_output=True)
     assert r.returncode == 0, r.stderr.decode()
     return r.stdout.decode()
+
+
+def ticks_during(work):
+    """Runs `work()` while another thread ticks every millisecond; returns
+    what it returned, the seconds it took and the ticks made meanwhile (a
+    call that holds the GIL lets none through)."""
+    done = threading.Event()
+    ticks: list[float] = []
+
+    def count():
+        while not done.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    t.start()
+    time.sleep(0.05)
+    start = len(ticks)
+    t0 = time.monotonic()
+    try:
+        got = work()
+    finally:
+        t1 = time.monotonic()
+        done.set()
+        t.join()
+    return got, t1 - t0, len([x for x in ticks[start:] if t0 <= x <= t1])
 
 
 def _missing(what: str) -> str:

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import ticks_during
 
 import mmpk
 
@@ -122,24 +123,8 @@ def test_threads_run_while_a_write_waits_for_the_lock(path, value):
 def _ticks_while_storing(d, key, value):
     """Stores `d[key] = value` while another thread ticks every millisecond;
     returns the seconds the store took and the ticks made meanwhile."""
-    done = threading.Event()
-    ticks = []
-
-    def count():
-        while not done.is_set():
-            ticks.append(time.monotonic())
-            time.sleep(0.001)
-
-    t = threading.Thread(target=count)
-    t.start()
-    time.sleep(0.05)
-    start = len(ticks)
-    t0 = time.monotonic()
-    d[key] = value
-    t1 = time.monotonic()
-    done.set()
-    t.join()
-    return t1 - t0, len([x for x in ticks[start:] if t0 <= x <= t1])
+    _, secs, during = ticks_during(lambda: d.__setitem__(key, value))
+    return secs, during
 
 
 def test_other_threads_run_during_a_large_value_write(path):

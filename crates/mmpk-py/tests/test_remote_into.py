@@ -4,11 +4,11 @@ against nginx on 127.0.0.1."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
+from conftest import ticks_during
 
 import mmpk
 import mmpk.errors
@@ -161,26 +161,9 @@ def test_the_gil_is_released_while_reading(nginx):
     with mmpk.open(nginx.root / "gil.mmpk", "w") as d:
         d["big"] = big
     a = mmpk.open(f"{nginx.url}/gil.mmpk")["big"]
-    done = threading.Event()
-    ticks = []
-
-    def count():
-        while not done.is_set():
-            ticks.append(time.monotonic())
-            time.sleep(0.001)
-
-    t = threading.Thread(target=count)
-    t.start()
-    time.sleep(0.05)
-    start = len(ticks)
-    t0 = time.monotonic()
-    got = a[...]
-    t1 = time.monotonic()
-    done.set()
-    t.join()
-    during = [x for x in ticks[start:] if t0 <= x <= t1]
+    got, secs, during = ticks_during(lambda: a[...])
     # The counting thread kept running while the rows were fetched and
     # copied into place (only a read long enough to see it is checked).
-    if t1 - t0 > 0.05:
-        assert len(during) >= 3, (t1 - t0, len(during))
+    if secs > 0.05:
+        assert during >= 3, (secs, during)
     assert got.sum() == 4096 * 4096
