@@ -24,7 +24,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
-#[path = "../../../shared/timing.rs"]
+#[path = "../../../timing.rs"]
 mod timing;
 use timing::{arg, emit};
 

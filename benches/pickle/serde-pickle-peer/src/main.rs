@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use serde_pickle::{DeOptions, SerOptions};
 
-#[path = "../../../shared/timing.rs"]
+#[path = "../../../timing.rs"]
 mod timing;
 use timing::{read, vm_hwm_kb};
 

@@ -31,7 +31,7 @@ use ndarray::Array1;
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
-#[path = "../../../../benches/shared/timing.rs"]
+#[path = "../../../../benches/timing.rs"]
 mod timing;
 use timing::arg;
 

@@ -28,7 +28,7 @@ use pickle_ops::{Pickle, Value};
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
-#[path = "../../../../benches/shared/timing.rs"]
+#[path = "../../../../benches/timing.rs"]
 mod timing;
 use timing::{arg, emit};
 

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use pickle_ops::{decode, encode};
 
-#[path = "../../../../benches/shared/timing.rs"]
+#[path = "../../../../benches/timing.rs"]
 mod timing;
 use timing::{read, vm_hwm_kb};
 
