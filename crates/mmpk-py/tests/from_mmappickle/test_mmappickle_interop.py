@@ -189,9 +189,14 @@ def test_a_pickled_dict_converted_by_either():
             numpy.testing.assert_array_equal(m["c"].mask, d["c"].mask)
 
 
-def _writer(args):
-    kind, task, path, n = args
+def _writer(kind, task, path, n, ready):
     m = mmappickle.mmapdict(path) if kind == "real" else mmapdict(path)
+    # mmappickle 1.0's constructor appends a terminator, without the lock,
+    # when the file does not end in one, which it does not while another
+    # process is in the middle of an insert: an mmappickle dict opened
+    # while others write can overwrite their bytes. Every writer opens its
+    # dict before any starts writing.
+    ready.wait()
     for i in range(n):
         m[f"{kind}-{task}-{i}"] = numpy.full(3, i, dtype=numpy.int32)
         m[f"{kind}-{task}-v{i}"] = [kind, i]
@@ -205,8 +210,13 @@ def test_processes_of_both_write_one_file_at_once():
         mmapdict(path)  # created by the drop-in
         n = 15
         tasks = [(k, t, path, n) for t, k in enumerate(("real", "ours", "real", "ours"))]
-        with multiprocessing.Pool(4) as p:
-            p.map(_writer, tasks)
+        ready = multiprocessing.Barrier(len(tasks))
+        procs = [multiprocessing.Process(target=_writer, args=(*t, ready)) for t in tasks]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        assert [p.exitcode for p in procs] == [0] * len(procs)
         for reader in (mmapdict(path, True), mmappickle.mmapdict(path, True)):
             assert len(set(reader.keys())) == 4 * 2 * n
             for kind, task, _, _ in tasks:
