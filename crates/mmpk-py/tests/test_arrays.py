@@ -3,6 +3,7 @@ from numpy's buffers, masked arrays, replaced and removed keys."""
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -176,6 +177,24 @@ def test_large_non_contiguous_arrays_are_written_in_blocks(path):
             got = d[k]
             assert got.dtype == v.dtype and got.shape == v.shape
             assert np.array_equal(got, v), k
+
+
+def test_a_large_contiguous_write_lands_exactly(path):
+    # 72 MiB: from 64 MiB on, mmpk copies the buffer through a map of the
+    # preallocated range with several threads where it can (docs/design.md,
+    # "Writing a large array"); the file must be the same either way.
+    a = np.arange(9 << 20, dtype="<u8") * 2654435761 % 1000003
+    with mmpk.open(path, "w") as d:
+        d["pad"] = np.arange(3, dtype="u1")  # the next data at an odd place
+        d["a"] = a
+        d["m"] = np.ma.masked_array(a, mask=a % 3 == 0)
+        d["a"] = a + 1  # replaced
+    with mmpk.open(path) as d:
+        assert np.array_equal(d["a"], a + 1)
+        assert np.array_equal(d["m"].data, a) and np.array_equal(d["m"].mask, a % 3 == 0)
+    with open(path, "rb") as f:
+        plain = pickle.load(f)
+    assert np.array_equal(plain["a"], a + 1)
 
 
 def test_a_non_contiguous_write_needs_no_whole_copy(path):

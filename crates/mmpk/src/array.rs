@@ -13,7 +13,8 @@ use crate::dtype::{self, matches, Dtype, Element};
 use crate::error::{Error, Result};
 use crate::index::Loc;
 use crate::map::{self, Map, ReadToken, WriteToken};
-use crate::write::{DataWriter, NewEntry, Written};
+use crate::mapwrite::RawData;
+use crate::write::{NewEntry, Written};
 
 /// Bytes a dtype and shape need: mmpk-format's one rule
 /// ([`mmpk_format::array::nbytes`], numpy's: `None` if the product of the
@@ -34,7 +35,7 @@ impl Dict {
         key: &'a str,
         dtype: &Dtype,
         shape: &[usize],
-        data: Option<DataWriter<'a>>,
+        data: Option<RawData<'a>>,
         layout: Layout,
         replaces: Option<u64>,
     ) -> Result<Option<Written>> {
@@ -84,10 +85,12 @@ impl Dict {
     {
         let dtype = A::dtype();
         let shape = array.shape().to_vec();
+        if let Some(s) = array.as_slice() {
+            let data = RawData::Bytes(bytemuck::cast_slice(s));
+            self.array_entry(key, &dtype, &shape, Some(data), self.layout(), None)?;
+            return Ok(());
+        }
         let mut write = |f: &std::fs::File, at: u64| -> io::Result<()> {
-            if let Some(s) = array.as_slice() {
-                return crate::io::write_all_at(f, bytemuck::cast_slice(s), at);
-            }
             let per = (CHUNK / std::mem::size_of::<A>().max(1)).max(1);
             let mut buf: Vec<A> = Vec::with_capacity(per.min(array.len()));
             let mut at = at;
@@ -101,7 +104,8 @@ impl Dict {
             }
             crate::io::write_all_at(f, bytemuck::cast_slice(&buf), at)
         };
-        self.array_entry(key, &dtype, &shape, Some(&mut write), self.layout(), None)?;
+        let data = RawData::Writer(&mut write);
+        self.array_entry(key, &dtype, &shape, Some(data), self.layout(), None)?;
         Ok(())
     }
 
@@ -118,8 +122,8 @@ impl Dict {
                 found: raw.len() as u64,
             });
         }
-        let mut write = |f: &std::fs::File, at: u64| crate::io::write_all_at(f, raw, at);
-        self.array_entry(key, &dt, shape, Some(&mut write), self.layout(), None)?;
+        let data = Some(RawData::Bytes(raw));
+        self.array_entry(key, &dt, shape, data, self.layout(), None)?;
         Ok(())
     }
 

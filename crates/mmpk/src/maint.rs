@@ -170,12 +170,11 @@ impl Dict {
                 return Ok(Upgraded::Yes);
             }
             let (dtype, shape) = (old.dtype().clone(), old.shape().to_vec());
-            let mut write = |f: &File, at: u64| crate::io::write_all_at(f, old.bytes(), at);
             let w = self.array_entry(
                 key,
                 &dtype,
                 &shape,
-                Some(&mut write),
+                Some(crate::mapwrite::RawData::Bytes(old.bytes())),
                 Layout::V2,
                 Some(value_offset),
             )?;

@@ -176,12 +176,11 @@ impl Dict {
             })?;
         let suffix = value.split_off(d.end);
         let raw = value.split_off(d.start);
-        let mut write = |f: &std::fs::File, at: u64| crate::io::write_all_at(f, &raw, at);
         let e = NewEntry {
             key,
             data_len: raw.len() as u64,
             prefix: value,
-            data: Some(&mut write),
+            data: Some(crate::mapwrite::RawData::Bytes(&raw)),
             suffix,
             memo_max: 0,
             align_data: enc == mmpk_format::array::Encoding::V2,

@@ -146,7 +146,8 @@ impl Dict {
                 written: (0, 0),
             })
         };
-        self.array_entry(key, &dt, shape, Some(&mut write), self.layout(), None)?;
+        let data = Some(crate::mapwrite::RawData::Writer(&mut write));
+        self.array_entry(key, &dt, shape, data, self.layout(), None)?;
         Ok(())
     }
 

@@ -26,14 +26,8 @@ use mmpk_format::write::write_filler;
 use crate::dict::{check_key, Dict, Layout, Shared, State};
 use crate::error::{Error, Result};
 use crate::index::Loc;
+use crate::mapwrite::RawData;
 use crate::room;
-
-/// Array data of at least this many bytes is preallocated before it is
-/// written ([`crate::platform::preallocate`], through `crate::io`), as
-/// numpy's `tofile` (`np.save`) does: measured on ext4, writing into the
-/// preallocated range costs less CPU than delayed allocation at 256 KiB
-/// to 1 GiB (docs/design.md, "Writing a large array").
-const PREALLOCATE_FROM: u64 = 1 << 20;
 
 /// Writes the raw data of an entry at a file offset.
 pub(crate) type DataWriter<'a> = &'a mut dyn FnMut(&std::fs::File, u64) -> io::Result<()>;
@@ -46,8 +40,9 @@ pub(crate) struct NewEntry<'a> {
     pub prefix: Vec<u8>,
     /// Length of the raw data.
     pub data_len: u64,
-    /// Writes the raw data; `None` leaves it unwritten (sparse: zeros).
-    pub data: Option<DataWriter<'a>>,
+    /// The raw data (module `mapwrite`); `None` leaves it unwritten
+    /// (sparse: zeros).
+    pub data: Option<RawData<'a>>,
     /// The value's ops after the raw data.
     pub suffix: Vec<u8>,
     /// The entry's memo max.
@@ -276,12 +271,9 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
     // array's bytes are a hole; in a room, whose payload may hold an
     // unpublished insert's bytes, they are written as zeros.
     match e.data.as_mut() {
-        Some(w) => {
-            if e.data_len >= PREALLOCATE_FROM && room_used.is_none() {
-                // Best effort: a filesystem without fallocate just writes.
-                let _ = crate::io::preallocate(&s.file(), p.data_offset, e.data_len);
-            }
-            w(&s.file(), p.data_offset)
+        Some(d) => {
+            let appended = room_used.is_none();
+            crate::mapwrite::write_data(d, &s.file(), p.data_offset, e.data_len, appended)
                 .map_err(|err| Error::io("write array data", &s.path, err))?;
         }
         None if room_used.is_some() && e.data_len > 0 => {

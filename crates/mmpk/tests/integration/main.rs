@@ -2,6 +2,7 @@
 
 mod alloc;
 mod arrays;
+mod bigwrite;
 mod concurrency;
 mod convert;
 mod crash;
