@@ -8,7 +8,9 @@
 //! The threads are taken when all of these hold:
 //! - the data is one byte slice in memory of at least [`MAPPED_FROM`]
 //!   bytes, appended after the old terminator (not into a room);
-//! - the machine has more than one CPU (`available_parallelism`);
+//! - the machine has more than one CPU (`available_parallelism`) and at
+//!   least one besides this thread's is idle (no other task is runnable
+//!   on it: `/proc/loadavg`, Linux);
 //! - the range was preallocated ([`crate::platform::preallocate`] made
 //!   the call and it succeeded), on a filesystem where that means a store
 //!   into the range never faults for lack of space
@@ -142,12 +144,27 @@ fn split(offset: u64, len: usize, threads: usize, min_part: usize) -> Vec<usize>
     parts
 }
 
-/// The threads a copy may use: the CPUs this process may run on, at most
-/// [`MAX_THREADS`].
+/// The threads a copy may use: the CPUs this process may run on
+/// (`available_parallelism`), at most [`MAX_THREADS`], less one for each
+/// other task that is runnable right now (Linux: `/proc/loadavg`'s count,
+/// which includes this thread). A thread that waits for a CPU gains
+/// nothing and adds the mapped copy's extra work (measured: on a
+/// saturated machine the threads were slower than the one `pwrite`).
 fn threads() -> Option<usize> {
-    std::thread::available_parallelism()
+    let cpus = std::thread::available_parallelism().ok()?.get();
+    let busy = std::fs::read_to_string("/proc/loadavg")
         .ok()
-        .map(|n| n.get().min(MAX_THREADS))
+        .and_then(|s| other_runnable(&s))
+        .unwrap_or(0);
+    Some(cpus.min(MAX_THREADS).saturating_sub(busy).max(1))
+}
+
+/// The runnable tasks other than the reader in `/proc/loadavg`'s text
+/// (its fourth field, `runnable/total`).
+fn other_runnable(loadavg: &str) -> Option<usize> {
+    let field = loadavg.split_whitespace().nth(3)?;
+    let runnable: usize = field.split_once('/')?.0.parse().ok()?;
+    Some(runnable.saturating_sub(1))
 }
 
 #[cfg(test)]
@@ -186,5 +203,14 @@ mod tests {
             .all(|&x| x.abs_diff(p[1]) <= PART_ALIGN as usize));
         // Small data: all of it mapped, in one part.
         assert_eq!(split(100, 3000, FORCED_THREADS, 1), [0, 3000]);
+    }
+
+    #[test]
+    fn busy_cpus_are_read_from_loadavg() {
+        assert_eq!(other_runnable("5.65 6.85 7.32 4/130 19071\n"), Some(3));
+        assert_eq!(other_runnable("0.01 0.05 0.10 1/98 7"), Some(0));
+        assert_eq!(other_runnable("0.01 0.05"), None);
+        assert_eq!(other_runnable("0.01 0.05 0.10 x/98 7"), None);
+        assert!(threads().is_some_and(|n| (1..=MAX_THREADS).contains(&n)));
     }
 }
