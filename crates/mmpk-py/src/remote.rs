@@ -3,8 +3,9 @@
 //! byte ranges, no index) and `mmpk._mmpk.RemoteCore` (its header and
 //! index, the native half of `mmpk.RemoteDict`). The Python half
 //! (`python/mmpk/_remote.py`) keeps one `RemoteObject` per URL and
-//! settings per process (one I/O runtime and connection pool each), and
-//! holds `mmpk.RemoteArray`.
+//! settings per process (one connection pool each), and
+//! holds `mmpk.RemoteArray`. Every handle runs on mmpk-remote's one I/O
+//! runtime of the process.
 //!
 //! Every network wait runs with the GIL released. A pin crosses into
 //! Python as a plain tuple `(size, etag, last_modified_ms, key, offset,
@@ -172,7 +173,8 @@ impl PyRemoteObject {
     /// Reads the entry `pin`'s bytes into numpy arrays: `reads` is a list
     /// of `(start, array)`, each array writable, C-contiguous, 1-D
     /// `uint8` (a `view` of the caller's result), filled with as many
-    /// bytes from `start` as it holds. Nothing is allocated here: each
+    /// bytes from `start` as it holds, with one ranged GET (several in
+    /// flight). Nothing is allocated here: each
     /// chunk received is copied once, into place, with the GIL released
     /// (the arrays are borrowed meanwhile: a second borrow, from another
     /// thread, fails).

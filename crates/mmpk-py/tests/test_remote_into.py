@@ -4,6 +4,8 @@ against nginx on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import numpy as np
@@ -167,3 +169,85 @@ def test_the_gil_is_released_while_reading(nginx):
     if secs > 0.05:
         assert during >= 3, (secs, during)
     assert got.sum() == 4096 * 4096
+
+
+def test_a_run_of_rows_is_one_get_up_to_the_part_size(nginx, monkeypatch):
+    # 20 MiB of rows of 16 KiB: a run of 17 MiB (more than the 16 MiB
+    # requests mmpk-remote splits its own buffered reads into) is one GET,
+    # as a plain HTTP client (the floor of `cargo xtask bench dask`) sends.
+    big = np.arange(1280 * 4096, dtype="<f4").reshape(1280, 4096)
+    with mmpk.open(nginx.root / "runs.mmpk", "w") as d:
+        d["x"] = big
+    a = mmpk.open(f"{nginx.url}/runs.mmpk")["x"]
+    row = 4096 * 4
+    logged = len(nginx.hits())
+    got = a[100:1200]
+    hits = nginx.hits()[logged:]
+    assert [(h.method, h.status, h.nbytes) for h in hits] == [("GET", 206, 1100 * row)], hits
+    start = a.offset + 100 * row
+    assert hits[0].range == f"bytes={start}-{start + 1100 * row - 1}"
+    assert np.array_equal(got, big[100:1200])
+    # A run longer than the part size: parts of at most that size, one GET
+    # each, together exactly the run's bytes.
+    monkeypatch.setattr(mmpk._remote, "_PART", 1 << 20)
+    logged = len(nginx.hits())
+    got = a[0:1000]
+    hits = nginx.hits()[logged:]
+    assert np.array_equal(got, big[0:1000])
+    assert sorted(h.nbytes for h in hits) == sorted([1 << 20] * 15 + [1000 * row - (15 << 20)])
+    firsts = sorted(int(h.range.split("=")[1].split("-")[0]) for h in hits)
+    assert firsts == [a.offset + i * (1 << 20) for i in range(16)]
+
+
+def test_threads_read_at_once(served):
+    # Several threads of one process (a dask worker's) read through the one
+    # handle and the process's one I/O runtime at the same time: each gets
+    # its own rows.
+    url, data = served
+    a = mmpk.open(url)["big"]
+    errors: list[BaseException] = []
+
+    def reader(k: int) -> None:
+        try:
+            for i in range(20):
+                lo = (k * 97 + i * 31) % 900
+                got = a[lo : lo + 100]
+                assert np.array_equal(got, data["big"][lo : lo + 100]), (k, i)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_reads_on_its_own_runtime(served):
+    # The parent's I/O runtime threads are not in a forked child: the child
+    # makes its own at its first read (the parent's handles are set aside),
+    # and the parent's keep working after.
+    url, data = served
+    a = mmpk.open(url)["big"]
+    assert np.array_equal(a[0:10], data["big"][0:10])
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ok = False
+        try:
+            ok = np.array_equal(a[500:520], data["big"][500:520])
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's read hung")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert np.array_equal(a[20:30], data["big"][20:30])

@@ -124,6 +124,12 @@ pub enum Error {
     /// The blocking API was called from inside an async runtime (which
     /// cannot be blocked); call it from `tokio::task::spawn_blocking`.
     InAsyncContext,
+    /// A handle opened before `fork()` was used in the child: the I/O
+    /// runtime's threads are the parent's. Open the URL again in the child.
+    Forked {
+        /// The URL.
+        url: String,
+    },
     /// Any other error of the transport (`object_store`): a status the
     /// server answered after the retries, a protocol error, ...
     Store {
@@ -198,6 +204,10 @@ impl fmt::Display for Error {
             Error::InAsyncContext => write!(
                 f,
                 "mmpk-remote's blocking API was called inside an async runtime; use spawn_blocking"
+            ),
+            Error::Forked { url } => write!(
+                f,
+                "{url}: this handle was opened before fork(); open the URL again in the child"
             ),
             Error::Store { url, source } => write!(f, "{url}: {source}"),
         }

@@ -42,8 +42,9 @@
 //! `mmpk-remote` sits beside `mmpk` (the local, memory-mapped dict), on the
 //! same `mmpk-format` (the layout over byte slices). It owns the network:
 //! `object_store` (its HTTP and S3 stores, with reqwest and rustls on
-//! `ring`, so no aws-lc and no C toolchain beyond `ring`'s), driven by an
-//! internal current-thread tokio runtime behind a blocking API that mirrors
+//! `ring`, so no aws-lc and no C toolchain beyond `ring`'s), driven by the
+//! process's one internal I/O runtime (multi-thread tokio, at most 4
+//! threads, shared by every handle) behind a blocking API that mirrors
 //! the local dict's reads. Views become owned arrays ([`OwnedArray`]: dtype,
 //! shape, raw bytes in the stored byte order; [`OwnedArray::to_vec`] and
 //! [`OwnedArray::to_ndarray`] for native types; its `ndarray` is
@@ -104,6 +105,7 @@ mod index;
 mod masked;
 mod options;
 mod pin;
+mod runtime;
 mod source;
 mod transport;
 mod zarr;

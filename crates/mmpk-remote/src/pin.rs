@@ -200,10 +200,14 @@ impl RemoteObject {
     /// `start` of `reads` into its destination (as many bytes as it
     /// holds), with no buffer of its own: every chunk received is copied
     /// once, straight into place, and nothing is allocated for the data
-    /// (the destinations bound the read). Ranges are split and fetched in
-    /// parallel as for `read_pinned`, and pinned and re-validated the same
-    /// way. On an error the destinations hold some of the bytes and not
-    /// others: never trust them after an error.
+    /// (the destinations bound the read). Each destination is one ranged
+    /// GET, never split (a dask chunk's rows: one request, as a plain HTTP
+    /// client would send): to have a large read fetched in parallel parts,
+    /// pass its parts as several destinations (`chunks_mut` of one
+    /// buffer); up to `concurrency` ([`Options::concurrency`]) are in
+    /// flight. Reads are pinned and re-validated as for `read_pinned`. On
+    /// an error the destinations hold some of the bytes and not others:
+    /// never trust them after an error.
     ///
     /// ```no_run
     /// # fn main() -> mmpk_remote::Result<()> {

@@ -1,5 +1,5 @@
-//! The transport: an `object_store` store for one object, driven by an
-//! internal current-thread tokio runtime. Every GET is ranged, carries
+//! The transport: an `object_store` store for one object, driven by the
+//! process's I/O runtime (`crate::runtime`). Every GET is ranged, carries
 //! `If-Match` with the ETag the index was read from, and has its
 //! response's ETag, Last-Modified and size compared with it; counters of
 //! requests and bytes are kept.
@@ -18,6 +18,7 @@ use object_store::{
 
 use crate::error::{from_store, Error, Result};
 use crate::options::Options;
+use crate::runtime::{self, IoRuntime};
 
 /// What identifies one version of the object: a change of any of these
 /// while reading is [`Error::Changed`].
@@ -95,23 +96,14 @@ impl Counters {
 /// One object behind a store.
 #[derive(Debug)]
 pub(crate) struct Transport {
-    /// Always `Some` until dropped.
-    rt: Option<tokio::runtime::Runtime>,
+    /// The process's runtime (`crate::runtime`).
+    pub(crate) rt: IoRuntime,
     store: Arc<dyn ObjectStore>,
     path: Path,
     pub(crate) url: String,
     pub(crate) counters: Counters,
     max_request: u64,
     concurrency: usize,
-}
-
-impl Drop for Transport {
-    fn drop(&mut self) {
-        // Never blocks, so a dict may be dropped anywhere (even in async code).
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 /// Installs rustls' ring provider once (reqwest is built without one).
@@ -215,12 +207,9 @@ impl Transport {
             }
             other => return Err(bad(&format!("scheme {other:?} is not http, https or s3"))),
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| bad(&format!("cannot start the I/O runtime: {e}")))?;
+        let rt = runtime::shared(url)?;
         Ok(Transport {
-            rt: Some(rt),
+            rt,
             store,
             path,
             url: url.to_string(),
@@ -230,15 +219,10 @@ impl Transport {
         })
     }
 
-    /// Runs `f` to completion on the internal runtime.
+    /// Runs `f` to completion on the process's runtime, the calling
+    /// thread blocked.
     pub(crate) fn block_on<F: Future>(&self, f: F) -> Result<F::Output> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::InAsyncContext);
-        }
-        match &self.rt {
-            Some(rt) => Ok(rt.block_on(f)),
-            None => Err(Error::InAsyncContext),
-        }
+        self.rt.block_on(&self.url, f)
     }
 
     /// Sends one ranged GET and checks its headers: with `expect`, sends
@@ -366,26 +350,17 @@ impl Transport {
     }
 
     /// Fills each `(start, dst)` of `reads` with the bytes from `start` of
-    /// version `v`: each split into requests of at most `max_request`
-    /// bytes, `concurrency` in flight, every part written in place. On an
-    /// error the destinations hold some bytes and not others.
+    /// version `v`: one ranged GET each (never split: the caller chose
+    /// its parts), `concurrency` in flight, every part written in place.
+    /// On an error the destinations hold some bytes and not others.
     pub(crate) async fn get_many_into(
         &self,
         reads: &mut [(u64, &mut [u8])],
         v: &ObjectVersion,
     ) -> Result<()> {
-        let step = usize::try_from(self.max_request).unwrap_or(usize::MAX);
-        let mut parts: Vec<(u64, &mut [u8])> = Vec::new();
-        for (start, dst) in reads.iter_mut() {
-            let mut at = *start;
-            for part in dst.chunks_mut(step) {
-                let n = part.len() as u64;
-                parts.push((at, part));
-                at += n;
-            }
-        }
-        let mut stream = futures_util::stream::iter(parts)
-            .map(|(at, dst)| self.get_into(at, dst, v))
+        let mut stream = futures_util::stream::iter(reads.iter_mut())
+            .filter(|(_, dst)| futures_util::future::ready(!dst.is_empty()))
+            .map(|(at, dst)| self.get_into(*at, dst, v))
             .buffer_unordered(self.concurrency);
         while let Some(res) = stream.next().await {
             res?;

@@ -2,9 +2,11 @@
 through the Rust crate ``mmpk-remote`` (ranged GETs, no download).
 
 One handle per URL and settings per process (:func:`_object`): its
-connections, its I/O runtime (one current-thread tokio runtime) and, once a
-dict was opened, its index are shared by every :class:`RemoteDict` and
-:class:`RemoteArray` of that URL in the process.
+connections and, once a dict was opened, its index are shared by every
+:class:`RemoteDict` and :class:`RemoteArray` of that URL in the process.
+Every handle of the process runs on mmpk-remote's one I/O runtime (a
+multi-thread tokio runtime whose few threads receive the responses, so
+that several threads' reads progress in parallel).
 
 Settings (``storage_options``) take the keys s3fs users know: ``key``,
 ``secret``, ``token``, ``anon``, ``endpoint_url``, ``client_kwargs=
@@ -49,6 +51,10 @@ _KNOWN = frozenset(
 )
 #: Byte gaps up to this are read and dropped rather than split into requests.
 _GAP = 64 << 10
+#: A contiguous run is one ranged GET up to this many bytes (a dask chunk
+#: of dask's default size, 128 MiB: one request); a longer one is split
+#: into parts of at most this, fetched several at a time.
+_PART = 128 << 20
 #: Results of at least this many bytes are read into recycled blocks
 #: (``_mmpk.pooled_bytes``): no page faults for a worker's next chunk.
 _POOLED = 1 << 20
@@ -58,7 +64,8 @@ _by_prefix: dict[str, dict[str, Any]] = {}
 _objects: dict[tuple[str, tuple[tuple[str, Any], ...]], _mmpk.RemoteObject] = {}
 _cores: dict[tuple[str, tuple[tuple[str, Any], ...]], _mmpk.RemoteCore] = {}
 # Handles of a parent process, kept alive (never dropped) in a forked child:
-# their runtimes' threads do not exist there.
+# their runtime's threads do not exist there (and dropping their sockets
+# would unregister them from the epoll the parent shares).
 _orphans: list[Any] = []
 
 
@@ -360,14 +367,19 @@ def _bytes(a: np.ndarray) -> np.ndarray:
 
 
 def _places(out: np.ndarray, offset: int, row: int, runs: list[tuple[int, int]]) -> list[Any]:
-    """``(start, bytes)`` for ``read_into``: the runs ``(first row, rows)``
-    of an entry whose rows of ``row`` bytes start at ``offset``, laid one
-    after another in ``out``."""
+    """``(start, bytes)`` for ``read_into`` (one ranged GET each): the runs
+    ``(first row, rows)`` of an entry whose rows of ``row`` bytes start at
+    ``offset``, laid one after another in ``out``; a run longer than
+    ``_PART`` bytes in parts of at most ``_PART``."""
     flat = _bytes(out)
     places, at = [], 0
     for first, k in runs:
-        places.append((offset + first * row, flat[at : at + k * row]))
-        at += k * row
+        start, end = offset + first * row, at + k * row
+        while at < end:
+            n = min(_PART, end - at)
+            places.append((start, flat[at : at + n]))
+            start += n
+            at += n
     return places
 
 
