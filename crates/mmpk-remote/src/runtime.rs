@@ -109,7 +109,10 @@ mod tests {
         let a = Transport::new("http://127.0.0.1:9/a.mmpk", &o).unwrap();
         let b = Transport::new("https://example.org/b.mmpk", &o).unwrap();
         let c = Transport::new("s3://bucket/c.mmpk", &o.clone().s3_region("eu-west-1")).unwrap();
-        assert!(a.rt.same(&b.rt) && a.rt.same(&c.rt), "one runtime per process");
+        assert!(
+            a.rt.same(&b.rt) && a.rt.same(&c.rt),
+            "one runtime per process"
+        );
         assert_eq!(
             a.rt.flavor(),
             tokio::runtime::RuntimeFlavor::MultiThread,
