@@ -225,6 +225,7 @@ def test_threads_read_at_once(served):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_reads_on_its_own_runtime(served):
     # The parent's I/O runtime threads are not in a forked child: the child
     # makes its own at its first read (the parent's handles are set aside),
