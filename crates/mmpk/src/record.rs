@@ -254,7 +254,7 @@ fn site_text(site: &std::panic::Location<'_>) -> String {
 }
 
 /// Records an open of `path` as `f` (`create`: with `O_CREAT`). This and
-/// [`write`], [`copied`] and [`set_len`] are the hooks for code that writes
+/// [`write()`], [`copied`] and [`set_len`] are the hooks for code that writes
 /// files around mmpk's I/O seam (the `mmpk` tool's own output files), so
 /// that its record, too, is complete.
 pub fn open(path: &Path, f: &File, create: bool) {
