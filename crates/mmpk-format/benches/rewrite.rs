@@ -14,36 +14,20 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mmpk_format::generic::rewrite_pickle;
-use pickle_ops::value::PyStr;
-use pickle_ops::{encode, Pickle, PyInt, Value};
+use pickle_ops::{encode, Pickle};
 
-/// `{str(i): [i, float(i), str(i)] for i in range(n)}` (with `shared`,
-/// `{str(i): [l, l]}` for that list `l`) as CPython's `pickle.dumps(.., 4)`.
-fn dict(n: usize, shared: bool) -> Vec<u8> {
-    let mut p = Pickle::with_capacity(1 + 6 * n);
-    let mut items = Vec::with_capacity(n);
-    for i in 0..n {
-        let s = i.to_string();
-        let k = p.push(Value::Str(PyStr::from(s.as_str())));
-        let a = p.push(Value::Int(PyInt::Small(i as i64)));
-        let b = p.push(Value::Float(i as f64));
-        let c = p.push(Value::Str(PyStr::from(s.as_str())));
-        let mut l = p.push(Value::List(vec![a, b, c]));
-        if shared {
-            l = p.push(Value::List(vec![l, l]));
-        }
-        items.push((k, l));
-    }
-    let root = p.push(Value::Dict(items));
-    p.set_root(root);
-    encode::encode(&p, 4).expect("encode")
-}
+#[path = "../../pickle-ops/benches/shared/data.rs"]
+mod data;
+use data::{build_dict, build_dict_shared};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("rewrite_pickle");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
-    for (name, shared) in [("dict_1000000", false), ("dict_shared_1000000", true)] {
-        let bytes = dict(1_000_000, shared);
+    for (name, build) in [
+        ("dict_1000000", build_dict as fn(usize) -> Pickle),
+        ("dict_shared_1000000", build_dict_shared),
+    ] {
+        let bytes = encode::encode(&build(1_000_000), 4).expect("encode");
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_function(name, |b| {
             b.iter(|| black_box(rewrite_pickle(black_box(&bytes), 1).unwrap()))

@@ -42,9 +42,9 @@ fn open_ro(path: &Path) -> Dict {
     unsafe { OpenOptions::new().read_only(true).open(path).expect("open") }
 }
 
-#[path = "shared/data.rs"]
+#[path = "../../pickle-ops/benches/shared/data.rs"]
 mod data;
-use data::big_dict;
+use data::build_dict;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -130,7 +130,7 @@ fn bench(c: &mut Criterion) {
     drop(dicts);
 
     // W4: a generic value of 100,000 entries.
-    let p = big_dict(100_000);
+    let p = build_dict(100_000);
     let w4 = dir.path().join("w4.mmpk");
     let mut g = c.benchmark_group("w4");
     g.sample_size(10);

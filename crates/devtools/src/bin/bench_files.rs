@@ -52,9 +52,9 @@ fn open_ro(path: &Path) -> R<Dict> {
     Ok(unsafe { OpenOptions::new().read_only(true).open(path)? })
 }
 
-#[path = "../../../mmpk/benches/shared/data.rs"]
+#[path = "../../../pickle-ops/benches/shared/data.rs"]
 mod data;
-use data::big_dict;
+use data::build_dict;
 
 fn vm_hwm_kib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -205,7 +205,7 @@ fn run(args: &[String]) -> R<()> {
             emit("open", t.elapsed().as_secs_f64());
         }
         ("w4", "mmpk") => {
-            let p = big_dict(arg(rest, "--n", 1_000_000)?);
+            let p = build_dict(arg(rest, "--n", 1_000_000)?);
             let _ = std::fs::remove_file(path);
             let t = Instant::now();
             let d = create(path)?;
