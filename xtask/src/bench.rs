@@ -42,6 +42,75 @@ mod harness;
 mod pickle;
 mod py;
 
+/// A workload's options, read from its command line by [`Options::parse`]:
+/// `--quick` (CI's smoke test: small sizes, no section of `BENCHMARKS.md`
+/// rewritten) chooses the defaults, `--no-write` keeps a full run from
+/// rewriting its section, and the workload's own options follow.
+trait Options: Sized {
+    /// The workload, for errors.
+    const WORKLOAD: &'static str;
+
+    /// The options of a run with no other option than `--quick` or not.
+    fn defaults(quick: bool) -> Self;
+
+    /// Whether the run rewrites its section of `BENCHMARKS.md`.
+    fn write(&mut self) -> &mut bool;
+
+    /// Applies the workload's own option `name`, its value (if it takes
+    /// one) from `values`; `Ok(false)`: not an option of this workload.
+    fn set(&mut self, name: &str, values: &mut Values<'_>) -> Result<bool, String> {
+        let _ = (name, values);
+        Ok(false)
+    }
+
+    /// The options `args` give.
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut o = Self::defaults(args.iter().any(|a| a == "--quick"));
+        let mut values = Values(args.iter());
+        while let Some(a) = values.0.next() {
+            match a.as_str() {
+                "--quick" => {}
+                "--no-write" => *o.write() = false,
+                other => {
+                    if !o.set(other, &mut values)? {
+                        return Err(format!(
+                            "bench {}: unknown option `{other}`",
+                            Self::WORKLOAD
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// The rest of a command line, for an option's value.
+struct Values<'a>(std::slice::Iter<'a, String>);
+
+impl Values<'_> {
+    /// The value of option `name`.
+    fn text(&mut self, name: &str) -> Result<&str, String> {
+        self.0
+            .next()
+            .map(String::as_str)
+            .ok_or_else(|| format!("{name} needs a value"))
+    }
+
+    /// The value of option `name`, a positive whole number (`_` allowed
+    /// between digits, as in `1_000_000`).
+    fn num<T: std::str::FromStr + PartialOrd + Default>(
+        &mut self,
+        name: &str,
+    ) -> Result<T, String> {
+        self.0
+            .next()
+            .and_then(|v| v.replace('_', "").parse().ok())
+            .filter(|v: &T| *v > T::default())
+            .ok_or_else(|| format!("{name} needs a positive number"))
+    }
+}
+
 pub(crate) fn bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("pickle") => pickle::pickle(ctx, &args[1..]),

@@ -30,6 +30,7 @@ use super::harness::{
     cpus, data_dir, first_line, fmt_kib, fmt_spread, gbps, release_bin, rotated, stats, Clock,
     Section,
 };
+use super::{Options, Values};
 use crate::{run, show, Ctx};
 
 const SECTION: Section = Section {
@@ -44,34 +45,29 @@ struct Opts {
     write: bool,
 }
 
-impl Opts {
-    fn parse(args: &[String]) -> Result<Opts, String> {
-        let mut o = Opts {
-            mib: 1024,
-            rounds: 5,
-            quick: false,
-            write: true,
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut num = |what: &str| -> Result<u64, String> {
-                it.next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| format!("{what} needs a number"))
-            };
-            match a.as_str() {
-                "--quick" => {
-                    o.quick = true;
-                    o.mib = 64;
-                    o.rounds = 2;
-                }
-                "--mib" => o.mib = num("--mib")?.max(1),
-                "--rounds" => o.rounds = num("--rounds")?.max(1) as usize,
-                "--no-write" => o.write = false,
-                other => return Err(format!("bench cli: unknown option `{other}`")),
-            }
+impl Options for Opts {
+    const WORKLOAD: &'static str = "cli";
+
+    fn defaults(quick: bool) -> Opts {
+        Opts {
+            mib: if quick { 64 } else { 1024 },
+            rounds: if quick { 2 } else { 5 },
+            quick,
+            write: !quick,
         }
-        Ok(o)
+    }
+
+    fn write(&mut self) -> &mut bool {
+        &mut self.write
+    }
+
+    fn set(&mut self, name: &str, values: &mut Values<'_>) -> Result<bool, String> {
+        match name {
+            "--mib" => self.mib = values.num(name)?,
+            "--rounds" => self.rounds = values.num(name)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -284,11 +280,5 @@ pub(super) fn cli(ctx: &Ctx, args: &[String]) -> Result<(), String> {
          `npy::a_4_gib_array_streams_in_and_out_in_bounded_memory` of mmpk-cli).\n\n",
     );
     print!("{r}");
-    SECTION.publish(
-        ctx,
-        &r,
-        o.write && !o.quick,
-        o.quick,
-        &ctx.target.join("bench-data"),
-    )
+    SECTION.publish(ctx, &r, o.write, o.quick, &ctx.target.join("bench-data"))
 }

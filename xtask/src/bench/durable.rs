@@ -32,6 +32,7 @@ use super::harness::{
     bench_venv, cpus, data_dir, first_line, fmt_time, output, parse_lines, python_line,
     release_bin, rotated, Clock, Section,
 };
+use super::Options;
 use crate::{python, python_ok, Ctx};
 
 const SECTION: Section = Section {
@@ -51,10 +52,11 @@ struct Opts {
     mib: usize,
 }
 
-impl Opts {
-    fn parse(args: &[String]) -> Result<Opts, String> {
-        let quick = args.iter().any(|a| a == "--quick");
-        let mut o = if quick {
+impl Options for Opts {
+    const WORKLOAD: &'static str = "durable";
+
+    fn defaults(quick: bool) -> Opts {
+        if quick {
             Opts {
                 quick,
                 write: false,
@@ -74,15 +76,11 @@ impl Opts {
                 big_n: 4,
                 mib: 16,
             }
-        };
-        for a in args {
-            match a.as_str() {
-                "--quick" => {}
-                "--no-write" => o.write = false,
-                other => return Err(format!("bench durable: unknown option `{other}`")),
-            }
         }
-        Ok(o)
+    }
+
+    fn write(&mut self) -> &mut bool {
+        &mut self.write
     }
 }
 

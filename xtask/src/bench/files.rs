@@ -21,6 +21,7 @@ use super::harness::{
     ratio, release_bin, rotated, rustc_version, verdict, Bench, Clock, Met, Runner, Section,
     LIMIT_SLACK,
 };
+use super::{Options, Values};
 use crate::Ctx;
 
 const SECTION: Section = Section {
@@ -52,10 +53,11 @@ struct Opts {
     only: Option<Vec<String>>,
 }
 
-impl Opts {
-    fn parse(args: &[String]) -> Result<Opts, String> {
-        let quick = args.iter().any(|a| a == "--quick");
-        let mut o = if quick {
+impl Options for Opts {
+    const WORKLOAD: &'static str = "files";
+
+    fn defaults(quick: bool) -> Opts {
+        if quick {
             Opts {
                 quick,
                 write: false,
@@ -85,35 +87,35 @@ impl Opts {
                 many: 1_000_000,
                 only: None,
             }
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--quick" => {}
-                "--no-write" => o.write = false,
-                "--rounds" => {
-                    o.rounds = it
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .filter(|&r: &usize| r > 0)
-                        .ok_or("--rounds needs a positive number")?;
-                    o.w1_rounds = o.w1_rounds.max(o.rounds);
-                }
-                "--only" => {
-                    o.only = Some(
-                        it.next()
-                            .ok_or("--only needs a list such as w1,w3")?
-                            .split(',')
-                            .map(|s| s.trim().to_ascii_lowercase())
-                            .collect(),
-                    )
-                }
-                other => return Err(format!("unknown argument `{other}`")),
-            }
         }
-        Ok(o)
     }
 
+    fn write(&mut self) -> &mut bool {
+        &mut self.write
+    }
+
+    fn set(&mut self, name: &str, values: &mut Values<'_>) -> Result<bool, String> {
+        match name {
+            "--rounds" => {
+                self.rounds = values.num(name)?;
+                self.w1_rounds = self.w1_rounds.max(self.rounds);
+            }
+            "--only" => {
+                self.only = Some(
+                    values
+                        .text(name)?
+                        .split(',')
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .collect(),
+                )
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+impl Opts {
     fn wants(&self, w: &str) -> bool {
         self.only.as_ref().is_none_or(|l| l.iter().any(|x| x == w))
     }

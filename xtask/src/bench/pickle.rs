@@ -15,6 +15,7 @@ use super::harness::{
     commit, cpus, date_utc, fmt_mb, fmt_time, group, output, parse_lines, peer_bin, python_line,
     release_bin, rotated, rustc_version, stats, Clock, Section,
 };
+use super::{Options, Values};
 use crate::{py_venv, python, run, Ctx};
 
 const SECTION: Section = Section {
@@ -32,10 +33,11 @@ struct PickleOpts {
     write: bool,
 }
 
-impl PickleOpts {
-    fn parse(args: &[String]) -> Result<PickleOpts, String> {
-        let quick = args.iter().any(|a| a == "--quick");
-        let mut o = if quick {
+impl Options for PickleOpts {
+    const WORKLOAD: &'static str = "pickle";
+
+    fn defaults(quick: bool) -> PickleOpts {
+        if quick {
             PickleOpts {
                 quick,
                 n: 10_000,
@@ -53,25 +55,21 @@ impl PickleOpts {
                 iters: 2,
                 write: true,
             }
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut num = |name: &str| -> Result<usize, String> {
-                it.next()
-                    .and_then(|v| v.replace('_', "").parse().ok())
-                    .filter(|&v: &usize| v > 0)
-                    .ok_or(format!("{name} needs a positive number"))
-            };
-            match a.as_str() {
-                "--quick" => {}
-                "--n" => o.n = num("--n")?,
-                "--rounds" => o.rounds = num("--rounds")?,
-                "--iters" => o.iters = num("--iters")?,
-                "--no-write" => o.write = false,
-                other => return Err(format!("unknown argument `{other}`")),
-            }
         }
-        Ok(o)
+    }
+
+    fn write(&mut self) -> &mut bool {
+        &mut self.write
+    }
+
+    fn set(&mut self, name: &str, values: &mut Values<'_>) -> Result<bool, String> {
+        match name {
+            "--n" => self.n = values.num(name)?,
+            "--rounds" => self.rounds = values.num(name)?,
+            "--iters" => self.iters = values.num(name)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 

@@ -19,6 +19,7 @@ use super::harness::{
     bench_venv, cpus, data_dir, fmt_time, gbps, python_line, ratio, rotated, verdict, Bench, Clock,
     Runner, Section,
 };
+use super::Options;
 use crate::Ctx;
 
 const SECTION: Section = Section {
@@ -40,10 +41,11 @@ struct Opts {
     procs: (usize, usize, usize),
 }
 
-impl Opts {
-    fn parse(args: &[String]) -> Result<Opts, String> {
-        let quick = args.iter().any(|a| a == "--quick");
-        let mut o = if quick {
+impl Options for Opts {
+    const WORKLOAD: &'static str = "python";
+
+    fn defaults(quick: bool) -> Opts {
+        if quick {
             Opts {
                 quick,
                 write: false,
@@ -67,15 +69,11 @@ impl Opts {
                 dict: 1_000_000,
                 procs: (4, 1000, 200),
             }
-        };
-        for a in args {
-            match a.as_str() {
-                "--quick" => {}
-                "--no-write" => o.write = false,
-                other => return Err(format!("unknown argument `{other}`")),
-            }
         }
-        Ok(o)
+    }
+
+    fn write(&mut self) -> &mut bool {
+        &mut self.write
     }
 }
 
