@@ -12,6 +12,11 @@ use crate::error::{Error, Result};
 /// The shortest filler: empty key, value `NONE`.
 pub const MIN_FILLER_LEN: u64 = ENTRY_OVERHEAD as u64 + 1;
 
+/// The shortest filler whose value is a `BINBYTES` (a shorter one's is
+/// `NONE` or a `SHORT_BINBYTES`); a room (docs/format.md section 8) is
+/// one of these.
+pub const MIN_BINBYTES_FILLER_LEN: u64 = 277;
+
 /// The default alignment of raw array bytes (a cache line).
 pub const DEFAULT_ALIGN: u64 = 64;
 

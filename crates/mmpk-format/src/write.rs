@@ -37,7 +37,7 @@ use crate::array::{nbytes, Encoding};
 use crate::dtype::{Dtype, MAX_DIMS};
 use crate::entry::{entry_len, DELETED, FRAME_HEAD_LEN, LIVE};
 use crate::error::{Error, Result};
-use crate::filler::MIN_FILLER_LEN;
+use crate::filler::{MIN_BINBYTES_FILLER_LEN, MIN_FILLER_LEN};
 use crate::header::{
     check_commit_opcode, header_bytes, COMMIT_OFFSET, EMPTY_FILE_LEN, HEADER_LEN, TERMINATOR,
 };
@@ -114,7 +114,7 @@ pub fn write_filler(out: &mut Vec<u8>, len: u64) -> Result<()> {
         0 => return Ok(()),
         1..MIN_FILLER_LEN => return Err(bad),
         MIN_FILLER_LEN => vec![0x4e], // NONE
-        21..=276 => {
+        21..MIN_BINBYTES_FILLER_LEN => {
             let zeros = n - 21;
             let mut v = vec![0u8; 2 + zeros];
             v[0] = 0x43; // SHORT_BINBYTES

@@ -416,8 +416,10 @@ impl RemoteDict {
     /// changed, cached bytes are dropped; when it did not shrink below the
     /// old index, the known entries are checked in place (two small ranges
     /// each, coalesced: deletions are picked up) and only the new part is
-    /// scanned; otherwise the whole index is read again. On error the dict
-    /// is left as it was.
+    /// scanned (from where the room was when a durable writer wrote its
+    /// inserts into the room that ended the entries, docs/format.md
+    /// section 8); otherwise the whole index is read again. On error the
+    /// dict is left as it was.
     pub fn refresh(&mut self) -> Result<Refresh> {
         let r = self.try_refresh();
         if r.is_err() {
@@ -437,9 +439,9 @@ impl RemoteDict {
         let header = header_of(&self.src, &first)?;
         let old = &self.index;
         if v.size >= old.intact_end {
-            if let Some(mut entries) = self.recheck(&v)? {
+            if let Some((mut entries, from)) = self.recheck(&v)? {
                 let before = entries.len();
-                let scanned = scan_from(&self.src, &v, old.intact_end, first, &mut entries)?;
+                let scanned = scan_from(&self.src, &v, from, first, &mut entries)?;
                 let new_entries = entries.len() - before;
                 let index = linked(header.commit, entries, scanned);
                 let same = new_entries == 0 && index.commit == old.commit && index.tail == old.tail;
@@ -460,9 +462,12 @@ impl RemoteDict {
 
     /// Checks that every known entry is still where it was, in version
     /// `v`: its frame head and key, and its tail (memo max, validity).
-    /// The entries with their validity updated, or `None` if any moved.
-    fn recheck(&self, v: &ObjectVersion) -> Result<Option<Vec<RemoteEntry>>> {
+    /// The entries with their validity updated and where to scan on from
+    /// (the old end of the index; where the room was, if inserts were
+    /// written into it: it is dropped), or `None` if any other moved.
+    fn recheck(&self, v: &ObjectVersion) -> Result<Option<(Vec<RemoteEntry>, u64)>> {
         let old = &self.index.entries;
+        let room = self.index.room().map(|r| r.offset);
         let mut ranges = Vec::with_capacity(old.len() * 2);
         for e in old {
             ranges.push(e.offset..e.value_offset);
@@ -470,9 +475,15 @@ impl RemoteDict {
         }
         let got = self.src.read(&ranges, v)?;
         let mut entries = old.clone();
+        let mut rewritten_room = None;
         for (i, e) in entries.iter_mut().enumerate() {
             let (head, tail) = (&got[2 * i], &got[2 * i + 1]);
             let Some(validity) = entry_matches(&e.key, e.len, e.memo_max, head, tail) else {
+                if Some(e.offset) == room {
+                    // The room, the last entry: written into.
+                    rewritten_room = room;
+                    break;
+                }
                 return Ok(None);
             };
             e.kind = match (validity, e.kind) {
@@ -482,7 +493,11 @@ impl RemoteDict {
                 _ => return Ok(None),
             };
         }
-        Ok(Some(entries))
+        if let Some(at) = rewritten_room {
+            entries.pop();
+            return Ok(Some((entries, at)));
+        }
+        Ok(Some((entries, self.index.intact_end)))
     }
 }
 

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use mmpk_format::entry::{is_filler, parse_entry, FRAME_HEAD_LEN};
+use mmpk_format::filler::MIN_BINBYTES_FILLER_LEN;
 use mmpk_format::header::TERMINATOR_LEN;
 use mmpk_format::scan::{EntryKind, Tail};
 use mmpk_format::Error as FmtError;
@@ -81,6 +82,23 @@ pub(crate) struct Index {
 }
 
 impl Index {
+    /// The last entry, if it is a room (docs/format.md section 8): right
+    /// before the terminator, deleted, empty key, memo high-water mark 0,
+    /// at least [`MIN_BINBYTES_FILLER_LEN`] bytes. A durable writer puts
+    /// its inserts there without changing the object's size, so a refresh
+    /// reads again from the room's offset when its head changed. (Whether
+    /// its value is a `BINBYTES`, which a writer checks too, is not: a
+    /// reader only re-reads from there, whatever the frame holds now.)
+    pub(crate) fn room(&self) -> Option<&RemoteEntry> {
+        let e = self.entries.last()?;
+        let room = self.terminator == Some(e.end())
+            && !e.is_live()
+            && e.key.is_empty()
+            && e.memo_max == 0
+            && e.len >= MIN_BINBYTES_FILLER_LEN;
+        room.then_some(e)
+    }
+
     /// Rebuilds the key -> latest live entry map.
     pub(crate) fn relink(&mut self) {
         self.live.clear();

@@ -30,7 +30,7 @@ pub(crate) const TAIL: [u8; 8] = [0x4a, 0, 0, 0, 0, 0x30, 0x30, 0x30];
 
 /// The shortest room: a `BINBYTES` filler (277 bytes and more, format
 /// section 8).
-pub(crate) const MIN_ROOM: u64 = 277;
+pub(crate) const MIN_ROOM: u64 = mmpk_format::filler::MIN_BINBYTES_FILLER_LEN;
 
 /// The sector a publishing write must stay within (the crash model's and
 /// the disks' unit of atomic writes).

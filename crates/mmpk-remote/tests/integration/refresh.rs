@@ -72,3 +72,79 @@ fn a_rewrite_of_the_same_size_is_rescanned() {
     assert_eq!(d.refresh().unwrap(), Refresh::Rescanned);
     assert_eq!(d.keys(), ["c", "ddd"]);
 }
+
+/// A durable v2 writer (the `mmpk` crate) ends its entries with a room
+/// and writes later inserts into it, the object's size unchanged
+/// (docs/format.md section 8): a refresh re-reads from where the room
+/// was, a few KiB, not the whole index again, and ends with the index a
+/// fresh open reads and the local dict's keys and values.
+#[test]
+fn inserts_into_a_room_are_read_from_the_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.mmpk");
+    // SAFETY: the test's own file, changed only through this dict.
+    let local = unsafe {
+        mmpk::OpenOptions::new()
+            .create(true)
+            .durable(true)
+            .open(&path)
+    }
+    .unwrap();
+    // 20 KiB arrays: read at their two ends by the index scan.
+    let raw = |i: usize| -> Vec<u8> { (0..20 << 10).map(|j| (i * 31 + j) as u8).collect() };
+    let insert = |i: usize| {
+        let key = format!("a{}", i % 45);
+        local
+            .insert_bytes(&key, "|u1", &[20 << 10], &raw(i))
+            .unwrap();
+    };
+    for i in 0..40 {
+        insert(i);
+    }
+    let s = Server::start();
+    s.put("f", std::fs::read(&path).unwrap());
+    let o = || quick().readahead(4096).coalesce_gap(512);
+    let mut d = RemoteDict::open(&s.url("f"), o()).unwrap();
+    let (mut room_inserts, mut i) = (0, 40);
+    let mut pickle = 0u8;
+    while room_inserts < 6 {
+        assert!(i < 80, "only {room_inserts} inserts went into a room");
+        let len = std::fs::metadata(&path).unwrap().len();
+        // New keys (a40 to a44), then replaces (a0, a1, ...: the old
+        // entries are deleted), and a generic value now and then.
+        insert(i);
+        if i % 3 == 0 {
+            pickle += 1;
+            let p = [0x80, 4, b'K', pickle, b'.']; // PROTO 4, BININT1, STOP
+            local.insert_pickle_bytes("v", &p).unwrap();
+        }
+        i += 1;
+        let bytes = std::fs::read(&path).unwrap();
+        let into_room = bytes.len() as u64 == len;
+        s.put("f", bytes);
+        let (_, b0) = s.counters();
+        let r = d.refresh().unwrap();
+        let (_, b1) = s.counters();
+        let fresh = RemoteDict::open(&s.url("f"), o()).unwrap();
+        let (_, b2) = s.counters();
+        if into_room {
+            room_inserts += 1;
+            // A full rescan reads as much as the fresh open.
+            let (refresh, open) = (b1 - b0, b2 - b1);
+            assert!(refresh * 4 < open, "refresh {refresh} bytes, open {open}");
+        }
+        assert!(matches!(r, Refresh::Grew { .. }), "{r:?}");
+        assert_eq!(d.entries(), fresh.entries());
+        assert_eq!(d.commit_number(), local.commit_number().unwrap());
+    }
+    // SAFETY: as above.
+    let check = unsafe { mmpk::OpenOptions::new().read_only(true).open(&path) }.unwrap();
+    assert_eq!(d.keys(), check.keys().unwrap());
+    for k in d.keys() {
+        assert_eq!(
+            d.value_bytes(&k).unwrap(),
+            check.value_bytes(&k).unwrap(),
+            "{k}"
+        );
+    }
+}
