@@ -13,11 +13,13 @@
 use mmpk::{Dtype, RawArray};
 use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 
 use crate::errors;
+use crate::pool::PooledBuffer;
 
 /// The base object of every array that views a file: it owns a reference
 /// to the file's map, so the mapped bytes stay valid while it lives.
@@ -127,29 +129,83 @@ pub(crate) fn view<'py>(
                 format!("entry {:?}: a dimension exceeds numpy's limit", info.key),
             )
         })?;
-    let nd = i32::try_from(dims.len()).map_err(|_| {
-        errors::new(
-            py,
-            "FormatError",
-            format!("entry {:?}: too many dimensions", info.key),
-        )
-    })?;
-    let (data, flags) = match (writable, raw.as_mut_ptr()) {
-        (true, Some(p)) => (p, npyffi::NPY_ARRAY_WRITEABLE),
-        _ => (raw.as_ptr().cast_mut(), 0),
+    hand_off(
+        py,
+        descr,
+        &mut dims,
+        Base::Map(Bound::new(py, MapRegion { raw })?),
+        writable,
+    )
+}
+
+/// The object that owns the bytes of an array handed to numpy: it becomes
+/// the array's base object.
+pub(crate) enum Base<'py> {
+    /// A file's mapped bytes (writable only through a writable map).
+    Map(Bound<'py, MapRegion>),
+    /// A heap block of the read-buffer pool (always writable).
+    Pooled(Bound<'py, PooledBuffer>),
+}
+
+/// A C-contiguous numpy array of `descr` and `dims` over the bytes `base`
+/// owns (zero copy), writable if asked and `base` allows it. This is the
+/// one place bytes are handed to numpy: `ValueError` unless numpy's
+/// `itemsize * size` for `descr` and `dims` is exactly `base`'s length.
+pub(crate) fn hand_off<'py>(
+    py: Python<'py>,
+    descr: Bound<'py, PyArrayDescr>,
+    dims: &mut [npy_intp],
+    base: Base<'py>,
+    writable: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (data, len, can_write) = match &base {
+        Base::Map(m) => {
+            let raw = &m.get().raw;
+            let len = usize::try_from(raw.info().nbytes).ok();
+            match raw.as_mut_ptr() {
+                Some(p) => (p, len, true),
+                None => (raw.as_ptr().cast_mut(), len, false),
+            }
+        }
+        Base::Pooled(b) => {
+            let (p, len) = b.get().bytes();
+            (p, Some(len), true)
+        }
     };
-    let owner = Bound::new(py, MapRegion { raw })?;
-    // SAFETY: `data` points at `nbytes` mapped bytes, exactly what numpy's
-    // `itemsize * size` for `descr` and `dims` covers (checked above), and
-    // C-contiguous strides (NULL) stay inside them; the mapping lives as
-    // long as `owner` (it holds the RawArray, which holds the map), and
-    // `owner` becomes the array's base object before the array is given to
-    // anyone, so every view numpy derives from it keeps the map alive. The
-    // WRITEABLE flag is set only for a writable (read-write, shared) map;
-    // numpy sets the alignment flag itself (unaligned views are valid in
-    // numpy). `PyArray_NewFromDescr` steals the reference to `descr` and
-    // `PyArray_SetBaseObject` the one to `owner`, even on failure; a null
-    // result is an error set by numpy.
+    let count = dims.iter().try_fold(1usize, |a, &d| {
+        usize::try_from(d).ok().and_then(|d| a.checked_mul(d))
+    });
+    let need = count.and_then(|n| n.checked_mul(descr.itemsize()));
+    if need.is_none() || need != len {
+        return Err(PyValueError::new_err(format!(
+            "numpy's dtype {} and shape {dims:?} do not fit {len:?} bytes",
+            descr.str()?
+        )));
+    }
+    let nd = i32::try_from(dims.len())
+        .map_err(|_| PyValueError::new_err(format!("{} dimensions: too many", dims.len())))?;
+    let flags = if writable && can_write {
+        npyffi::NPY_ARRAY_WRITEABLE
+    } else {
+        0
+    };
+    let owner = match base {
+        Base::Map(m) => m.into_any(),
+        Base::Pooled(b) => b.into_any(),
+    };
+    // SAFETY: `data` points at `len` initialised bytes owned by `owner`
+    // (a map's bytes, held by the `RawArray` that holds the map, or a
+    // pool block, freed or recycled only when its `PooledBuffer` is
+    // dropped), exactly what numpy's `itemsize * size` for `descr` and
+    // `dims` covers (checked above), and C-contiguous strides (NULL) stay
+    // inside them. `owner` becomes the array's base object before the
+    // array is given to anyone, so every view numpy derives from it keeps
+    // the bytes alive. The WRITEABLE flag is set only where writing is
+    // allowed (a read-write, shared map, or a pool block, whose pointer
+    // nothing else holds); numpy sets the alignment flag itself
+    // (unaligned views are valid in numpy). `PyArray_NewFromDescr` steals
+    // the reference to `descr` and `PyArray_SetBaseObject` the one to
+    // `owner`, even on failure; a null result is an error set by numpy.
     unsafe {
         let subtype = npyffi::get_type_object(py, NpyTypes::PyArray_Type);
         let arr = PY_ARRAY_API.PyArray_NewFromDescr(

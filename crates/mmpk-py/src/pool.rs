@@ -13,10 +13,12 @@
 
 use std::sync::Mutex;
 
-use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
-use numpy::{Element, PyArrayDescr, PyArrayDescrMethods};
+use numpy::npyffi::npy_intp;
+use numpy::{Element, PyArrayDescr};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
+
+use crate::arrays::{self, Base};
 
 /// Free blocks kept at most.
 pub(crate) const MAX_FREE_BLOCKS: usize = 4;
@@ -121,6 +123,18 @@ impl Drop for PooledBuffer {
     }
 }
 
+impl PooledBuffer {
+    /// The block's pointer and length (`len` 0 once dropped, which cannot
+    /// be seen while it lives).
+    pub(crate) fn bytes(&self) -> (*mut u8, usize) {
+        let b = self.block.lock().unwrap_or_else(|p| p.into_inner());
+        b.as_ref()
+            .map_or((std::ptr::NonNull::dangling().as_ptr(), 0), |b| {
+                (b.ptr.as_ptr(), b.len)
+            })
+    }
+}
+
 #[pymethods]
 impl PooledBuffer {
     fn __repr__(&self) -> String {
@@ -158,7 +172,6 @@ pub(crate) fn pooled_bytes(py: Python<'_>, nbytes: usize) -> PyResult<Bound<'_, 
             .detach(|| Block::new(nbytes))
             .ok_or_else(|| PyMemoryError::new_err(format!("cannot allocate {nbytes} bytes")))?,
     };
-    let data = block.ptr.as_ptr();
     let owner = Bound::new(
         py,
         PooledBuffer {
@@ -166,33 +179,5 @@ pub(crate) fn pooled_bytes(py: Python<'_>, nbytes: usize) -> PyResult<Bound<'_, 
         },
     )?;
     let descr: Bound<'_, PyArrayDescr> = u8::get_dtype(py);
-    // SAFETY: `data` points at `nbytes` initialised bytes (the block),
-    // exactly what a 1-D `uint8` array of `nbytes` elements with
-    // C-contiguous strides (NULL) covers; the block lives as long as
-    // `owner` (it frees or recycles it only when dropped), and `owner`
-    // becomes the array's base object before the array is given to anyone,
-    // so every view numpy derives from it keeps the block alive and the
-    // block is recycled only when no array can reach it. Nothing else
-    // holds the block's pointer. `PyArray_NewFromDescr` steals the
-    // reference to `descr` and `PyArray_SetBaseObject` the one to `owner`,
-    // even on failure; a null result is an error set by numpy.
-    unsafe {
-        let subtype = npyffi::get_type_object(py, NpyTypes::PyArray_Type);
-        let arr = PY_ARRAY_API.PyArray_NewFromDescr(
-            py,
-            subtype,
-            descr.into_dtype_ptr(),
-            1,
-            dims.as_mut_ptr(),
-            std::ptr::null_mut(),
-            data.cast(),
-            npyffi::NPY_ARRAY_WRITEABLE,
-            std::ptr::null_mut(),
-        );
-        let arr = Bound::from_owned_ptr_or_err(py, arr)?;
-        if PY_ARRAY_API.PyArray_SetBaseObject(py, arr.as_ptr().cast(), owner.into_ptr()) < 0 {
-            return Err(PyErr::fetch(py));
-        }
-        Ok(arr)
-    }
+    arrays::hand_off(py, descr, &mut dims, Base::Pooled(owner), true)
 }
