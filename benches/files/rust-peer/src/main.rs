@@ -26,7 +26,7 @@ type R<T> = Result<T, Box<dyn std::error::Error>>;
 
 #[path = "../../../timing.rs"]
 mod timing;
-use timing::{arg, emit};
+use timing::{arg, emit, main_of};
 
 /// The same values as `f32_array` in `bench_files.rs` and `peers.py`.
 fn f32_array(mib: usize) -> Array1<f32> {
@@ -56,14 +56,7 @@ fn map(path: &Path) -> R<Mmap> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rust-peer: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    main_of("rust-peer", run)
 }
 
 fn run(args: &[String]) -> R<()> {

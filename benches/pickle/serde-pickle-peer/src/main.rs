@@ -20,42 +20,25 @@ use serde_pickle::{DeOptions, SerOptions};
 
 #[path = "../../../timing.rs"]
 mod timing;
-use timing::{read, vm_hwm_kb};
+use timing::{main_of, read, vm_hwm_kb, TimeArgs};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let r = match args.first().map(String::as_str) {
-        Some("time") => time(&args[1..]),
-        Some("peak") => peak(&args[1..]),
-        _ => Err("usage: serde-pickle-peer time|peak ... (see the source)".into()),
-    };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serde-pickle-peer: {e}");
-            ExitCode::FAILURE
+    main_of("serde-pickle-peer", |args| {
+        match args.first().map(String::as_str) {
+            Some("time") => time(&args[1..]),
+            Some("peak") => peak(&args[1..]),
+            _ => Err("usage: serde-pickle-peer time|peak ... (see the source)".into()),
         }
-    }
+    })
 }
 
 fn time(args: &[String]) -> Result<(), String> {
-    let mut file = None;
-    let (mut warmup, mut iters) = (1usize, 3usize);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut num = |name: &str| -> Result<usize, String> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("{name} needs a number"))
-        };
-        match a.as_str() {
-            "--warmup" => warmup = num("--warmup")?,
-            "--iters" => iters = num("--iters")?,
-            f if file.is_none() && !f.starts_with('-') => file = Some(f.to_string()),
-            other => return Err(format!("unexpected argument `{other}`")),
-        }
-    }
-    let path = file.ok_or("missing FILE")?;
+    let TimeArgs {
+        file: path,
+        warmup,
+        iters,
+        ..
+    } = TimeArgs::parse(args, false)?;
     let data = read(&path)?;
     let mut out = String::new();
     for i in 0..warmup + iters {

@@ -33,7 +33,7 @@ type R<T> = Result<T, Box<dyn std::error::Error>>;
 
 #[path = "../../../../benches/timing.rs"]
 mod timing;
-use timing::arg;
+use timing::{arg, main_of};
 
 /// The `i`th array of the workload (as `peers.py` makes it).
 fn array(task: &str, i: usize, mib: usize) -> Array1<f64> {
@@ -136,29 +136,15 @@ fn run(args: &[String]) -> R<Vec<f64>> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("serve") {
-        return match serve(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("bench_durable: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    match run(&args) {
-        Ok(times) => {
-            let mut line = String::from("insert");
-            for t in times {
-                line.push_str(&format!("\t{t:.9}"));
-            }
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            ExitCode::SUCCESS
+    main_of("bench_durable", |args| {
+        if args.first().map(String::as_str) == Some("serve") {
+            return serve(args);
         }
-        Err(e) => {
-            eprintln!("bench_durable: {e}");
-            ExitCode::FAILURE
+        let mut line = String::from("insert");
+        for t in run(args)? {
+            line.push_str(&format!("\t{t:.9}"));
         }
-    }
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        Ok(())
+    })
 }

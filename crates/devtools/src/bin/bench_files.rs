@@ -30,7 +30,7 @@ type R<T> = Result<T, Box<dyn std::error::Error>>;
 
 #[path = "../../../../benches/timing.rs"]
 mod timing;
-use timing::{arg, emit};
+use timing::{arg, emit, main_of};
 
 fn f32_array(mib: usize) -> Array1<f32> {
     let n = mib * (1 << 20) / 4;
@@ -68,14 +68,7 @@ fn vm_hwm_kib() -> f64 {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench_files: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    main_of("bench_files", run)
 }
 
 fn run(args: &[String]) -> R<()> {

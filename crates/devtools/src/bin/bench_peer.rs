@@ -21,57 +21,16 @@ use pickle_ops::{decode, encode};
 
 #[path = "../../../../benches/timing.rs"]
 mod timing;
-use timing::{read, vm_hwm_kb};
+use timing::{main_of, read, vm_hwm_kb, TimeArgs};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let r = match args.first().map(String::as_str) {
-        Some("time") => time(&args[1..]),
-        Some("peak") => peak(&args[1..]),
-        Some("check-dict") => check_dict(&args[1..]),
-        _ => Err("usage: bench_peer time|peak|check-dict ... (see the source)".into()),
-    };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench_peer: {e}");
-            ExitCode::FAILURE
+    main_of("bench_peer", |args| {
+        match args.first().map(String::as_str) {
+            Some("time") => time(&args[1..]),
+            Some("peak") => peak(&args[1..]),
+            Some("check-dict") => check_dict(&args[1..]),
+            _ => Err("usage: bench_peer time|peak|check-dict ... (see the source)".into()),
         }
-    }
-}
-
-/// Arguments of `time`.
-struct TimeArgs {
-    file: String,
-    warmup: usize,
-    iters: usize,
-    check: bool,
-}
-
-/// `FILE [--warmup W] [--iters K] [--check]`
-fn parse_time_args(args: &[String]) -> Result<TimeArgs, String> {
-    let mut file = None;
-    let (mut warmup, mut iters, mut check) = (1, 3, false);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut num = |name: &str| -> Result<usize, String> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("{name} needs a number"))
-        };
-        match a.as_str() {
-            "--warmup" => warmup = num("--warmup")?,
-            "--iters" => iters = num("--iters")?,
-            "--check" => check = true,
-            f if file.is_none() && !f.starts_with('-') => file = Some(f.to_string()),
-            other => return Err(format!("unexpected argument `{other}`")),
-        }
-    }
-    Ok(TimeArgs {
-        file: file.ok_or("missing FILE")?,
-        warmup,
-        iters,
-        check,
     })
 }
 
@@ -81,7 +40,7 @@ fn time(args: &[String]) -> Result<(), String> {
         warmup,
         iters,
         check,
-    } = parse_time_args(args)?;
+    } = TimeArgs::parse(args, true)?;
     let data = read(&path)?;
     let opts = decode::DecodeOptions::default();
     let protocol = match data.as_slice() {
