@@ -23,24 +23,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn b64(s: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("bad base64 {c}"),
-    };
-    let mut out = Vec::new();
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= u32::from(val(c)) << (18 - 6 * i);
-        }
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    out
+    pickle_ops::json::base64_decode(s).expect("base64")
 }
 
 /// A canonical-JSON descr (`[["x", "<f4"], ...]`) or dtype string.

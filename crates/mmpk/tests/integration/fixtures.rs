@@ -20,24 +20,7 @@ fn manifest() -> Vec<J> {
 }
 
 pub fn b64(s: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("bad base64 {c}"),
-    } as u32;
-    let mut out = Vec::new();
-    for chunk in s.as_bytes().chunks(4) {
-        let n = chunk.iter().take_while(|&&c| c != b'=').count();
-        let mut acc = 0u32;
-        for (i, &c) in chunk[..n].iter().enumerate() {
-            acc |= val(c) << (18 - 6 * i);
-        }
-        out.extend_from_slice(&acc.to_be_bytes()[1..n]);
-    }
-    out
+    pickle_ops::json::base64_decode(s).expect("base64")
 }
 
 /// An `{"ndarray": ...}` node: dtype, shape, bytes.
