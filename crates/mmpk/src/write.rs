@@ -29,6 +29,12 @@ use crate::index::Loc;
 use crate::mapwrite::RawData;
 use crate::room;
 
+/// A value prefix of at least this many bytes is written from the caller's
+/// buffer, after the entry's head, instead of being copied into the head
+/// (a large generic value, such as a 10^6-entry dict's 35 MB of ops: the
+/// copy and its fresh pages cost more than the extra `pwrite`).
+const WRITE_PREFIX_APART_FROM: usize = 64 << 10;
+
 /// Writes the raw data of an entry at a file offset.
 pub(crate) type DataWriter<'a> = &'a mut dyn FnMut(&std::fs::File, u64) -> io::Result<()>;
 
@@ -92,8 +98,12 @@ impl Dict {
 struct Parts {
     /// Length of the alignment filler at `t` (0: none).
     filler: u64,
-    /// Filler, frame head, key and value prefix, written at `t`.
+    /// Filler, frame head, key and (when `prefix_apart` is false) value
+    /// prefix, written at `t`.
     head: Vec<u8>,
+    /// The value prefix is not in `head`: it follows it, written from
+    /// [`NewEntry::prefix`] (at least [`WRITE_PREFIX_APART_FROM`] bytes).
+    prefix_apart: bool,
     entry_offset: u64,
     entry_len: u64,
     data_offset: u64,
@@ -107,6 +117,33 @@ impl Parts {
     fn end(&self) -> u64 {
         self.tail_offset + self.tail.len() as u64
     }
+
+    /// The bytes written at `t`, in order: the head, then the value prefix
+    /// when it is not in the head.
+    fn at_t<'a>(&'a self, e: &'a NewEntry<'_>) -> [&'a [u8]; 2] {
+        let apart: &[u8] = if self.prefix_apart { &e.prefix } else { &[] };
+        [&self.head, apart]
+    }
+}
+
+/// Writes the bytes `range` of the concatenation of `parts` (which starts
+/// at file offset `t`) at `t + range.start`, one `pwrite` per part touched.
+fn write_range(
+    s: &Shared,
+    parts: &[&[u8]],
+    t: u64,
+    range: std::ops::Range<usize>,
+    op: &'static str,
+) -> Result<()> {
+    let mut at = 0;
+    for part in parts {
+        let (lo, hi) = (range.start.max(at), range.end.min(at + part.len()));
+        if lo < hi {
+            s.write_at(&part[lo - at..hi - at], t + lo as u64, op)?;
+        }
+        at += part.len();
+    }
+    Ok(())
 }
 
 fn parts(s: &Shared, e: &NewEntry<'_>, t: u64, value_len: u64, memo: i32) -> Result<Parts> {
@@ -129,15 +166,17 @@ fn parts(s: &Shared, e: &NewEntry<'_>, t: u64, value_len: u64, memo: i32) -> Res
     let entry_len = (ENTRY_OVERHEAD as u64 + k as u64)
         .checked_add(value_len)
         .ok_or_else(overflow)?;
-    let mut head = Vec::with_capacity(filler as usize + 11 + k + e.prefix.len());
+    let prefix_apart = e.prefix.len() >= WRITE_PREFIX_APART_FROM;
+    let in_head = if prefix_apart { 0 } else { e.prefix.len() };
+    let mut head = Vec::with_capacity(filler as usize + 11 + k + in_head);
     write_filler(&mut head, filler).map_err(|source| Error::Format { key: None, source })?;
     head.push(0x95);
     head.extend_from_slice(&(entry_len - FRAME_HEAD_LEN as u64).to_le_bytes());
     head.push(0x8c);
     head.push(k as u8);
     head.extend_from_slice(e.key.as_bytes());
-    head.extend_from_slice(&e.prefix);
-    let data_offset = t + head.len() as u64;
+    head.extend_from_slice(&e.prefix[..in_head]);
+    let data_offset = t + (head.len() + e.prefix.len() - in_head) as u64;
     let mut tail = e.suffix.clone();
     tail.push(0x4a);
     tail.extend_from_slice(&memo.to_le_bytes());
@@ -149,6 +188,7 @@ fn parts(s: &Shared, e: &NewEntry<'_>, t: u64, value_len: u64, memo: i32) -> Res
     Ok(Parts {
         filler,
         head,
+        prefix_apart,
         entry_offset: t + filler,
         entry_len,
         data_offset,
@@ -204,7 +244,7 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
         let p = parts(s, &e, r.offset, value_len, memo).ok()?;
         let next = p.end() + room::pad_before(p.end());
         let fits = next.checked_add(room::MIN_ROOM)? <= r.end()
-            && (e.data_len == 0 || p.head.len() >= room::HEAD_LEN);
+            && (e.data_len == 0 || p.data_offset - r.offset >= room::HEAD_LEN as u64);
         fits.then_some((r, p))
     });
     let (room_used, mut p) = match in_room {
@@ -243,8 +283,9 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
         Some(_) => st.index.file_len,
         None => p.end(),
     };
-    // Without raw data the tail follows the head: one buffer.
-    if e.data_len == 0 {
+    // Without raw data the tail follows the head: one buffer (unless the
+    // value is written apart).
+    if e.data_len == 0 && !p.prefix_apart {
         let tail = std::mem::take(&mut p.tail);
         p.head.extend_from_slice(&tail);
         p.tail_offset = t + p.head.len() as u64;
@@ -281,16 +322,31 @@ pub(crate) fn insert_locked(s: &Shared, st: &mut State, mut e: NewEntry<'_>) -> 
         }
         None => {}
     }
+    let at_t = p.at_t(&e);
+    let at_t_len = at_t.iter().map(|b| b.len()).sum();
+    // A value written apart goes first: appended, as one large write.
+    if p.prefix_apart {
+        write_range(s, &at_t, t, publish..at_t_len, "write entry")?;
+    }
     if !p.tail.is_empty() {
         s.write_at(&p.tail, p.tail_offset, "write entry")?;
     }
-    s.write_at(&p.head[publish..], t + publish as u64, "write entry")?;
+    if !p.prefix_apart {
+        s.write_at(&p.head[publish..], t + publish as u64, "write entry")?;
+    }
     // 2.
     s.sync()?;
     // 3.
     s.bump_commit(st)?;
     // 4.
-    s.write_at(&p.head[..publish], t, "write frame head")?;
+    // One write, whatever parts it spans (it must not tear).
+    let first: Vec<u8> = at_t
+        .iter()
+        .flat_map(|b| b.iter())
+        .take(publish)
+        .copied()
+        .collect();
+    s.write_at(&first, t, "write frame head")?;
     // 5.
     s.sync()?;
     let k = e.key.len() as u64;

@@ -10,6 +10,7 @@ mod faults;
 mod fixtures;
 mod hostile;
 mod inplace;
+mod large_values;
 mod maint;
 mod model;
 mod open;
