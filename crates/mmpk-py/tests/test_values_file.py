@@ -67,6 +67,27 @@ def test_examples_round_trip_and_the_file_is_a_pickle(path):
         assert_same(pickle.loads(pickle.dumps(EXAMPLES, 4)), d["again"])
 
 
+@pytest.mark.parametrize("kind", ["plain", "shared", "small"])
+def test_values_are_the_bytes_mmappickle_writes(tmp_path, kind):
+    """Large values (64 KiB of ops and more are written apart from their
+    entry's head) and small ones, with and without memo fetches: the whole
+    file is byte for byte the one mmappickle 1.0 writes."""
+    mmappickle = pytest.importorskip("mmappickle")
+    s = "shared"
+    value = {
+        "plain": {str(i): [i, float(i), str(i)] for i in range(20_000)},
+        "shared": [[s, i, s] for i in range(20_000)],
+        "small": {"a": [1, 2.0, "x"]},
+    }[kind]
+    ours, theirs = tmp_path / "ours.mmpk", tmp_path / "theirs.mmpk"
+    with mmpk.open(ours, "w", layout="mmappickle1") as d:
+        d["k"] = value
+    m = mmappickle.mmapdict(str(theirs))
+    m["k"] = value
+    del m
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
 def test_shared_references_and_cycles_through_a_file(path):
     me = []
     me.append(me)
