@@ -286,9 +286,7 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
             let mut a = d.array_mut("r").unwrap();
             // Bytes, not a typed view: the mmappickle-1.0 layout does not
             // align data.
-            for (i, b) in a.bytes_mut().iter_mut().enumerate() {
-                *b = (i % 251 + 1) as u8;
-            }
+            fill_pattern(a.bytes_mut());
             a.flush().unwrap();
             record::mark("flushed");
             filled = Some(a.info().nbytes);
@@ -306,9 +304,7 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
             // SAFETY: `raw` keeps its `len()` bytes mapped (writable) while
             // it lives, and nothing else reads or writes them meanwhile.
             let bytes = unsafe { std::slice::from_raw_parts_mut(p, raw.len()) };
-            for (i, b) in bytes.iter_mut().enumerate() {
-                *b = (i % 251 + 1) as u8;
-            }
+            fill_pattern(bytes);
             d.flush().unwrap();
             record::mark("flushed");
             filled = Some(raw.info().nbytes);
@@ -373,5 +369,13 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
         after_len,
         original,
         filled,
+    }
+}
+
+/// The bytes a reserve/fill operation stores: never zero, so a page that
+/// did not reach the disk shows.
+fn fill_pattern(bytes: &mut [u8]) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i % 251 + 1) as u8;
     }
 }
