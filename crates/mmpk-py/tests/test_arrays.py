@@ -180,9 +180,9 @@ def test_large_non_contiguous_arrays_are_written_in_blocks(path):
 
 
 def test_a_large_contiguous_write_lands_exactly(path):
-    # 72 MiB: from 64 MiB on, mmpk copies the buffer through a map of the
-    # preallocated range with several threads where it can (docs/design.md,
-    # "Writing a large array"); the file must be the same either way.
+    # 72 MiB (preallocated, then one write from numpy's buffer), after an
+    # entry that leaves the next data at an odd place, replaced, and masked:
+    # read back by mmpk and by pickle.load.
     a = np.arange(9 << 20, dtype="<u8") * 2654435761 % 1000003
     with mmpk.open(path, "w") as d:
         d["pad"] = np.arange(3, dtype="u1")  # the next data at an odd place

@@ -13,8 +13,7 @@ use crate::dtype::{self, matches, Dtype, Element};
 use crate::error::{Error, Result};
 use crate::index::Loc;
 use crate::map::{self, Map, ReadToken, WriteToken};
-use crate::mapwrite::RawData;
-use crate::write::{NewEntry, Written};
+use crate::write::{NewEntry, RawData, Written};
 
 /// Bytes a dtype and shape need: mmpk-format's one rule
 /// ([`mmpk_format::array::nbytes`], numpy's: `None` if the product of the

@@ -1,6 +1,5 @@
 //! Every change the crate makes to files, in one place: positioned writes,
-//! copies into a file (from another file, or from memory through a map),
-//! length changes, preallocations, syncs (of files, mapped ranges and
+//! copies into a file, length changes, preallocations, syncs (of files, mapped ranges and
 //! directories), opens that may create a file, and renames. Reads are not
 //! routed here.
 //!
@@ -110,78 +109,17 @@ pub(crate) fn set_len(f: &File, len: u64) -> io::Result<()> {
 }
 
 /// Preallocation of `len` bytes at `offset`, keeping the size (a
-/// best-effort hint: callers may ignore its error). Returns whether it was
-/// made (`false`: the platform has no such call, or declined).
+/// best-effort hint: callers may ignore its error).
 #[inline]
-pub(crate) fn preallocate(f: &File, offset: u64, len: u64) -> io::Result<bool> {
+pub(crate) fn preallocate(f: &File, offset: u64, len: u64) -> io::Result<()> {
     let asked = crate::platform::preallocate(f, offset, len)?;
     #[cfg(feature = "crash-record")]
     if asked {
         crate::record::preallocate(f, offset, len);
     }
-    Ok(asked)
-}
-
-/// Copies `src` into `f` at `offset` in parts of the lengths `parts`
-/// (summing to `src.len()`): the first with a positioned write on this
-/// thread ([`write_all_at`]), each other one through a writable shared map
-/// of the rest of the range ([`crate::map::Window`]) by a scoped thread of
-/// its own, all at once (a buffered write takes the inode's lock, a store
-/// into a map does not, so they run side by side). A thread the system
-/// refuses: this thread copies that part after its write. Unmaps before it
-/// returns. The file must already extend over the range, preallocated
-/// (see `crate::mapwrite`). The stores are recorded as
-/// [`crate::record::Event::MapStore`]s, page by page, when this thread
-/// records; no fault is injected into them (a mapped store does not fail
-/// the way a write does; the write beside them and the extension before
-/// may). If the system refuses the map, all of `src` is one write.
-pub(crate) fn copy_mapped(f: &File, offset: u64, src: &[u8], parts: &[usize]) -> io::Result<()> {
-    let plain = parts.first().copied().unwrap_or(0).min(src.len());
-    let (first, rest) = src.split_at(plain);
-    let rest_at = offset + plain as u64;
-    let mut window = match rest.len() {
-        0 => None,
-        n => match crate::map::Window::new(f, rest_at, n) {
-            Ok(w) => Some(w),
-            Err(_) => return write_all_at(f, src, offset),
-        },
-    };
-    let written = std::thread::scope(|scope| {
-        let mut late: Vec<(&mut [u8], &[u8])> = Vec::new();
-        if let Some(w) = window.as_mut() {
-            let (mut dst, mut src) = (w.bytes_mut(), rest);
-            for &n in parts.iter().skip(1) {
-                let n = n.min(src.len());
-                let (d, dst_rest) = std::mem::take(&mut dst).split_at_mut(n);
-                let (s, src_rest) = src.split_at(n);
-                (dst, src) = (dst_rest, src_rest);
-                // The part comes back to this thread if no thread is made.
-                let (tx, rx) = std::sync::mpsc::channel::<(&mut [u8], &[u8])>();
-                let made = std::thread::Builder::new().spawn_scoped(scope, move || {
-                    if let Ok((d, s)) = rx.recv() {
-                        d.copy_from_slice(s);
-                    }
-                });
-                if made.is_err() {
-                    late.push((d, s));
-                } else if let Err(std::sync::mpsc::SendError(p)) = tx.send((d, s)) {
-                    late.push(p);
-                }
-            }
-            if !src.is_empty() {
-                late.push((dst, src));
-            }
-        }
-        let written = write_all_at(f, first, offset);
-        for (d, s) in late {
-            d.copy_from_slice(s);
-        }
-        written
-    });
-    drop(window);
-    #[cfg(feature = "crash-record")]
-    crate::record::map_stores(crate::record::file_id(f), rest_at, &[], rest);
-    written
+    #[cfg(not(feature = "crash-record"))]
+    let _ = asked;
+    Ok(())
 }
 
 /// `fsync` (data and metadata; `F_FULLFSYNC` on Apple platforms, as

@@ -53,10 +53,7 @@
 //!
 //! - nobody truncates the file or rewrites it outside the mmpk protocol
 //!   (docs/format.md section 10): no vacuum or repair in another process, no editor,
-//!   no `truncate`. A shrunk file makes reads of a view raise `SIGBUS`,
-//!   as it does an insert of 64 MiB or more of array data, which is
-//!   copied through a map of the file (docs/design.md, "Writing a large
-//!   array");
+//!   no `truncate`. A shrunk file makes reads of a view raise `SIGBUS`;
 //! - concurrent writes to the same *array data* by several processes are
 //!   ordered by the caller, as for any shared memory (a process may write an
 //!   array another one is reading: that is a data race outside Rust's
@@ -162,7 +159,6 @@ mod io;
 mod keys;
 mod maint;
 mod map;
-mod mapwrite;
 mod masked;
 #[cfg(feature = "rayon")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]

@@ -174,7 +174,7 @@ impl Dict {
                 key,
                 &dtype,
                 &shape,
-                Some(crate::mapwrite::RawData::Bytes(old.bytes())),
+                Some(crate::write::RawData::Bytes(old.bytes())),
                 Layout::V2,
                 Some(value_offset),
             )?;

@@ -1,7 +1,5 @@
 //! Every `unsafe` block of the crate: memory maps of the file (typed views
-//! of mapped bytes are bytemuck's checked casts, safe code), and the
-//! writable [`Window`] through which a large array's data is copied into
-//! the file.
+//! of mapped bytes are bytemuck's checked casts, safe code).
 //!
 //! A [`Map`] maps the first `len` bytes of the file (`MAP_SHARED`), and is
 //! shared through `Arc`: every view holds one, so a map lives as long as its
@@ -139,40 +137,6 @@ impl Map {
         unsafe {
             std::slice::from_raw_parts_mut(self.raw.as_mut_ptr().add(range.start), range.len())
         }
-    }
-}
-
-/// A writable shared map of one range of the file, for copying an array's
-/// data into it (`crate::io::copy_mapped`): made under the dict's lock
-/// over bytes past the terminator (no reader looks at them, no view
-/// covers them), owned by the one insert that writes them, unmapped when
-/// dropped.
-pub(crate) struct Window {
-    raw: MmapRaw,
-}
-
-impl Window {
-    /// Maps `len` bytes (at least one) of `file` from `offset`, which need
-    /// not be page-aligned, writable and shared. The file must already
-    /// extend over the range: a store past its end would raise `SIGBUS`.
-    pub(crate) fn new(file: &File, offset: u64, len: usize) -> std::io::Result<Window> {
-        let raw = MmapOptions::new().offset(offset).len(len).map_raw(file)?;
-        Ok(Window { raw })
-    }
-
-    /// The mapped bytes.
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the pointer and length are those of the live mapping
-        // (memmap2 returns the address of `offset` inside the page-aligned
-        // map it made), which lives as long as `self`, and `&mut self`
-        // makes this slice the only reference to it in this process: the
-        // window is private to the insert that made it, and the range lies
-        // past the dict's terminator, which no view or index slice covers
-        // while the dict's lock is held. The file extends over the range
-        // (`new`'s caller), so no store faults unless another program
-        // truncates the file under the lock, which the open contract
-        // excludes (crate docs, "Safety": the same rule as for views).
-        unsafe { std::slice::from_raw_parts_mut(self.raw.as_mut_ptr(), self.raw.len()) }
     }
 }
 

@@ -180,7 +180,7 @@ impl Dict {
             key,
             data_len: raw.len() as u64,
             prefix: value,
-            data: Some(crate::mapwrite::RawData::Bytes(&raw)),
+            data: Some(crate::write::RawData::Bytes(&raw)),
             suffix,
             memo_max: 0,
             align_data: enc == mmpk_format::array::Encoding::V2,

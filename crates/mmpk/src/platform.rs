@@ -6,7 +6,6 @@
 //! | [`preallocate`] | `fallocate(FALLOC_FL_KEEP_SIZE)` | `fcntl(F_PREALLOCATE)` | nothing | nothing |
 //! | [`copy_range`] | `copy_file_range` | `pread`/`pwrite` | `copy_file_range` | `pread`/`pwrite` |
 //! | holes skipped by [`copy_range`] | `SEEK_DATA`/`SEEK_HOLE` | `SEEK_DATA`/`SEEK_HOLE` | `SEEK_DATA`/`SEEK_HOLE` | zero blocks |
-//! | [`preallocation_backs_maps`] | ext4, XFS, tmpfs (`fstatfs`) | never | never | never |
 //!
 //! Preallocation never changes a file's size (`posix_fallocate` is never
 //! used: it would extend the file past the dict's terminator, which
@@ -22,9 +21,7 @@
 //!
 //! In the crate's own tests and with the `fault-injection` feature,
 //! `force_portable` makes the calling thread take the fallbacks, so they
-//! are tested on Linux too, and `force_mapped_copy` makes its inserts copy
-//! any preallocated array through a map (docs/design.md, "Writing a large
-//! array"), so that path is tested with small arrays.
+//! are tested on Linux too.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -43,43 +40,6 @@ thread_local! {
 #[cfg(any(test, feature = "fault-injection"))]
 pub fn force_portable(yes: bool) {
     PORTABLE.with(|p| p.set(yes));
-}
-
-#[cfg(any(test, feature = "fault-injection"))]
-thread_local! {
-    static MAPPED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-/// Makes this thread's inserts copy the data of every array of at least
-/// one byte that is preallocated (any size, then) through a writable map
-/// of the file, in parts of `part` bytes (rounded up to 64 KiB), on any
-/// filesystem and with any number of CPUs; `None`: the normal rule again
-/// (docs/design.md, "Writing a large array"). A refused preallocation
-/// ([`force_portable`]) still means a plain write. Test support
-/// (`fault-injection` feature).
-#[cfg(any(test, feature = "fault-injection"))]
-pub fn force_mapped_copy(part: Option<usize>) {
-    MAPPED.with(|m| m.set(part));
-}
-
-/// The part size [`force_mapped_copy`] set on this thread, if any.
-#[inline]
-pub(crate) fn mapped_copy_forced() -> Option<usize> {
-    #[cfg(any(test, feature = "fault-injection"))]
-    if let Some(p) = MAPPED.with(|m| m.get()) {
-        return Some(p);
-    }
-    None
-}
-
-/// Whether stores through a writable map into a range preallocated on
-/// `file`'s filesystem ([`preallocate`]) can never fault for lack of
-/// space: the filesystems whose preallocation allocates the blocks (and
-/// whose later conversion of unwritten extents draws on a reserve of
-/// their own): ext4, XFS and tmpfs, told by `fstatfs`'s `f_type` (Linux).
-/// `false` everywhere else, and under `force_portable` (test support).
-pub fn preallocation_backs_maps(file: &File) -> bool {
-    !portable() && sys::preallocation_backs_maps(file)
 }
 
 /// Whether this thread must take the fallbacks.
@@ -328,27 +288,6 @@ mod sys {
         }
     }
 
-    /// ext4 (and ext2/3, which share the magic: their preallocation is
-    /// ext4's when mounted by the ext4 driver, the only one since Linux
-    /// 4.3), XFS, tmpfs.
-    const BACKED: [u64; 3] = [0xEF53, 0x5846_5342, 0x0102_1994];
-
-    pub(super) fn preallocation_backs_maps(file: &File) -> bool {
-        let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
-        // SAFETY: `fstatfs` takes an open descriptor (borrowed from `file`
-        // for the call) and a pointer to writable memory of one `statfs`,
-        // which it fills on success (checked before it is read).
-        let r = unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) };
-        if r != 0 {
-            return false;
-        }
-        // SAFETY: initialised by the successful call above.
-        let st = unsafe { st.assume_init() };
-        #[allow(clippy::unnecessary_cast)] // the field's type differs by target
-        let kind = st.f_type as u64;
-        BACKED.contains(&kind)
-    }
-
     pub(super) use super::unix_seek::next_data;
 
     /// Copies up to `n` bytes in the kernel; returns how many it copied
@@ -403,12 +342,6 @@ mod sys {
     pub(super) fn preallocate(_: &File, _: i64, _: i64) -> io::Result<bool> {
         // FreeBSD has only posix_fallocate, which changes the size.
         Ok(false)
-    }
-
-    /// Not known to back map stores with preallocated blocks: the mapped
-    /// copy is not used.
-    pub(super) fn preallocation_backs_maps(_: &File) -> bool {
-        false
     }
 
     pub(super) use super::unix_seek::next_data;
@@ -489,12 +422,6 @@ mod sys {
         }
     }
 
-    /// Not known to back map stores with preallocated blocks: the mapped
-    /// copy is not used.
-    pub(super) fn preallocation_backs_maps(_: &File) -> bool {
-        false
-    }
-
     pub(super) use super::unix_seek::next_data;
 
     pub(super) fn copy_file_range(_: &File, _: u64, _: &File, _: u64, _: u64) -> io::Result<u64> {
@@ -515,12 +442,6 @@ mod sys {
 
     pub(super) fn preallocate(_: &File, _: i64, _: i64) -> io::Result<bool> {
         Ok(false)
-    }
-
-    /// Not known to back map stores with preallocated blocks: the mapped
-    /// copy is not used.
-    pub(super) fn preallocation_backs_maps(_: &File) -> bool {
-        false
     }
 
     /// No hole detection: the whole range is data (the buffer copy then
@@ -631,19 +552,6 @@ pub(crate) mod tests {
             assert_eq!(f.metadata().unwrap().len(), 10);
             assert!(preallocate(&f, i64::MAX as u64, 2).is_err());
         });
-    }
-
-    #[test]
-    fn only_known_filesystems_back_maps_with_preallocation() {
-        let (_d, f) = file_with(b"x");
-        force_portable(true);
-        assert!(!preallocation_backs_maps(&f));
-        force_portable(false);
-        // tmpfs, where there is one.
-        if let Ok(dir) = tempfile::tempdir_in("/dev/shm") {
-            let f = File::create(dir.path().join("f")).unwrap();
-            assert_eq!(preallocation_backs_maps(&f), cfg!(target_os = "linux"));
-        }
     }
 
     #[test]

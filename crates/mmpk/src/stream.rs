@@ -146,7 +146,7 @@ impl Dict {
                 written: (0, 0),
             })
         };
-        let data = Some(crate::mapwrite::RawData::Writer(&mut write));
+        let data = Some(crate::write::RawData::Writer(&mut write));
         self.array_entry(key, &dt, shape, data, self.layout(), None)?;
         Ok(())
     }

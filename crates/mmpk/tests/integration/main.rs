@@ -2,7 +2,6 @@
 
 mod alloc;
 mod arrays;
-mod bigwrite;
 mod concurrency;
 mod convert;
 mod crash;

@@ -8,7 +8,6 @@ use super::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     InsertArray,
-    InsertArrayMapped,
     InsertMasked,
     InsertValue,
     Replace,
@@ -30,9 +29,8 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 20] = [
+    pub const ALL: [Op; 19] = [
         Op::InsertArray,
-        Op::InsertArrayMapped,
         Op::InsertMasked,
         Op::InsertValue,
         Op::Replace,
@@ -56,7 +54,6 @@ impl Op {
     pub(super) fn name(self) -> &'static str {
         match self {
             Op::InsertArray => "insert array",
-            Op::InsertArrayMapped => "insert array (mapped copy)",
             Op::InsertMasked => "insert masked array",
             Op::InsertValue => "insert value",
             Op::Replace => "replace",
@@ -239,14 +236,6 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
     record::start();
     match op {
         Op::InsertArray => dict.as_ref().unwrap().insert_array("n", &big(2)).unwrap(),
-        Op::InsertArrayMapped => {
-            // The data copied through a map of the preallocated range, as
-            // a large array's is (parts of 1 KiB: one part here).
-            mmpk::platform::force_mapped_copy(Some(1024));
-            let r = dict.as_ref().unwrap().insert_array("n", &big(2));
-            mmpk::platform::force_mapped_copy(None);
-            r.unwrap();
-        }
         Op::InsertMasked => {
             let n = if full() { 90 } else { 30 };
             let m = Array2::from_shape_fn((n, 20), |(i, j)| (i * 20 + j) as f32);
@@ -343,12 +332,6 @@ pub fn run(op: Op, layout: Layout, durable: bool) -> Run {
         }
     }
     let events = record::take();
-    if op == Op::InsertArrayMapped {
-        let stores = events
-            .iter()
-            .filter(|e| matches!(e, record::Event::MapStore { .. }));
-        assert!(stores.count() > 0, "the mapped copy was not taken");
-    }
     drop(dict);
     let after = model_of(&ro(&path).unwrap()).unwrap();
     let filled = filled.map(|_| match after.get("r") {
