@@ -98,6 +98,9 @@ def main() -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--keep", action="store_true")
     o = ap.parse_args()
+    # nginx's configuration needs absolute paths: a relative --dir is the
+    # caller's current directory's.
+    o.dir = o.dir.resolve()
 
     www = o.dir / "www"
     if www.exists():
