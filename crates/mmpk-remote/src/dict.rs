@@ -155,7 +155,7 @@ impl RemoteDict {
 
     /// Transfer counters since the dict was opened.
     pub fn stats(&self) -> TransferStats {
-        self.src.t.counters.snapshot()
+        self.src.t.stats()
     }
 
     pub(crate) fn value_of(&self, e: &RemoteEntry) -> Result<Bytes> {

@@ -100,6 +100,7 @@
 mod array;
 mod cache;
 mod dict;
+mod direct;
 mod error;
 mod index;
 mod masked;

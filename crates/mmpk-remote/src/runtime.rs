@@ -44,6 +44,14 @@ impl IoRuntime {
     /// async runtime; [`Error::Forked`] in a child forked after the handle
     /// was opened.
     pub(crate) fn block_on<F: Future>(&self, url: &str, f: F) -> Result<F::Output> {
+        self.check(url)?;
+        Ok(self.rt.block_on(f))
+    }
+
+    /// The errors of [`IoRuntime::block_on`] before it runs anything:
+    /// [`Error::InAsyncContext`] inside an async runtime, [`Error::Forked`]
+    /// in a child forked after the handle was opened.
+    pub(crate) fn check(&self, url: &str) -> Result<()> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::InAsyncContext);
         }
@@ -52,7 +60,7 @@ impl IoRuntime {
                 url: url.to_string(),
             });
         }
-        Ok(self.rt.block_on(f))
+        Ok(())
     }
 
     /// Whether `self` and `other` are the same runtime.

@@ -2,7 +2,9 @@
 //! process's I/O runtime (`crate::runtime`). Every GET is ranged, carries
 //! `If-Match` with the ETag the index was read from, and has its
 //! response's ETag, Last-Modified and size compared with it; counters of
-//! requests and bytes are kept.
+//! requests and bytes are kept. Reads into the caller's buffers of a plain
+//! `http://` object go through the direct reader (`crate::direct`) instead,
+//! when it accepts the URL.
 
 use std::future::Future;
 use std::ops::Range;
@@ -16,6 +18,7 @@ use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig,
 };
 
+use crate::direct::{direct_target, Direct};
 use crate::error::{from_store, Error, Result};
 use crate::options::Options;
 use crate::runtime::{self, IoRuntime};
@@ -74,6 +77,10 @@ pub struct TransferStats {
     pub bytes: u64,
     /// Reads served from the cache without a request.
     pub cache_hits: u64,
+    /// Of `requests`, the GETs sent by the direct HTTP/1.1 reader (plain
+    /// `http://` reads into the caller's buffers,
+    /// [`crate::RemoteObject::read_pinned_into`]); always 0 for other URLs.
+    pub direct: u64,
 }
 
 #[derive(Debug, Default)]
@@ -89,6 +96,7 @@ impl Counters {
             requests: self.requests.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            direct: 0,
         }
     }
 }
@@ -104,6 +112,8 @@ pub(crate) struct Transport {
     pub(crate) counters: Counters,
     max_request: u64,
     concurrency: usize,
+    /// The direct reader, for a plain `http://` URL it accepts.
+    direct: Option<Direct>,
 }
 
 /// Installs rustls' ring provider once (reqwest is built without one).
@@ -208,6 +218,8 @@ impl Transport {
             other => return Err(bad(&format!("scheme {other:?} is not http, https or s3"))),
         };
         let rt = runtime::shared(url)?;
+        let direct = direct_target(&parsed, |k| std::env::var(k).ok())
+            .map(|t| Direct::new(t, o.timeout, o.connect_timeout));
         Ok(Transport {
             rt,
             store,
@@ -216,7 +228,81 @@ impl Transport {
             counters: Counters::default(),
             max_request: o.max_request,
             concurrency: o.concurrency,
+            direct,
         })
+    }
+
+    /// The transfer counters now.
+    pub(crate) fn stats(&self) -> TransferStats {
+        let mut s = self.counters.snapshot();
+        if let Some(d) = &self.direct {
+            let n = d.requests.load(Ordering::Relaxed);
+            s.direct = n;
+            s.requests += n;
+        }
+        s
+    }
+
+    /// Whether reads into buffers take the direct path.
+    #[cfg(test)]
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// Fills each `(start, dst)` of `reads` as [`Transport::get_many_into`]
+    /// does, blocking: through the direct reader when there is one (on the
+    /// calling thread, or on up to `concurrency` scoped threads for
+    /// several reads; each read it hands back sent again through
+    /// `object_store`), else on the runtime.
+    pub(crate) fn read_many_into(
+        &self,
+        reads: &mut [(u64, &mut [u8])],
+        v: &ObjectVersion,
+    ) -> Result<()> {
+        let Some(d) = &self.direct else {
+            return self.block_on(self.get_many_into(reads, v))?;
+        };
+        // As block_on: no blocking inside an async runtime, and no
+        // connection of the parent's used in a forked child.
+        self.rt.check(&self.url)?;
+        let mut work: Vec<&mut (u64, &mut [u8])> =
+            reads.iter_mut().filter(|(_, d)| !d.is_empty()).collect();
+        let one = |(at, dst): &mut (u64, &mut [u8])| -> Result<()> {
+            match d.read_into(&self.url, *at, dst, v, &self.counters.bytes)? {
+                Ok(()) => Ok(()),
+                Err(crate::direct::Fallback) => self.block_on(self.get_into(*at, dst, v))?,
+            }
+        };
+        let threads = self.concurrency.min(work.len());
+        if threads <= 1 {
+            return work.into_iter().try_for_each(one);
+        }
+        let queue = std::sync::Mutex::new(work.iter_mut());
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let first: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        std::thread::scope(|sc| {
+            for _ in 0..threads {
+                sc.spawn(|| loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some(r) = next else { return };
+                    if let Err(e) = one(r) {
+                        failed.store(true, Ordering::Relaxed);
+                        first
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        return;
+                    }
+                });
+            }
+        });
+        match first.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Runs `f` to completion on the process's runtime, the calling
@@ -440,5 +526,25 @@ impl Transport {
             etag: m.e_tag,
             last_modified_ms: m.last_modified.timestamp_millis(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_transports_read_directly() {
+        let o = Options::new();
+        let http = Transport::new("http://127.0.0.1:9/a.mmpk", &o).unwrap();
+        let https = Transport::new("https://example.org/b.mmpk", &o).unwrap();
+        let s3 = Transport::new("s3://bucket/c.mmpk", &o.clone().s3_region("eu-west-1")).unwrap();
+        let proxied = std::env::var_os("HTTP_PROXY").is_some()
+            || std::env::var_os("http_proxy").is_some()
+            || std::env::var_os("ALL_PROXY").is_some()
+            || std::env::var_os("all_proxy").is_some()
+            || std::env::var("MMPK_REMOTE_DIRECT").is_ok_and(|v| v.trim() == "0");
+        assert_eq!(http.is_direct(), !proxied);
+        assert!(!https.is_direct() && !s3.is_direct());
     }
 }

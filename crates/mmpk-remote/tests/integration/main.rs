@@ -6,6 +6,7 @@
 //!   themselves when `MMPK_TEST_NGINX` / `MMPK_TEST_MOTO` name their
 //!   binaries (`cargo xtask remote-test` sets them); ignored otherwise.
 
+mod direct;
 mod errors;
 mod files;
 mod hostile;
