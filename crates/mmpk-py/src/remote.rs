@@ -146,13 +146,15 @@ impl PyRemoteObject {
         self.obj.url()
     }
 
-    /// Transfer counters: requests, bytes, cache hits.
+    /// Transfer counters: requests, bytes, cache hits, and the requests
+    /// of the direct HTTP/1.1 reader (plain `http://` reads into arrays).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.obj.stats();
         let d = PyDict::new(py);
         d.set_item("requests", s.requests)?;
         d.set_item("bytes", s.bytes)?;
         d.set_item("cache_hits", s.cache_hits)?;
+        d.set_item("direct", s.direct)?;
         Ok(d)
     }
 

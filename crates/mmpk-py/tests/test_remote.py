@@ -167,6 +167,8 @@ def test_a_range_of_rows_is_one_get_of_exactly_its_bytes(served, nginx):
     assert np.array_equal(part, data["big"][100:140, 3:7])
     assert after["requests"] - before["requests"] == 1
     assert after["bytes"] - before["bytes"] == 40 * row
+    # Read by the direct HTTP/1.1 reader (plain http://, no proxy).
+    assert after["direct"] - before["direct"] == 1
     # The server says the same: one ranged GET of those bytes.
     reqs = nginx.hits()[logged:]
     assert [(m, s, n) for m, _, s, n, _ in reqs] == [("GET", 206, 40 * row)], reqs
