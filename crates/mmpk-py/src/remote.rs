@@ -147,7 +147,7 @@ impl PyRemoteObject {
     }
 
     /// Transfer counters: requests, bytes, cache hits, and the requests
-    /// of the direct HTTP/1.1 reader (plain `http://` reads into arrays).
+    /// of the direct HTTP/1.1 reader (plain `http://` ranged GETs).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.obj.stats();
         let d = PyDict::new(py);

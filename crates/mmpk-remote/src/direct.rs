@@ -2,13 +2,16 @@
 //! blocking HTTP/1.1 on the calling thread, the response body read from
 //! the socket straight into the caller's buffer (one copy: kernel to
 //! destination), for [`Transport::read_many_into`]
-//! (`RemoteObject::read_pinned_into`).
+//! (`RemoteObject::read_pinned_into`) and [`Transport::read_many`] (every
+//! read of a known version: `read_pinned`, and a dict's reads through its
+//! cache). The first read of `RemoteDict::open` (which learns the
+//! version) and HEAD requests go through `object_store`.
 //!
 //! It is used only when [`direct_target`] accepts the URL: scheme `http`,
 //! no user information, a path of unreserved characters, `/` and `%XX`
 //! escapes only, no proxy variable set (`HTTP_PROXY`, `http_proxy`,
-//! `ALL_PROXY`, `all_proxy`) and `MMPK_REMOTE_DIRECT` not `0`. Every other
-//! read, and every other URL (https, s3), goes through `object_store`.
+//! `ALL_PROXY`, `all_proxy`) and `MMPK_REMOTE_DIRECT` not `0`. Every
+//! other URL (https, s3) goes through `object_store`.
 //!
 //! It completes only a plain `206 Partial Content` with a
 //! `Content-Length`, no `Transfer-Encoding` or `Content-Encoding`, an IMF
@@ -32,6 +35,7 @@
 //! replaced by a new one once, for the same request.
 //!
 //! [`Transport::read_many_into`]: crate::transport::Transport::read_many_into
+//! [`Transport::read_many`]: crate::transport::Transport::read_many
 //! [`Error::NoRangeSupport`]: crate::Error::NoRangeSupport
 //! [`Error::Changed`]: crate::Error::Changed
 //! [`Error::Truncated`]: crate::Error::Truncated

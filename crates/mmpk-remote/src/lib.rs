@@ -58,10 +58,11 @@
 //! byte ranges of that entry, following appends by re-validating the entry
 //! and refusing rewrites (see [`RemoteObject`]);
 //! [`RemoteObject::read_pinned_into`] does the same into the caller's
-//! buffers, each received chunk copied once; for a plain `http://` URL
-//! (and no proxy variable set) it uses a small HTTP/1.1 range reader of
-//! the crate's own that reads each response body from the socket straight
-//! into the buffer, over kept-alive connections, and leaves anything
+//! buffers, each received chunk copied once. For a plain `http://` URL
+//! (and no proxy variable set), these reads and a dict's (all but the
+//! first of `open`) use a small HTTP/1.1 range reader of the crate's own
+//! that reads each response body from the socket straight into place,
+//! over kept-alive connections, and leaves anything
 //! unexpected (redirects, error statuses, chunked bodies, connection
 //! failures) to `object_store` (`docs/remote.md`; `MMPK_REMOTE_DIRECT=0`
 //! turns it off; [`TransferStats::direct`] counts its requests). [`RemoteDict::masked_info`]

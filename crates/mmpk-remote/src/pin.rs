@@ -190,7 +190,7 @@ impl RemoteObject {
         self.pinned(pin, |v, check| {
             let mut all = check.to_vec();
             all.extend_from_slice(ranges);
-            let mut got = t.block_on(t.get_many(&all, v))??;
+            let mut got = t.read_many(&all, v)?;
             let rest = got.split_off(check.len());
             Ok((got, rest))
         })
@@ -228,9 +228,14 @@ impl RemoteObject {
         )?;
         let t = &self.src.t;
         self.pinned(pin, |v, check| {
-            if check.is_empty() {
+            if check.is_empty() || t.has_direct() {
+                let head = if check.is_empty() {
+                    Vec::new()
+                } else {
+                    t.read_many(check, v)?
+                };
                 t.read_many_into(reads, v)?;
-                return Ok((Vec::new(), ()));
+                return Ok((head, ()));
             }
             let both = async {
                 let head = async {

@@ -100,7 +100,7 @@ impl Source {
             return Ok(out.into_iter().map(Option::unwrap_or_default).collect());
         }
         let fetch = coalesce(missing, self.coalesce_gap);
-        let got = self.t.block_on(self.t.get_many(&fetch, v))??;
+        let got = self.t.read_many(&fetch, v)?;
         let pieces: Vec<(u64, Bytes)> = fetch.iter().map(|r| r.start).zip(got).collect();
         let mut c = self.cache();
         for (s, b) in &pieces {

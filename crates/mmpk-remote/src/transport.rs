@@ -2,9 +2,10 @@
 //! process's I/O runtime (`crate::runtime`). Every GET is ranged, carries
 //! `If-Match` with the ETag the index was read from, and has its
 //! response's ETag, Last-Modified and size compared with it; counters of
-//! requests and bytes are kept. Reads into the caller's buffers of a plain
-//! `http://` object go through the direct reader (`crate::direct`) instead,
-//! when it accepts the URL.
+//! requests and bytes are kept. The GETs of a known version of a plain
+//! `http://` object go through the direct reader (`crate::direct`)
+//! instead, when it accepts the URL ([`Transport::read_many`],
+//! [`Transport::read_many_into`]).
 
 use std::future::Future;
 use std::ops::Range;
@@ -77,9 +78,9 @@ pub struct TransferStats {
     pub bytes: u64,
     /// Reads served from the cache without a request.
     pub cache_hits: u64,
-    /// Of `requests`, the GETs sent by the direct HTTP/1.1 reader (plain
-    /// `http://` reads into the caller's buffers,
-    /// [`crate::RemoteObject::read_pinned_into`]); always 0 for other URLs.
+    /// Of `requests`, the GETs sent by the direct HTTP/1.1 reader (the
+    /// ranged GETs of a plain `http://` URL, but the first of
+    /// [`crate::RemoteDict::open`]); always 0 for other URLs.
     pub direct: u64,
 }
 
@@ -247,6 +248,44 @@ impl Transport {
     #[cfg(test)]
     pub(crate) fn is_direct(&self) -> bool {
         self.direct.is_some()
+    }
+
+    /// Whether reads go through the direct reader.
+    pub(crate) fn has_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// [`Transport::get_many`], blocking: through the direct reader when
+    /// there is one (each range read into a buffer of its size, allocated
+    /// up front as `get_many` does for a split range, its parts of at most
+    /// `max_request` bytes read in parallel), else on the runtime.
+    pub(crate) fn read_many(&self, ranges: &[Range<u64>], v: &ObjectVersion) -> Result<Vec<Bytes>> {
+        if self.direct.is_none() {
+            return self.block_on(self.get_many(ranges, v))?;
+        }
+        let mut bufs = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let len = r.end.saturating_sub(r.start);
+            let n = usize::try_from(len).map_err(|_| Error::TooLarge {
+                key: String::new(),
+                len,
+            })?;
+            bufs.push(vec![0u8; n]);
+        }
+        let part = usize::try_from(self.max_request)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let mut reads: Vec<(u64, &mut [u8])> = Vec::new();
+        for (r, b) in ranges.iter().zip(bufs.iter_mut()) {
+            let mut at = r.start;
+            for p in b.chunks_mut(part) {
+                let n = p.len() as u64;
+                reads.push((at, p));
+                at += n;
+            }
+        }
+        self.read_many_into(&mut reads, v)?;
+        Ok(bufs.into_iter().map(Bytes::from).collect())
     }
 
     /// Fills each `(start, dst)` of `reads` as [`Transport::get_many_into`]

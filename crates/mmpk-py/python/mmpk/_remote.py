@@ -292,9 +292,9 @@ class RemoteDict(Mapping[str, Any]):
     def stats(self) -> dict[str, int]:
         """Requests sent, bytes received and cache hits, for every read of
         this URL in this process (dicts and arrays); ``direct``: of the
-        requests, those of mmpk-remote's direct HTTP/1.1 reader (array
-        reads of a plain ``http://`` URL, read from the socket straight
-        into the array)."""
+        requests, those of mmpk-remote's direct HTTP/1.1 reader (the
+        ranged GETs of a plain ``http://`` URL, bodies read from the
+        socket straight into place)."""
         return _object(self._url, _settings_for(self._url, self._public)).stats()
 
     def close(self) -> None:

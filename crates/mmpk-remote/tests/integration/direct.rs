@@ -109,6 +109,11 @@ impl Scripted {
         s.hits.iter().filter(|h| h.direct).map(|h| h.conn).collect()
     }
 
+    /// Forgets the requests seen so far.
+    fn clear(&self) {
+        self.state.lock().unwrap().hits.clear();
+    }
+
     /// GETs not sent by the direct reader (object_store's).
     fn other_gets(&self) -> usize {
         let s = self.state.lock().unwrap();
@@ -261,6 +266,7 @@ fn setup() -> (Scripted, EntryPin, u64) {
     let s = Scripted::start(b.finish());
     let d = RemoteDict::open(&s.url(), quick()).unwrap();
     let (pin, at) = (d.pin("a").unwrap(), d.array_info("a").unwrap().data_offset);
+    s.clear();
     (s, pin, at)
 }
 
@@ -307,6 +313,15 @@ fn plain_http_reads_are_direct_and_reuse_one_connection() {
     assert_eq!(parts, raw);
     assert_eq!(s.direct_conns().len(), 10);
     assert_eq!(s.other_gets(), before);
+    // A dict's reads through its cache are direct too (but its first,
+    // which learns the version).
+    s.clear();
+    let d = RemoteDict::open(&s.url(), quick()).unwrap();
+    let first = s.other_gets();
+    assert!(first <= 1, "{first}");
+    assert_eq!(d.array("a").unwrap().data, raw);
+    assert_eq!(s.other_gets(), first, "nothing more through object_store");
+    assert!(d.stats().direct >= 1);
 }
 
 #[test]
