@@ -241,7 +241,7 @@ impl Direct {
             req.push_str("\r\n");
         }
         req.push_str("\r\n");
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut sent = false;
         let mut pooled = self.take_idle();
         loop {
             let fresh = pooled.is_none();
@@ -252,7 +252,7 @@ impl Direct {
                     Err(_) => return Ok(Err(Fallback)),
                 },
             };
-            match self.attempt(&mut s, url, req.as_bytes(), start, dst, v, bytes) {
+            match self.attempt(&mut s, url, req.as_bytes(), &mut sent, start, dst, v, bytes) {
                 Attempt::Done { reusable } => {
                     if reusable {
                         self.put_idle(s);
@@ -274,6 +274,7 @@ impl Direct {
         s: &mut TcpStream,
         url: &str,
         req: &[u8],
+        sent: &mut bool,
         start: u64,
         dst: &mut [u8],
         v: &ObjectVersion,
@@ -281,7 +282,12 @@ impl Direct {
     ) -> Attempt {
         let deadline = Instant::now() + self.timeout;
         match s.write_all(req) {
-            Ok(()) => {}
+            Ok(()) => {
+                // Counted once, however many connections it took.
+                if !std::mem::replace(sent, true) {
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             Err(e) if is_reset(&e) => return Attempt::Stale,
             Err(_) => return Attempt::Fallback,
         }

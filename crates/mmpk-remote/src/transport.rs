@@ -319,24 +319,30 @@ impl Transport {
         let queue = std::sync::Mutex::new(work.iter_mut());
         let failed = std::sync::atomic::AtomicBool::new(false);
         let first: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
-        std::thread::scope(|sc| {
-            for _ in 0..threads {
-                sc.spawn(|| loop {
-                    if failed.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                    let Some(r) = next else { return };
-                    if let Err(e) = one(r) {
-                        failed.store(true, Ordering::Relaxed);
-                        first
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(e);
-                        return;
-                    }
-                });
+        let worker = || loop {
+            if failed.load(Ordering::Relaxed) {
+                return;
             }
+            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+            let Some(r) = next else { return };
+            if let Err(e) = one(r) {
+                failed.store(true, Ordering::Relaxed);
+                first
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+                return;
+            }
+        };
+        std::thread::scope(|sc| {
+            // The calling thread is one of the workers; a helper that
+            // cannot be started leaves its share to the others.
+            for _ in 1..threads {
+                let _ = std::thread::Builder::new()
+                    .name("mmpk-remote-get".into())
+                    .spawn_scoped(sc, worker);
+            }
+            worker();
         });
         match first.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(e) => Err(e),

@@ -154,6 +154,13 @@ fn nginx_slice_of_a_1_gib_array() {
     assert_eq!(s.to_vec::<f32>().unwrap()[0], 7.5);
     let (req1, bytes1) = ng.counters();
     assert_eq!(req1 - req0, 1);
+    // Plain http: the GET of the rows was sent by the direct reader
+    // (unless a proxy variable sends everything through object_store).
+    let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()))
+        || std::env::var("MMPK_REMOTE_DIRECT").is_ok_and(|v| v.trim() == "0");
+    assert_eq!(d.stats().direct >= 1, !proxied, "{:?}", d.stats());
     assert!(
         bytes1 - bytes0 <= (1 << 20) + (1 << 20) / 10,
         "{}",
@@ -279,6 +286,7 @@ fn moto_s3_reads_arrays_and_values() {
     assert_eq!(s.data.len(), 10 * 1024);
     let st = d.stats();
     assert!(st.bytes < 100 << 10, "{st:?}");
+    assert_eq!(st.direct, 0, "s3: never the direct reader");
     let p = d.get_pickle("n").unwrap();
     assert_eq!(
         *p.value(p.root()),
