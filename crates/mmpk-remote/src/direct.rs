@@ -231,9 +231,11 @@ impl Direct {
             env!("CARGO_PKG_VERSION"),
         );
         if let Some(e) = &v.etag {
-            // A header value cannot hold a line break: such an ETag is
-            // left to object_store.
-            if e.bytes().any(|c| c == b'\r' || c == b'\n') {
+            // Only visible ASCII, spaces and tabs are sent as they are
+            // (a pin's ETag may come from anywhere): any other ETag is
+            // left to object_store (which refuses what is not a header
+            // value).
+            if !e.bytes().all(|c| c == b'\t' || (0x20..0x7f).contains(&c)) {
                 return Ok(Err(Fallback));
             }
             req.push_str("If-Match: ");
@@ -763,6 +765,11 @@ mod tests {
         let t = target(&format!("http://127.0.0.1:{port}/f"), &[]).unwrap();
         let d = Direct::new(t, Duration::from_secs(1), Duration::from_secs(1));
         let v = ObjectVersion::new(100, None, 0);
+        let r = d.read_into("u", 0, &mut [0u8; 4], &v, &AtomicU64::new(0));
+        assert!(matches!(r, Ok(Err(Fallback))), "{r:?}");
+        assert_eq!(d.requests.load(Ordering::Relaxed), 0, "nothing was sent");
+        // An ETag that is no header value is not sent.
+        let v = ObjectVersion::new(100, Some("\"a\r\nX: y\"".into()), 0);
         let r = d.read_into("u", 0, &mut [0u8; 4], &v, &AtomicU64::new(0));
         assert!(matches!(r, Ok(Err(Fallback))), "{r:?}");
     }
