@@ -44,8 +44,9 @@
 //! `object_store` (its HTTP and S3 stores, with reqwest and rustls on
 //! `ring`, so no aws-lc and no C toolchain beyond `ring`'s), driven by the
 //! process's one internal I/O runtime (multi-thread tokio, at most 4
-//! threads, shared by every handle) behind a blocking API that mirrors
-//! the local dict's reads. Views become owned arrays ([`OwnedArray`]: dtype,
+//! threads, shared by every handle), and for plain `http://` objects a
+//! small blocking HTTP/1.1 range reader of its own (see below), behind a
+//! blocking API that mirrors the local dict's reads. Views become owned arrays ([`OwnedArray`]: dtype,
 //! shape, raw bytes in the stored byte order; [`OwnedArray::to_vec`] and
 //! [`OwnedArray::to_ndarray`] for native types; its `ndarray` is
 //! re-exported as `mmpk_remote::ndarray`). The blocking calls return [`Error::InAsyncContext`]
