@@ -2,7 +2,8 @@
 //! 4 GiB float32 array served by nginx on 127.0.0.1, computed by a 2-worker
 //! `dask.distributed.LocalCluster`, the same chunks for all: `mmpk.dask`,
 //! the zarr references, the same bytes as a zarr-python 3 store, and the
-//! floor (the same ranged GETs, the same concurrency, nothing decoded);
+//! floor (the same pass, its chunks fetched by plain ranged GETs, nothing
+//! decoded) beside the transfer alone (the GETs, no array, no sum);
 //! then a 1 MiB slice from Python against mmpk-remote's `RemoteDict` on the
 //! same URL (the `remote_bench` program of crates/devtools, `--url`).
 //!
