@@ -16,7 +16,9 @@ processes, the same chunks for every contender (issue 14 "Speed"):
   same concurrency, the bytes read into a reused buffer and dropped (no
   array, no sum): the transfer alone (shown, not a target);
 - GETs only, new array: the same, each chunk received into a new
-  `np.empty` array (the page faults of new memory on top; shown).
+  `np.empty` array (the page faults of new memory on top; shown);
+- mmpk, GETs only: the same tasks reading the same rows through
+  `mmpk.open(URL)[key][a:b]` (mmpk's transfer beside the plain one; shown).
 
 Then a 1 MiB slice (rows of the first axis) from Python through
 `mmpk.open(URL)`, against mmpk-remote's `RemoteDict::array_slice` (its
@@ -44,7 +46,7 @@ import mmpk
 import numpy as np
 import zarr
 from dask.distributed import Client, LocalCluster
-from floor import RawRows, fetch, fetch_new
+from floor import RawRows, fetch, fetch_mmpk, fetch_new
 from servers import Nginx, nginx_binary
 
 COLS = 1024  # float32 columns: a row is 4 KiB
@@ -184,6 +186,13 @@ def passes(o, client, nginx, url, refs_path, ranges, chunk_rows, nbytes):
         )
         return client.submit(sum, futs)
 
+    def mmpk_gets_only():
+        starts = [(a - ranges[0][0]) // (COLS * 4) for a, _ in ranges]
+        stops = [s + n // (COLS * 4) for s, (_, n) in zip(starts, ranges)]
+        n = len(ranges)
+        futs = client.map(fetch_mmpk, [url] * n, [KEY] * n, starts, stops, pure=False)
+        return client.submit(sum, futs)
+
     contenders = {
         "mmpk.dask": mmpk_dask,
         "zarr refs": zarr_refs,
@@ -191,23 +200,25 @@ def passes(o, client, nginx, url, refs_path, ranges, chunk_rows, nbytes):
         "floor": floor,
         "GETs only": gets_only,
         "GETs only, new array": lambda: gets_only(fetch_new),
+        "mmpk, GETs only": mmpk_gets_only,
     }
     if not REMOTE:
         log("mmpk.dask is not in this mmpk: left out")
         del contenders["mmpk.dask"]
+        del contenders["mmpk, GETs only"]
     names = list(contenders)
     results = {n: [] for n in names}
     moved = {n: [] for n in names}
     sums = {n: set() for n in names}
     # One pass each first, untimed: the workers import and connect.
     for name in names:
-        run_one(client, contenders[name], name.startswith("GETs"))
+        run_one(client, contenders[name], "GETs" in name)
     for rnd in range(o.rounds):
         order = names[rnd % len(names) :] + names[: rnd % len(names)]
         for name in order:
             before = len(nginx.hits())
             t = time.perf_counter()
-            total = run_one(client, contenders[name], name.startswith("GETs"))
+            total = run_one(client, contenders[name], "GETs" in name)
             secs = time.perf_counter() - t
             hits = nginx.hits()[before:]
             results[name].append(secs)
@@ -216,11 +227,12 @@ def passes(o, client, nginx, url, refs_path, ranges, chunk_rows, nbytes):
             log(f"round {rnd + 1}: {name}: {secs:.2f} s, {nbytes / secs / 2**30:.2f} GiB/s")
     # The passes (the floor too) agree on the sum; GETs only moved every
     # byte.
-    decoded = set().union(*(sums[n] for n in names if not n.startswith("GETs")))
+    decoded = set().union(*(sums[n] for n in names if "GETs" not in n))
     assert len(decoded) == 1, sums
     every = float(sum(length for _, length in ranges))
-    for name in ("GETs only", "GETs only, new array"):
-        assert sums[name] == {every}, sums[name]
+    for name in names:
+        if "GETs" in name:
+            assert sums[name] == {every}, (name, sums[name])
     return results, moved, decoded.pop()
 
 
@@ -279,8 +291,9 @@ def report(o, results, moved, total, slices, rows, chunk_rows, nbytes):
         "dask array graph and sum, the same chunks and ranged GETs) with the chunks fetched "
         "by plain `http.client` into new numpy arrays, nothing decoded (`benches/dask/"
         "floor.py`); *GETs only* is the transfer alone (the GETs as `client.map` tasks, "
-        "into a reused buffer or a new array, no array handed to dask, no sum), shown, "
-        "not a target.",
+        "into a reused buffer or a new array, no array handed to dask, no sum) and *mmpk, GETs "
+        "only* the same tasks reading the same rows through `mmpk.open(URL)[key][a:b]`: "
+        "shown, not targets.",
         "",
         "| contender | median | min - max | GiB/s | x floor | bytes moved |",
         "|---|---|---|---|---|---|",

@@ -8,7 +8,9 @@
 - `fetch`: one ranged GET into a reused buffer, the bytes dropped (no
   array, no sum): the transfer alone;
 - `fetch_new`: the same into a new numpy array per chunk (the page faults
-  of fresh memory on top).
+  of fresh memory on top);
+- `fetch_mmpk`: the same rows read through `mmpk.open(URL)[key][a:b]`
+  (mmpk's transfer alone, to set beside `fetch_new`).
 
 In a module of its own so that dask's workers import it (they cannot
 unpickle the thread-local state by value)."""
@@ -61,6 +63,14 @@ class RawRows:
 
     def __dask_tokenize__(self):
         return ("RawRows", self.url, self.offset, self.shape, self.dtype.str)
+
+
+def fetch_mmpk(url: str, key: str, start: int, stop: int) -> int:
+    """Rows [start, stop) of `key` at `url` through mmpk (one ranged GET
+    into the array it returns, dropped after); returns the byte count."""
+    import mmpk
+
+    return int(mmpk.open(url)[key][start:stop].nbytes)
 
 
 def _get(url: str, start: int, length: int, view: memoryview) -> int:
