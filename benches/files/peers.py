@@ -101,6 +101,19 @@ def w1(c, out, mib):
 
         with mmpk.open(out, "w") as d:
             d["a"] = a
+    elif c == "floor":
+        # The system calls every writer above makes, with nothing around
+        # them: a 128-byte head, the data's range allocated, one write of
+        # the array's buffer.
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, bytes(128))
+            os.posix_fallocate(fd, 128, a.nbytes)
+            view, at = memoryview(a).cast("B"), 0
+            while at < len(view):
+                at += os.pwrite(fd, view[at:], 128 + at)
+        finally:
+            os.close(fd)
     else:
         raise SystemExit(f"w1: unknown contender {c}")
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu

